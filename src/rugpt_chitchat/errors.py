@@ -1,0 +1,12 @@
+"""The one exception type for bad input, raised where data enters the library."""
+
+
+class DataError(ValueError):
+    """Bad input: names the file (or source), the record and what is wrong."""
+
+    def __init__(self, source, problem: str, record: int | None = None):
+        self.source = str(source)
+        self.record = record
+        self.problem = problem
+        where = self.source if record is None else f"{self.source}, record {record}"
+        super().__init__(f"{where}: {problem}")
