@@ -28,8 +28,8 @@ def read_corpus_slice(path: Path, max_dialogues: int) -> list[list[str]]:
     dialogues, current = [], []
     with lzma.open(path, "rt", encoding="utf-8") as stream:
         for line in stream:
-            line = line.rstrip("\n")
-            if line.strip():
+            line = line.strip()
+            if line:
                 current.append(line)
                 continue
             if current:

@@ -11,6 +11,7 @@ import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pyarrow.compute as pc
 from datasets import Dataset, DatasetDict
 from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
@@ -63,8 +64,9 @@ def clean_and_dedup(dialogues: Dataset, config: PipelineConfig, summary: Pipelin
         fn_kwargs={"max_utterance_chars": config.max_utterance_chars},
         desc="Cleaning",
     )
-    summary.empty_utterances_dropped = sum(cleaned["empty_utterances"])
-    keep, dropped = cleaning.apply_drop_rules(cleaned["drop_reason"], cleaned["first_key"], cleaned["echoes"])
+    columns = cleaned.select_columns(["empty_utterances", "drop_reason", "first_key", "echoes"]).to_dict()
+    summary.empty_utterances_dropped = sum(columns["empty_utterances"])
+    keep, dropped = cleaning.apply_drop_rules(columns["drop_reason"], columns["first_key"], columns["echoes"])
     summary.dialogues_dropped = dict(dropped)
     return cleaned.select(keep).select_columns(["dialogue"])
 
@@ -77,46 +79,41 @@ def encode_utterances(texts: list[str], tokenizer: PreTrainedTokenizerBase) -> l
     return [encoding.ids for encoding in backend.encode_batch_fast(texts, add_special_tokens=False)]
 
 
-def tokenize_batch(batch: dict[str, list], tokenizer: PreTrainedTokenizerBase) -> dict[str, list]:
-    """One tokenizer call for all utterances of the batch, then cut back into dialogues."""
-    flat = [utterance for dialogue in batch["dialogue"] for utterance in dialogue]
-    ids = encode_utterances(flat, tokenizer)
-    dialogues, start = [], 0
-    for dialogue in batch["dialogue"]:
-        dialogues.append(ids[start : start + len(dialogue)])
+def tokenize_dialogues(dialogues: list[list[str]], tokenizer: PreTrainedTokenizerBase) -> list[list[list[int]]]:
+    """One tokenizer call for all utterances of a batch, cut back into dialogues: each utterance once."""
+    ids = encode_utterances([utterance for dialogue in dialogues for utterance in dialogue], tokenizer)
+    tokenized, start = [], 0
+    for dialogue in dialogues:
+        tokenized.append(ids[start : start + len(dialogue)])
         start += len(dialogue)
-    return {"dialogue_ids": dialogues}
+    return tokenized
 
 
-def expand_batch(batch: dict[str, list], max_history: int) -> dict[str, list]:
+def expand_dialogue(ids: list[list[int]], max_history: int, samples: dict[str, list]) -> None:
     """n utterances -> n-1 samples: reply i+1 to input i, with up to `max_history` utterances before i."""
-    samples = {"history": [], "input": [], "reply": []}
-    for ids in batch["dialogue_ids"]:
-        for i in range(len(ids) - 1):
-            samples["history"].append(ids[max(0, i - max_history) : i])
-            samples["input"].append(ids[i])
-            samples["reply"].append(ids[i + 1])
+    for i in range(len(ids) - 1):
+        samples["history"].append(ids[max(0, i - max_history) : i])
+        samples["input"].append(ids[i])
+        samples["reply"].append(ids[i + 1])
+
+
+def samples_batch(batch: dict[str, list], tokenizer: PreTrainedTokenizerBase, max_history: int) -> dict[str, list]:
+    """Tokenise and expand in one step, so the token ids are written to the cache once, as samples."""
+    samples: dict[str, list] = {column: [] for column in SAMPLE_COLUMNS}
+    for ids in tokenize_dialogues(batch["dialogue"], tokenizer):
+        expand_dialogue(ids, max_history, samples)
     return samples
 
 
 def dialogues_to_samples(dialogues: Dataset, tokenizer: PreTrainedTokenizerBase, config: PipelineConfig) -> Dataset:
-    tokenized = dialogues.map(
-        tokenize_batch,
+    return dialogues.map(
+        samples_batch,
         batched=True,
         batch_size=config.batch_size,
         num_proc=config.num_proc,
-        fn_kwargs={"tokenizer": tokenizer},
+        fn_kwargs={"tokenizer": tokenizer, "max_history": config.max_history},
         remove_columns=dialogues.column_names,
-        desc="Tokenizing",
-    )
-    return tokenized.map(
-        expand_batch,
-        batched=True,
-        batch_size=config.batch_size,
-        num_proc=config.num_proc,
-        fn_kwargs={"max_history": config.max_history},
-        remove_columns=tokenized.column_names,
-        desc="Expanding into samples",
+        desc="Tokenizing and expanding into samples",
     )
 
 
@@ -129,7 +126,8 @@ def split_by_dialogue(dialogues: Dataset, validation_size: float, seed: int) -> 
 
 
 def count_split(dialogues: Dataset, samples: Dataset) -> dict[str, int]:
-    tokens = sum(len(ids) for ids in samples["reply"]) + sum(len(ids) for ids in samples["input"])
+    table = samples.with_format("arrow")[:]
+    tokens = sum(pc.sum(pc.list_value_length(table[column])).as_py() or 0 for column in ("input", "reply"))
     return {"dialogues": len(dialogues), "samples": len(samples), "input+reply tokens": tokens}
 
 
@@ -139,15 +137,17 @@ def prepare_dataset(
     """The whole pipeline: dialogue files (or a `dialogue` Dataset) -> train/validation samples + summary."""
     config = config or PipelineConfig()
     summary = PipelineSummary()
+    name = "dataset" if isinstance(sources, Dataset) else ", ".join(map(str, sources))
     dialogues = sources if isinstance(sources, Dataset) else read_many(list(sources))
     dialogues = clean_and_dedup(dialogues, config, summary)
+    needed = 2 if config.validation_size > 0 else 1
+    if len(dialogues) < needed:
+        raise DataError(name, f"no training samples left after cleaning ({len(dialogues)} dialogues kept)\n{summary.to_markdown()}")
     splits = split_by_dialogue(dialogues, config.validation_size, config.seed)
     samples = DatasetDict()
-    for name, split in splits.items():
-        samples[name] = dialogues_to_samples(split, tokenizer, config)
-        summary.splits[name] = count_split(split, samples[name])
-    if len(samples["train"]) == 0:
-        raise DataError(", ".join(map(str, sources)) if not isinstance(sources, Dataset) else "dataset", "no training samples left after cleaning")
+    for split_name, split in splits.items():
+        samples[split_name] = dialogues_to_samples(split, tokenizer, config)
+        summary.splits[split_name] = count_split(split, samples[split_name])
     logger.info("Pipeline summary:\n%s", summary.to_markdown())
     return samples, summary
 
