@@ -1,0 +1,259 @@
+"""The real bot (Dispatcher, long polling or webhook over HTTP) against a fake Bot API server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import socket
+import sys
+import time
+from contextlib import asynccontextmanager, suppress
+
+import pytest
+
+from fake_telegram import FakeTelegram
+from rugpt_chitchat.bot import BotSettings, ReplyBatcher, build_bot, build_dispatcher, serve
+from rugpt_chitchat.bot.handlers import APOLOGY, GREETING, HELP, RESET_DONE, TEXT_ONLY
+from rugpt_chitchat.bot.middlewares import NOT_ALLOWED
+
+TOKEN = "123456:AAHsecretPartOfTheTestToken_0123456789"
+SECRET = TOKEN.split(":")[1]
+
+
+class EchoChitChat:
+    """Stand-in for ChitChat: each reply spells out the history it saw, so tests can check it.
+
+    A batch containing the utterance "boom" fails, as a generation that raises would.
+    """
+
+    def __init__(self, max_history: int = 2, max_chars: int = 20, cost: float = 0.005):
+        self.max_history = max_history
+        self.max_chars = max_chars
+        self.cost = cost
+        self.batch_sizes: list[int] = []
+        self.seen: list[list[str]] = []
+
+    def reply_batch(self, histories: list[list[str]], **generation_kwargs) -> list[str]:
+        self.batch_sizes.append(len(histories))
+        self.seen.extend(histories)
+        time.sleep(self.cost)
+        if any(history[-1] == "boom" for history in histories):
+            raise RuntimeError("CUDA out of memory (pretend)")
+        return ["re:" + "|".join(history) for history in histories]
+
+    def truncate_utterance(self, text: str) -> str:
+        return text[: self.max_chars]
+
+
+@asynccontextmanager
+async def running_bot(chitchat, **settings_overrides):
+    """A fake Bot API server and the bot long-polling it; yields the server."""
+    fake = FakeTelegram(TOKEN)
+    settings = BotSettings(token=TOKEN, api_server=await fake.start(), polling_timeout=1, **settings_overrides)
+    bot, dispatcher = build_bot(settings), build_dispatcher(chitchat, settings)
+    polling = asyncio.create_task(serve(bot, dispatcher, settings, handle_signals=False))
+    try:
+        while not fake.sent("getUpdates") and not polling.done():
+            await asyncio.sleep(0.01)
+        yield fake
+    finally:
+        if not polling.done():
+            await dispatcher.stop_polling()
+        await polling
+        await fake.stop()
+
+
+async def say(fake: FakeTelegram, chat_id: int, text: str, timeout: float = 10.0) -> str:
+    """Push one message and return the bot's answer to it."""
+    already = len(fake.texts_to(chat_id))
+    fake.push_message(chat_id, text)
+    return (await fake.wait_for_texts(chat_id, already + 1, timeout))[-1]
+
+
+async def test_start_greets_and_help_explains():
+    async with running_bot(EchoChitChat()) as fake:
+        assert await say(fake, 1, "/start") == GREETING
+        assert await say(fake, 1, "/help") == HELP
+
+
+async def test_history_is_kept_per_chat_and_cleared_by_reset():
+    chitchat = EchoChitChat(max_history=2, max_chars=20)
+    async with running_bot(chitchat) as fake:
+        assert await say(fake, 1, "a") == "re:a"
+        assert await say(fake, 2, "x") == "re:x"
+        assert await say(fake, 1, "b") == "re:a|re:a|b"
+        # only the last max_history=2 utterances come before the new one
+        assert await say(fake, 1, "c") == "re:b|re:a|re:a|b|c"
+        assert await say(fake, 2, "y") == "re:x|re:x|y"
+        assert await say(fake, 1, "/reset") == RESET_DONE
+        assert await say(fake, 1, "d") == "re:d"
+        assert await say(fake, 2, "z") == "re:y|re:x|re:x|y|z"
+        assert await say(fake, 3, "ы" * 50) == "re:" + "ы" * 20  # an overlong message is truncated
+        assert {call.params["action"] for call in fake.sent("sendChatAction", 1)} == {"typing"}
+
+
+async def test_ten_chats_ten_messages_at_once_are_all_answered_in_batches():
+    chitchat = EchoChitChat(max_history=2)
+    async with running_bot(chitchat, rate_limit=None, max_batch_size=16, max_wait_ms=20) as fake:
+        chats = range(100, 110)
+        for turn in range(10):
+            for chat in chats:
+                fake.push_message(chat, f"c{chat}m{turn}")
+        for chat in chats:
+            replies = await fake.wait_for_texts(chat, 10, timeout=30)
+            # each chat's messages are answered in order, each seeing the previous turn
+            assert [reply.split("|")[-1].removeprefix("re:") for reply in replies] == [f"c{chat}m{t}" for t in range(10)]
+            assert all(f"c{chat}m{t - 1}" in replies[t] for t in range(1, 10))
+    assert sum(chitchat.batch_sizes) == 100
+    assert max(chitchat.batch_sizes) > 1
+    assert len(chitchat.batch_sizes) < 100
+
+
+async def test_sticker_and_photo_get_a_polite_text_answer():
+    chitchat = EchoChitChat()
+    async with running_bot(chitchat) as fake:
+        sticker = {"file_id": "s1", "file_unique_id": "u1", "type": "regular", "width": 512, "height": 512,
+                   "is_animated": False, "is_video": False}
+        fake.push_message(5, sticker=sticker)
+        assert await fake.wait_for_texts(5, 1) == [TEXT_ONLY]
+        fake.push_message(5, photo=[{"file_id": "p1", "file_unique_id": "u2", "width": 90, "height": 90}])
+        assert await fake.wait_for_texts(5, 2) == [TEXT_ONLY, TEXT_ONLY]
+    assert chitchat.seen == []
+
+
+async def test_failed_generation_apologises_and_the_bot_goes_on():
+    async with running_bot(EchoChitChat()) as fake:
+        assert await say(fake, 9, "boom") == APOLOGY
+        assert await say(fake, 9, "hello") == "re:hello"  # the failed turn left no history
+
+
+async def test_allow_list_refuses_other_users():
+    chitchat = EchoChitChat()
+    async with running_bot(chitchat, allowed_user_ids=(1,)) as fake:
+        assert await say(fake, 2, "hi") == NOT_ALLOWED
+        assert await say(fake, 1, "hi") == "re:hi"
+    assert chitchat.seen == [["hi"]]
+
+
+async def test_rate_limit_answers_a_flood_in_a_friendly_way():
+    chitchat = EchoChitChat(max_history=0)
+    async with running_bot(chitchat, rate_limit=(2, 60.0)) as fake:
+        answers = [await say(fake, 4, text) for text in ("one", "two", "three")]
+        assert answers[:2] == ["re:one", "re:two"]
+        assert "Не так быстро" in answers[2]
+        assert await say(fake, 4, "/help") == HELP  # commands do not reach the model, so they are not limited
+        assert await say(fake, 8, "other chat") == "re:other chat"
+    assert len(chitchat.seen) == 3
+
+
+async def test_flood_control_on_send_message_is_waited_out_and_the_reply_delivered():
+    async with running_bot(EchoChitChat()) as fake:
+        fake.flood("sendMessage", retry_after=1)
+        fake.push_message(6, "hi")
+        assert await fake.wait_for_texts(6, 2, timeout=5) == ["re:hi", "re:hi"]  # refused, then delivered
+        refused, delivered = fake.sent("sendMessage", 6)
+        assert delivered.at - refused.at >= 0.95
+
+
+async def test_token_never_reaches_the_logs_even_in_errors_quoting_urls(caplog):
+    caplog.set_level(logging.DEBUG)
+    async with running_bot(EchoChitChat()) as fake:
+        fake.redirect("getUpdates", times=11)  # aiohttp gives up with an error quoting the URL (and token)
+        await asyncio.sleep(1.5)
+        assert await say(fake, 3, "hi") == "re:hi"
+    assert "TooManyRedirects" in caplog.text and "<token>" in caplog.text
+    assert SECRET not in caplog.text
+    assert all(SECRET not in record.getMessage() for record in caplog.records)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+async def test_webhook_mode_receives_updates_and_replies():
+    fake = FakeTelegram(TOKEN)
+    port = free_port()
+    settings = BotSettings(
+        token=TOKEN, api_server=await fake.start(), webhook_url=f"http://127.0.0.1:{port}/telegram",
+        webhook_host="127.0.0.1", webhook_port=port,
+    )
+    server = asyncio.create_task(serve(build_bot(settings), build_dispatcher(EchoChitChat(), settings), settings, handle_signals=False))
+    try:
+        while fake.webhook is None:
+            await asyncio.sleep(0.01)
+        assert fake.webhook["secret_token"]
+        assert await say(fake, 11, "hi") == "re:hi"
+    finally:
+        server.cancel()
+        with suppress(asyncio.CancelledError):
+            await server
+        await fake.stop()
+
+
+BOT_PROCESS = """
+import logging, sys
+from rugpt_chitchat.bot import BotSettings, read_token, run
+logging.basicConfig(level=logging.DEBUG)
+class Echo:
+    max_history = 2
+    def reply_batch(self, histories):
+        return ["re:" + h[-1] for h in histories]
+    def truncate_utterance(self, text):
+        return text
+run(Echo(), BotSettings(token=read_token(), api_server=sys.argv[1], polling_timeout=1))
+"""
+
+
+async def test_bot_process_stops_cleanly_on_sigterm_and_logs_no_token():
+    fake = FakeTelegram(TOKEN)
+    base_url = await fake.start()
+    fake.redirect("getUpdates", times=11)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", BOT_PROCESS, base_url,
+        env={**os.environ, "TELEGRAM_BOT_TOKEN": TOKEN}, stderr=asyncio.subprocess.PIPE,
+    )
+    stderr = bytearray()
+    reader = asyncio.create_task(_collect(process.stderr, stderr))
+    try:
+        assert await say(fake, 7, "hi", timeout=30) == "re:hi"  # the process imports aiogram first
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(process.wait(), 10) == 0
+    finally:
+        if process.returncode is None:
+            process.kill()
+        await reader
+        await fake.stop()
+    log = stderr.decode()
+    assert "Received SIGTERM signal" in log and "Polling stopped" in log
+    assert "TooManyRedirects" in log
+    assert SECRET not in log
+
+
+async def _collect(stream: asyncio.StreamReader, into: bytearray) -> None:
+    while chunk := await stream.read(4096):
+        into.extend(chunk)
+
+
+async def test_batcher_bounds_batches_and_keeps_the_event_loop_free():
+    chitchat = EchoChitChat(cost=0.3)
+    batcher = ReplyBatcher(chitchat.reply_batch, max_batch_size=3, max_wait=0.01)
+    await batcher.start()
+    ticks = 0
+
+    async def tick() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    ticker = asyncio.create_task(tick())
+    replies = await asyncio.gather(*(batcher.reply([f"m{i}"]) for i in range(7)))
+    ticker.cancel()
+    await batcher.stop()
+    assert replies == [f"re:m{i}" for i in range(7)]
+    assert chitchat.batch_sizes == [3, 3, 1]
+    assert ticks > 20  # ~0.9 s of generation in a thread; a blocked loop would not tick at all
