@@ -63,12 +63,15 @@ def clean_batch(batch: dict[str, list], max_utterance_chars: int = MAX_UTTERANCE
     return columns
 
 
-def apply_drop_rules(drop_reasons: list[str], first_keys: list[str], echoes: list[bool]) -> tuple[list[int], Counter]:
+def apply_drop_rules(
+    drop_reasons: list[str], first_keys: list[str], echoes: list[bool], dedup: bool = True
+) -> tuple[list[int], Counter]:
     """Indices of the dialogues to keep and the count dropped per reason, rules applied in order.
 
     Rule 1 keeps the first dialogue opening with a given (normalised) utterance; rule 2 then drops a
     dialogue with an echo, so the model never learns to answer a question with itself. "Seen" is decided
     in one pass over one column, which is what makes the result independent of `num_proc`.
+    `dedup=False` applies neither rule (for the ablation that measures what they are worth).
     """
     dropped: Counter = Counter({TOO_SHORT: 0, TOO_LONG: 0, SEEN_FIRST: 0, ECHO: 0})
     seen: set[str] = set()
@@ -76,6 +79,8 @@ def apply_drop_rules(drop_reasons: list[str], first_keys: list[str], echoes: lis
     for index, (reason, key, echo) in enumerate(zip(drop_reasons, first_keys, echoes)):
         if reason:
             dropped[reason] += 1
+        elif not dedup:
+            keep.append(index)
         elif key in seen:
             dropped[SEEN_FIRST] += 1
         else:

@@ -6,6 +6,7 @@ utterances' own (no special tokens); the dialogue format adds speakers, bos and 
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import pickle
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ class PipelineConfig:
     num_proc: int | None = None
     batch_size: int = 1000
     max_utterance_chars: int = cleaning.MAX_UTTERANCE_CHARS
+    dedup: bool = True
 
 
 @dataclass
@@ -66,9 +68,9 @@ def clean_and_dedup(dialogues: Dataset, config: PipelineConfig, summary: Pipelin
     )
     columns = cleaned.select_columns(["empty_utterances", "drop_reason", "first_key", "echoes"]).to_dict()
     summary.empty_utterances_dropped = sum(columns["empty_utterances"])
-    keep, dropped = cleaning.apply_drop_rules(columns["drop_reason"], columns["first_key"], columns["echoes"])
+    keep, dropped = cleaning.apply_drop_rules(columns["drop_reason"], columns["first_key"], columns["echoes"], config.dedup)
     summary.dialogues_dropped = dict(dropped)
-    return cleaned.select(keep).select_columns(["dialogue"])
+    return cleaned.select(keep).select_columns(["dialogue", "first_key"])
 
 
 def encode_utterances(texts: list[str], tokenizer: PreTrainedTokenizerBase) -> list[list[int]]:
@@ -117,12 +119,23 @@ def dialogues_to_samples(dialogues: Dataset, tokenizer: PreTrainedTokenizerBase,
     )
 
 
+def is_validation(first_key: str, validation_size: float, seed: int) -> bool:
+    """A stable hash of the dialogue's opening: the same dialogue falls on the same side whatever else is in
+    the data (with dedup on or off), and dialogues that open alike never straddle the split."""
+    digest = hashlib.blake2b(f"{seed}\x00{first_key}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") < validation_size * 2**64
+
+
 def split_by_dialogue(dialogues: Dataset, validation_size: float, seed: int) -> DatasetDict:
     """Split before expansion, so no dialogue feeds both train and validation."""
     if validation_size <= 0:
         return DatasetDict(train=dialogues)
-    split = dialogues.train_test_split(test_size=validation_size, seed=seed, shuffle=True)
-    return DatasetDict(train=split["train"], validation=split["test"])
+    keys = dialogues.select_columns(["first_key"]).to_dict()["first_key"]
+    sides = [is_validation(key, validation_size, seed) for key in keys]
+    return DatasetDict(
+        train=dialogues.select([i for i, side in enumerate(sides) if not side]),
+        validation=dialogues.select([i for i, side in enumerate(sides) if side]),
+    )
 
 
 def count_split(dialogues: Dataset, samples: Dataset) -> dict[str, int]:

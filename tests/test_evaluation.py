@@ -1,0 +1,99 @@
+"""Evaluation of a checkpoint: reply perplexity, generation metrics, JSON + table + learning curve, the CLI."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+from datasets import Dataset
+from PIL import Image
+from transformers import AutoModelForCausalLM, Trainer, TrainingArguments
+
+from rugpt_chitchat.cli import main
+from rugpt_chitchat.collator import DialogueCollator
+from rugpt_chitchat.format import DialogueFormat
+from rugpt_chitchat.generation import ChitChat
+from rugpt_chitchat.samples import PipelineConfig, prepare_dataset
+
+
+@pytest.fixture(scope="module")
+def samples_dir(tmp_path_factory, corpus_slice, tokenizer):
+    """400 real dialogues preprocessed (train + validation) and saved with save_to_disk."""
+    dialogues = Dataset.from_dict({"dialogue": corpus_slice[:200] + corpus_slice[1500:1700]})
+    dataset, _ = prepare_dataset(dialogues, tokenizer, PipelineConfig(max_history=3, validation_size=0.1, seed=0))
+    directory = tmp_path_factory.mktemp("samples")
+    dataset.save_to_disk(directory)
+    return directory
+
+
+@pytest.fixture(scope="module")
+def trained_checkpoint(tmp_path_factory, tiny_model_dir, tokenizer, samples_dir):
+    """The tiny model after 6 Trainer steps with evaluation every 2: a checkpoint with a real trainer_state.json."""
+    from datasets import load_from_disk
+
+    dataset = load_from_disk(samples_dir)
+    dialogue_format = DialogueFormat.load(tiny_model_dir)
+    output = tmp_path_factory.mktemp("trained")
+    args = TrainingArguments(
+        output_dir=str(output), max_steps=6, per_device_train_batch_size=8, per_device_eval_batch_size=16,
+        learning_rate=1e-3, logging_steps=1, eval_strategy="steps", eval_steps=2, save_strategy="no",
+        report_to=[], remove_unused_columns=False, use_cpu=True, disable_tqdm=True,
+    )
+    trainer = Trainer(
+        model=AutoModelForCausalLM.from_pretrained(tiny_model_dir), args=args, processing_class=tokenizer,
+        data_collator=DialogueCollator.from_tokenizer(tokenizer, dialogue_format),
+        train_dataset=dataset["train"], eval_dataset=dataset["validation"].select(range(32)),
+    )
+    trainer.train()
+    trainer.save_model()
+    trainer.save_state()
+    dialogue_format.save(output)
+    return output
+
+
+def test_reply_perplexity_matches_the_model_loss_on_one_sample(tiny_model_dir, samples_dir):
+    """With one sample the token-weighted perplexity is exp of the model's own reply-only loss."""
+    from datasets import load_from_disk
+
+    from rugpt_chitchat.evaluation import reply_perplexity
+
+    chat = ChitChat.from_pretrained(str(tiny_model_dir), device="cpu")
+    one = load_from_disk(samples_dir)["validation"].select(range(1))
+    batch = DialogueCollator(chat.special, chat.format)(list(one))
+    with torch.inference_mode():
+        loss = chat.model(**batch).loss.item()
+    result = reply_perplexity(chat, one)
+    assert result["perplexity"] == pytest.approx(math.exp(loss), rel=1e-4)
+    assert result["perplexity"] > len(chat.tokenizer) / 4, "an untrained model is close to uniform"
+
+
+def test_evaluate_cli_writes_json_table_and_learning_curve(trained_checkpoint, samples_dir, tokenizer, tmp_path, capsys):
+    output = tmp_path / "eval"
+    main(["evaluate", "--checkpoint", str(trained_checkpoint), "--data", str(samples_dir), "--num-samples", "12",
+          "--output", str(output), "--device", "cpu"])
+    report = json.loads((output / "metrics.json").read_text(encoding="utf-8"))
+    metrics = report["metrics"]
+    for name in ("reply_perplexity", "reply_loss", "bleu", "rouge1", "rougeL", "distinct_1", "echo_rate", "reply_length_words"):
+        assert name in metrics and math.isfinite(metrics[name]), name
+    assert 1 < metrics["reply_perplexity"] < 2 * len(tokenizer), "6 steps leave it near uniform, not beyond"
+    assert len(report["examples"]) == 10 and all(example["prediction"] for example in report["examples"])
+    table = (output / "metrics.md").read_text(encoding="utf-8")
+    assert "| reply_perplexity |" in table and "| echo_rate |" in table
+    assert "| reply_perplexity |" in capsys.readouterr().out
+    with Image.open(output / "learning_curve.png") as image:
+        image.verify()
+        assert image.size[0] > 500
+
+
+def test_evaluate_splits_dialogue_files_like_preprocess(tiny_model_dir, corpus_slice, tmp_path):
+    """Given dialogue files, the validation split is the one `prepare_dataset` makes with the same settings."""
+    from rugpt_chitchat.evaluation import load_validation_split
+
+    path = tmp_path / "dialogues.txt"
+    path.write_text("\n\n".join("\n".join(dialogue) for dialogue in corpus_slice[:300]) + "\n", encoding="utf-8")
+    chat = ChitChat.from_pretrained(str(tiny_model_dir), device="cpu")
+    validation = load_validation_split([str(path)], chat, validation_size=0.1, seed=3)
+    expected, _ = prepare_dataset([str(path)], chat.tokenizer, PipelineConfig(max_history=3, validation_size=0.1, seed=3))
+    assert validation["reply"] == expected["validation"]["reply"] and len(validation) > 0
