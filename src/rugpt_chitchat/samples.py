@@ -7,13 +7,16 @@ utterances' own (no special tokens); the dialogue format adds speakers, bos and 
 from __future__ import annotations
 
 import hashlib
+import inspect
 import logging
 import pickle
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow.compute as pc
 from datasets import Dataset, DatasetDict
+from datasets.fingerprint import Hasher
 from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
 from . import cleaning
@@ -55,15 +58,27 @@ class PipelineSummary:
         return "\n".join(lines)
 
 
+def step_fingerprint(dataset: Dataset, function, fn_kwargs: dict) -> str:
+    """Fingerprint of a map step that changes with the code of the module that defines `function`.
+
+    `datasets` hashes an importable function by its name only, so an upgraded library would reuse the
+    cache of its older self; hashing the module's source makes a code change a cache miss.
+    """
+    source = inspect.getsource(sys.modules[function.__module__])
+    return Hasher.hash([dataset._fingerprint, source, fn_kwargs])
+
+
 def clean_and_dedup(dialogues: Dataset, config: PipelineConfig, summary: PipelineSummary) -> Dataset:
     """Cleaning then the two dedup rules; every dropped dialogue is counted in `summary` under its reason."""
     summary.dialogues_read = len(dialogues)
+    fn_kwargs = {"max_utterance_chars": config.max_utterance_chars}
     cleaned = dialogues.map(
         cleaning.clean_batch,
         batched=True,
         batch_size=config.batch_size,
         num_proc=config.num_proc,
-        fn_kwargs={"max_utterance_chars": config.max_utterance_chars},
+        fn_kwargs=fn_kwargs,
+        new_fingerprint=step_fingerprint(dialogues, cleaning.clean_batch, fn_kwargs),
         desc="Cleaning",
     )
     columns = cleaned.select_columns(["empty_utterances", "drop_reason", "first_key", "echoes"]).to_dict()
@@ -108,12 +123,14 @@ def samples_batch(batch: dict[str, list], tokenizer: PreTrainedTokenizerBase, ma
 
 
 def dialogues_to_samples(dialogues: Dataset, tokenizer: PreTrainedTokenizerBase, config: PipelineConfig) -> Dataset:
+    fn_kwargs = {"tokenizer": tokenizer, "max_history": config.max_history}
     return dialogues.map(
         samples_batch,
         batched=True,
         batch_size=config.batch_size,
         num_proc=config.num_proc,
-        fn_kwargs={"tokenizer": tokenizer, "max_history": config.max_history},
+        fn_kwargs=fn_kwargs,
+        new_fingerprint=step_fingerprint(dialogues, samples_batch, fn_kwargs),
         remove_columns=dialogues.column_names,
         desc="Tokenizing and expanding into samples",
     )

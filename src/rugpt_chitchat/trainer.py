@@ -1,0 +1,89 @@
+"""The Trainer pieces only we know: reply perplexity over the whole validation set, and checkpoints that
+carry the dialogue format and a model card describing data, format and perplexity."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from functools import lru_cache
+from pathlib import Path
+
+import evaluate
+import torch
+import torch.nn.functional as F
+from transformers import EvalPrediction, Trainer
+
+from .format import IGNORE_INDEX, DialogueFormat
+from .metrics import load_metric
+
+
+def reply_nll_per_sample(logits: torch.Tensor | tuple, labels: torch.Tensor) -> torch.Tensor:
+    """(batch, length, vocab) logits -> (batch, 2): summed NLL of the labelled tokens and their count.
+
+    Passed as `preprocess_logits_for_metrics`, so evaluation gathers two numbers per sample instead of the
+    logits, and the perplexity is weighted by tokens over the whole set and every process.
+    """
+    logits = logits[0] if isinstance(logits, tuple) else logits
+    targets = labels[:, 1:]
+    nll = F.cross_entropy(logits[:, :-1].float().transpose(1, 2), targets, ignore_index=IGNORE_INDEX, reduction="none")
+    return torch.stack([nll.sum(dim=1), targets.ne(IGNORE_INDEX).sum(dim=1).float()], dim=1)
+
+
+@lru_cache(maxsize=1)
+def _reply_perplexity() -> evaluate.EvaluationModule:
+    return load_metric("reply_perplexity", keep_in_memory=True)
+
+
+def perplexity_metrics(prediction: EvalPrediction) -> dict[str, float]:
+    """`perplexity` = exp(sum of reply NLL / number of reply tokens) over all validation samples."""
+    sums = prediction.predictions
+    result = _reply_perplexity().compute(reply_nll=sums[:, 0].tolist(), reply_tokens=sums[:, 1].round().astype(int).tolist())
+    return {"perplexity": result["perplexity"], "reply_loss": result["loss"]}
+
+
+class DialogueTrainer(Trainer):
+    """A Trainer whose saves include `dialogue_format.json` and whose model card records data and format."""
+
+    def __init__(self, *args, dialogue_format: DialogueFormat, data_sources: list[str], base_model: str | None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.dialogue_format = dialogue_format
+        self.data_sources = data_sources
+        self.base_model = base_model
+        self.initial_perplexity: float | None = None
+
+    def evaluate_before_training(self) -> float:
+        """Validation perplexity of the model as it starts (logged at step 0, kept for the model card)."""
+        self.initial_perplexity = self.evaluate()["eval_perplexity"]
+        return self.initial_perplexity
+
+    def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
+        # Every save (checkpoints, the final model, Hub pushes) goes through here: generation needs the format.
+        super()._save(output_dir, state_dict)
+        if self.args.should_save:
+            self.dialogue_format.save(output_dir or self.args.output_dir)
+
+    def create_model_card(self, **kwargs) -> None:
+        kwargs.setdefault("language", "ru")
+        kwargs.setdefault("tags", ["conversational", "rugpt-chitchat"])
+        kwargs.setdefault("dataset", [Path(source).name for source in self.data_sources])
+        if self.base_model:
+            kwargs.setdefault("finetuned_from", self.base_model)
+        super().create_model_card(**kwargs)
+        if self.is_world_process_zero():
+            with open(Path(self.args.output_dir, "README.md"), "a", encoding="utf-8") as card:
+                card.write(self._dialogue_section())
+
+    def _dialogue_section(self) -> str:
+        evaluations = [log for log in self.state.log_history if "eval_perplexity" in log]
+        after = self.state.best_metric if self.state.best_metric is not None else (evaluations[-1]["eval_perplexity"] if evaluations else None)
+        rows = [("validation reply perplexity before training", self.initial_perplexity), ("best validation reply perplexity", after)]
+        table = "\n".join(f"| {name} | {value:.2f} |" for name, value in rows if value is not None)
+        return (
+            "\n## Chit-chat training (rugpt-chitchat)\n\n"
+            f"Data: {', '.join(self.data_sources)}; {len(self.train_dataset):,} training and "
+            f"{len(self.eval_dataset):,} validation samples, split by dialogue.\n\n"
+            "Format (`dialogue_format.json`, read by `rugpt_chitchat.generation.ChitChat`): "
+            "`<s> <speaker…> history… <speaker1> input <speaker2> reply </s>`, token_type_ids = speaker token ids.\n\n"
+            f"```json\n{json.dumps(asdict(self.dialogue_format), indent=2)}\n```\n\n"
+            f"| metric | value |\n| --- | ---: |\n{table}\n"
+        )

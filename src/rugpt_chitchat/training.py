@@ -1,0 +1,314 @@
+"""Train a causal LM on dialogue samples with `transformers.Trainer`: arguments, tokenizer, model, data, run.
+
+Read top to bottom it is the job `rugpt-chitchat train --config configs/tiny.yaml` runs: parse the YAML and
+the command line, get a tokenizer with the dialogue special tokens, a model sized for it, train/validation
+samples with their lengths, then evaluate, train with early stopping on reply perplexity, save and card.
+"""
+
+from __future__ import annotations
+
+import difflib
+import glob
+import inspect
+import logging
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+import yaml
+from datasets import DatasetDict, load_from_disk
+from transformers import (
+    AutoConfig,
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    EarlyStoppingCallback,
+    HfArgumentParser,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+    TrainingArguments,
+)
+
+from .cleaning import clean_utterance
+from .collator import DialogueCollator, with_length_column
+from .errors import DataError
+from .format import DialogueFormat, SpecialIds, min_length_for_reply
+from .generation import default_generation_config
+from .readers import read_many
+from .samples import SAMPLE_COLUMNS, PipelineConfig, prepare_dataset
+from .tokenizer import add_dialogue_special_tokens, train_tokenizer
+from .trainer import DialogueTrainer, perplexity_metrics, reply_nll_per_sample
+
+logger = logging.getLogger(__name__)
+
+TRAIN_TOKENIZER = "train"
+
+
+@dataclass
+class ModelArguments:
+    model_name_or_path: str | None = field(
+        default=None,
+        metadata={"help": "Pretrained causal LM (Hub name or directory), e.g. ai-forever/rugpt3small_based_on_gpt2. "
+                  "Empty: build a new model from model_type and config_overrides (train from scratch)."},
+    )
+    model_type: str = field(default="gpt2", metadata={"help": "Architecture of a model trained from scratch."})
+    config_overrides: str | None = field(
+        default=None,
+        metadata={"help": "Config of a model trained from scratch, e.g. 'n_layer=4,n_embd=256,n_head=4,n_positions=256'."},
+    )
+    tokenizer_name: str | None = field(
+        default=None,
+        metadata={"help": "Tokenizer (Hub name or directory); defaults to model_name_or_path. 'train' (the default "
+                  "without a model) trains a byte-level BPE on the dialogues and saves it with every checkpoint."},
+    )
+    tokenizer_vocab_size: int = field(default=8000, metadata={"help": "Vocabulary size of a tokenizer trained here."})
+
+
+@dataclass
+class DataArguments:
+    data: list[str] = field(
+        default_factory=list,
+        metadata={"help": "Dialogue files (.txt[.xz|.gz|.bz2], .pkl, .jsonl; globs allowed) or Hub dataset names, "
+                  "or one directory written by `rugpt-chitchat preprocess`."},
+    )
+    max_history: int = field(default=3, metadata={"help": "Utterances kept before the user's input."})
+    max_length: int = field(default=256, metadata={"help": "Tokens per sample; oldest history goes first."})
+    use_token_type_ids: bool = field(default=True, metadata={"help": "Speaker token ids as token_type_ids."})
+    use_attention_mask: bool = field(default=True, metadata={"help": "Pass attention_mask (False: the seed baseline)."})
+    loss_on_reply_only: bool = field(default=True, metadata={"help": "Loss on the reply and its eos only."})
+    validation_size: float = field(default=0.05, metadata={"help": "Share of dialogues held out for validation."})
+    max_train_samples: int | None = field(default=None, metadata={"help": "Keep only the first N training samples."})
+    max_eval_samples: int | None = field(default=None, metadata={"help": "Keep only the first N validation samples."})
+    preprocessing_num_workers: int | None = field(default=None, metadata={"help": "Processes for datasets.map."})
+    pad_to_multiple_of: int | None = field(default=None, metadata={"help": "Round batch widths up (8 for tensor cores)."})
+
+    def dialogue_format(self) -> DialogueFormat:
+        return DialogueFormat(
+            max_history=self.max_history,
+            max_length=self.max_length,
+            use_token_type_ids=self.use_token_type_ids,
+            use_attention_mask=self.use_attention_mask,
+            loss_on_reply_only=self.loss_on_reply_only,
+        )
+
+
+@dataclass
+class DialogueTrainingArguments(TrainingArguments):
+    """TrainingArguments with this project's defaults: length-grouped batches, eval and early stopping on
+    reply perplexity, the best checkpoint loaded at the end; our collator needs the raw sample columns."""
+
+    early_stopping_patience: int | None = field(
+        default=3, metadata={"help": "Evaluations without a better perplexity before stopping; 0 or empty: never."}
+    )
+    train_sampling_strategy: str = field(default="group_by_length", metadata={"help": "See TrainingArguments."})
+    remove_unused_columns: bool = field(default=False, metadata={"help": "Must stay False: the collator reads the samples."})
+    eval_strategy: str = field(default="steps", metadata={"help": "See TrainingArguments."})
+    metric_for_best_model: str | None = field(default="perplexity", metadata={"help": "See TrainingArguments."})
+    greater_is_better: bool | None = field(default=False, metadata={"help": "See TrainingArguments."})
+    load_best_model_at_end: bool = field(default=True, metadata={"help": "See TrainingArguments."})
+    save_total_limit: int | None = field(default=2, metadata={"help": "See TrainingArguments."})
+
+
+ARGUMENT_CLASSES = (ModelArguments, DataArguments, DialogueTrainingArguments)
+
+
+def parse_arguments(argv: list[str]) -> tuple[ModelArguments, DataArguments, DialogueTrainingArguments]:
+    """`--config file.yaml` gives defaults; every other `--field value` overrides them. Unknown keys are refused."""
+    parser = HfArgumentParser(ARGUMENT_CLASSES, prog="rugpt-chitchat train")
+    parser.add_argument("--config", help="YAML file of arguments (any of them); the command line overrides it")
+    known = {f.name for cls in ARGUMENT_CLASSES for f in fields(cls) if f.init}
+    config_path = parser.parse_known_args(argv)[0].config
+    if config_path:
+        values = _read_config(Path(config_path), known)
+        parser.set_defaults(**values)
+    *parsed, unknown = parser.parse_args_into_dataclasses(args=argv, return_remaining_strings=True)
+    if unknown:
+        raise DataError("command line", f"unknown arguments {' '.join(unknown)}; see `rugpt-chitchat train --help`")
+    model_args, data_args, training_args = parsed[:3]
+    return model_args, data_args, training_args
+
+
+def _read_config(path: Path, known: set[str]) -> dict:
+    if not path.is_file():
+        raise DataError(path, "config file not found")
+    values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    if not isinstance(values, dict):
+        raise DataError(path, "a config is a mapping of argument names to values")
+    for key in values:
+        if key not in known:
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else "; see `rugpt-chitchat train --help`"
+            raise DataError(path, f"unknown key {key!r}{hint}")
+    return values
+
+
+def expand_sources(patterns: list[str]) -> list[str]:
+    """Globs expanded (sorted), other names kept as given; a glob matching nothing is an error."""
+    if not patterns:
+        raise DataError("data", "no data given: set `data:` in the config or pass --data FILE...")
+    sources: list[str] = []
+    for pattern in patterns:
+        if glob.has_magic(pattern):
+            matches = sorted(glob.glob(str(Path(pattern).expanduser())))
+            if not matches:
+                raise DataError(pattern, "no file matches this pattern")
+            sources += matches
+        else:
+            sources.append(pattern)
+    return sources
+
+
+def preprocessed_dir(sources: list[str]) -> Path | None:
+    """The directory of a saved DatasetDict when that is the data, else None (dialogue files)."""
+    if len(sources) == 1 and Path(sources[0]).is_dir():
+        path = Path(sources[0])
+        if not (path / "dataset_dict.json").exists():
+            raise DataError(path, "a directory must be the output of `rugpt-chitchat preprocess` (no dataset_dict.json)")
+        return path
+    return None
+
+
+def load_tokenizer(
+    model_args: ModelArguments, sources: list[str], output_dir: str, reuse_trained: bool
+) -> PreTrainedTokenizerBase:
+    """The tokenizer named, the model's own, or a BPE trained on the dialogues and saved in `output_dir`.
+
+    `reuse_trained`: load the BPE already trained in `output_dir` (a resumed run, or a process other than
+    the main one, which trains it first) rather than train it again.
+    """
+    name = model_args.tokenizer_name or model_args.model_name_or_path or TRAIN_TOKENIZER
+    if name == TRAIN_TOKENIZER and reuse_trained and Path(output_dir, "tokenizer_config.json").exists():
+        name = output_dir
+    if name != TRAIN_TOKENIZER:
+        tokenizer = AutoTokenizer.from_pretrained(name)
+        add_dialogue_special_tokens(tokenizer)
+        return tokenizer
+    if preprocessed_dir(sources):
+        raise DataError(sources[0], "preprocessed samples need the tokenizer that made them: set tokenizer_name")
+    dialogues = read_many(sources)
+    texts = (clean_utterance(utterance) for dialogue in dialogues["dialogue"] for utterance in dialogue)
+    logger.info("Training a byte-level BPE (vocab %d) on %d dialogues", model_args.tokenizer_vocab_size, len(dialogues))
+    return train_tokenizer(texts, output_dir, model_args.tokenizer_vocab_size)
+
+
+def load_model(model_args: ModelArguments, tokenizer: PreTrainedTokenizerBase, dialogue_format: DialogueFormat) -> PreTrainedModel:
+    """Pretrained or new model, embeddings grown to the tokenizer (new rows: mean of the old ones), special ids
+    and sampling defaults set; refuses a format the model cannot take."""
+    special = SpecialIds.from_tokenizer(tokenizer)
+    if model_args.model_name_or_path:
+        model = AutoModelForCausalLM.from_pretrained(model_args.model_name_or_path)
+    else:
+        config = AutoConfig.for_model(model_args.model_type)
+        if model_args.config_overrides:
+            config.update_from_string(model_args.config_overrides)
+        config.vocab_size = len(tokenizer)
+        model = AutoModelForCausalLM.from_config(config)
+    if model.get_input_embeddings().num_embeddings < len(tokenizer):
+        model.resize_token_embeddings(len(tokenizer), mean_resizing=True)
+    model.config.bos_token_id, model.config.eos_token_id, model.config.pad_token_id = special.bos, special.eos, special.pad
+    model.generation_config = default_generation_config(special)
+    positions = getattr(model.config, "max_position_embeddings", None)
+    if positions is not None and positions < dialogue_format.max_length:
+        raise DataError("max_length", f"{dialogue_format.max_length} exceeds the model's {positions} positions")
+    if dialogue_format.use_token_type_ids and "token_type_ids" not in inspect.signature(model.forward).parameters:
+        raise DataError("use_token_type_ids", f"{type(model).__name__} takes no token_type_ids; set use_token_type_ids: false")
+    return model
+
+
+def load_samples(data_args: DataArguments, sources: list[str], tokenizer: PreTrainedTokenizerBase, seed: int) -> DatasetDict:
+    """Train/validation samples from dialogue files (through the data pipeline) or a preprocessed directory."""
+    directory = preprocessed_dir(sources)
+    if directory is None:
+        config = PipelineConfig(
+            max_history=data_args.max_history,
+            validation_size=data_args.validation_size,
+            seed=seed,
+            num_proc=data_args.preprocessing_num_workers,
+        )
+        return prepare_dataset(sources, tokenizer, config)[0]
+    samples = load_from_disk(str(directory))
+    for name, split in samples.items():
+        missing = set(SAMPLE_COLUMNS) - set(split.column_names)
+        if missing:
+            raise DataError(directory, f"split {name!r} lacks the sample columns {sorted(missing)}")
+    largest = max(max((max(ids, default=-1) for ids in split["reply"]), default=-1) for split in samples.values())
+    if largest >= len(tokenizer):
+        raise DataError(directory, f"token id {largest} is outside the tokenizer's {len(tokenizer)} ids: "
+                        "the samples were made with another tokenizer")
+    return samples
+
+
+def select_splits(samples: DatasetDict, data_args: DataArguments, source: str) -> tuple:
+    if "validation" not in samples or len(samples["validation"]) == 0:
+        raise DataError(source, "no validation samples: set validation_size > 0 (perplexity needs them)")
+    train, validation = samples["train"], samples["validation"]
+    if data_args.max_train_samples is not None:
+        train = train.select(range(min(data_args.max_train_samples, len(train))))
+    if data_args.max_eval_samples is not None:
+        validation = validation.select(range(min(data_args.max_eval_samples, len(validation))))
+    if len(train) == 0:
+        raise DataError(source, "the training split is empty")
+    return train, validation
+
+
+def build_trainer(model_args: ModelArguments, data_args: DataArguments, args: DialogueTrainingArguments) -> DialogueTrainer:
+    """Everything checked and prepared before the first step, so bad input fails here and not an hour in."""
+    dialogue_format = data_args.dialogue_format()
+    if dialogue_format.max_length < min_length_for_reply():
+        raise DataError("max_length", f"{dialogue_format.max_length} leaves no room for a reply (minimum {min_length_for_reply()})")
+    if args.remove_unused_columns:
+        raise DataError("remove_unused_columns", "must be false: the collator reads the history/input/reply columns")
+    sources = expand_sources(data_args.data)
+    with args.main_process_first(local=False, desc="tokenizer and samples"):
+        reuse = bool(args.resume_from_checkpoint) or not args.should_save
+        tokenizer = load_tokenizer(model_args, sources, args.output_dir, reuse_trained=reuse)
+        collator = DialogueCollator.from_tokenizer(tokenizer, dialogue_format, data_args.pad_to_multiple_of)
+        train, validation = select_splits(load_samples(data_args, sources, tokenizer, args.seed), data_args, sources[0])
+        train = with_length_column(train, collator, data_args.preprocessing_num_workers)
+        # sorted, so evaluation batches are nearly padding-free too
+        validation = with_length_column(validation, collator, data_args.preprocessing_num_workers).sort("length")
+    model = load_model(model_args, tokenizer, dialogue_format)
+    patience = args.early_stopping_patience
+    return DialogueTrainer(
+        model=model,
+        args=args,
+        data_collator=collator,
+        train_dataset=train,
+        eval_dataset=validation,
+        processing_class=tokenizer,
+        compute_metrics=perplexity_metrics,
+        preprocess_logits_for_metrics=reply_nll_per_sample,
+        callbacks=[EarlyStoppingCallback(patience)] if patience else None,
+        dialogue_format=dialogue_format,
+        data_sources=sources,
+        base_model=model_args.model_name_or_path,
+    )
+
+
+@dataclass
+class TrainingOutcome:
+    output_dir: str
+    perplexity_before: float
+    perplexity_after: float
+    global_step: int
+
+
+def run_training(trainer: DialogueTrainer) -> TrainingOutcome:
+    """Perplexity before, training (resumed when asked), the best model saved with its card and pushed if asked."""
+    args = trainer.args
+    before = trainer.evaluate_before_training()
+    resume = args.resume_from_checkpoint
+    trainer.train(resume_from_checkpoint=True if resume in {"true", "True", "last"} else resume)
+    after = trainer.evaluate()["eval_perplexity"]
+    trainer.save_model()
+    trainer.save_state()
+    if args.push_to_hub:
+        trainer.push_to_hub()
+    else:
+        trainer.create_model_card()
+    logger.info("Validation perplexity %.2f -> %.2f after %d steps", before, after, trainer.state.global_step)
+    return TrainingOutcome(args.output_dir, before, after, trainer.state.global_step)
+
+
+def train(argv: list[str]) -> TrainingOutcome:
+    """The `rugpt-chitchat train` job, callable from Python with the same arguments."""
+    model_args, data_args, training_args = parse_arguments(argv)
+    return run_training(build_trainer(model_args, data_args, training_args))

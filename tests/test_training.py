@@ -1,0 +1,247 @@
+"""Training on a real-corpus slice: perplexity falls, early stopping stops, checkpoints reload exactly,
+two processes under `accelerate launch` share the work, bad input fails before the first step."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from datasets import Dataset, DatasetDict
+from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
+
+from rugpt_chitchat.errors import DataError
+from rugpt_chitchat.format import DialogueFormat
+from rugpt_chitchat.training import build_trainer, load_model, parse_arguments, run_training
+
+REPO = Path(__file__).resolve().parents[1]
+TINY_MODEL = "n_layer=2,n_embd=64,n_head=2,n_positions=128"
+
+
+@pytest.fixture(scope="module")
+def dialogue_file(tmp_path_factory, corpus_slice) -> Path:
+    """1,200 real dialogues (half jokes, half movies) in the corpus' own `- реплика` format."""
+    path = tmp_path_factory.mktemp("data") / "dialogues.txt"
+    dialogues = corpus_slice[:600] + corpus_slice[1500:2100]
+    path.write_text("\n\n".join("\n".join(dialogue) for dialogue in dialogues) + "\n", encoding="utf-8")
+    return path
+
+
+def small_run(data: Path | str, tokenizer_dir: Path, output_dir: Path, *overrides: str) -> list[str]:
+    return [
+        "--data", str(data), "--tokenizer_name", str(tokenizer_dir), "--config_overrides", TINY_MODEL,
+        "--max_length", "96", "--validation_size", "0.1", "--max_eval_samples", "128",
+        "--output_dir", str(output_dir), "--use_cpu", "true", "--disable_tqdm", "true", "--seed", "1",
+        "--per_device_train_batch_size", "16", "--per_device_eval_batch_size", "32", "--learning_rate", "3e-3",
+        "--max_steps", "40", "--logging_steps", "5", "--eval_steps", "20", "--save_steps", "20",
+        *overrides,
+    ]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, dialogue_file, tokenizer_dir):
+    output_dir = tmp_path_factory.mktemp("run")
+    trainer = build_trainer(*parse_arguments(small_run(dialogue_file, tokenizer_dir, output_dir)))
+    return trainer, run_training(trainer)
+
+
+def test_validation_perplexity_falls_on_real_dialogues(trained):
+    _, outcome = trained
+    assert outcome.global_step == 40
+    assert outcome.perplexity_after < outcome.perplexity_before / 3, outcome
+
+
+def test_checkpoint_holds_model_tokenizer_generation_config_format_and_card(trained):
+    trainer, outcome = trained
+    output_dir = Path(outcome.output_dir)
+    for directory in [output_dir, *output_dir.glob("checkpoint-*")]:
+        assert {"model.safetensors", "tokenizer.json", "generation_config.json", "dialogue_format.json"} <= {
+            path.name for path in directory.iterdir()
+        }, directory
+    assert DialogueFormat.load(output_dir) == DialogueFormat(max_history=3, max_length=96)
+    generation = GenerationConfig.from_pretrained(output_dir)
+    assert generation.do_sample and generation.top_p == 0.9 and generation.pad_token_id == trainer.processing_class.pad_token_id
+    card = (output_dir / "README.md").read_text(encoding="utf-8")
+    assert "dialogues.txt" in card and '"max_history": 3' in card
+    assert f"{outcome.perplexity_before:.2f}" in card
+
+
+def test_reloaded_checkpoint_gives_identical_logits(trained):
+    trainer, outcome = trained
+    batch = trainer.data_collator([trainer.eval_dataset[i] for i in range(4)])
+    model = trainer.model.eval()
+    reloaded = AutoModelForCausalLM.from_pretrained(outcome.output_dir).eval()
+    with torch.no_grad():
+        assert torch.equal(model(**batch).logits, reloaded(**batch).logits)
+
+
+def test_training_resumes_from_the_last_checkpoint(trained, tokenizer_dir, dialogue_file):
+    _, outcome = trained
+    argv = small_run(dialogue_file, tokenizer_dir, Path(outcome.output_dir), "--max_steps", "45", "--resume_from_checkpoint", "last")
+    trainer = build_trainer(*parse_arguments(argv))
+    resumed = run_training(trainer)
+    assert resumed.global_step == 45
+    assert [log["step"] for log in trainer.state.log_history if "loss" in log] == [5, 10, 15, 20, 25, 30, 35, 40, 45]
+
+
+def test_early_stopping_stops_when_perplexity_stops_improving(tmp_path, dialogue_file, tokenizer_dir):
+    argv = small_run(
+        dialogue_file, tokenizer_dir, tmp_path, "--learning_rate", "0", "--max_steps", "100",
+        "--eval_steps", "2", "--save_steps", "2", "--early_stopping_patience", "1",
+    )  # fmt: skip
+    outcome = run_training(build_trainer(*parse_arguments(argv)))
+    assert outcome.global_step == 4  # best at step 2, no better at step 4: patience 1 is spent
+
+
+def test_new_token_rows_start_at_the_mean_of_the_old_embeddings(tiny_model_dir):
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    old = AutoModelForCausalLM.from_pretrained(tiny_model_dir).get_input_embeddings().weight.detach()
+    tokenizer.add_tokens(["<new-token>"], special_tokens=True)
+    model_args, *_ = parse_arguments(["--model_name_or_path", str(tiny_model_dir)])
+    grown = load_model(model_args, tokenizer, DialogueFormat(max_length=128)).get_input_embeddings().weight.detach()
+    assert grown.shape[0] == old.shape[0] + 1
+    assert torch.equal(grown[:-1], old)
+    torch.testing.assert_close(grown[-1], old.mean(dim=0), atol=1e-3, rtol=0)
+
+
+def test_command_line_overrides_the_yaml_config():
+    model_args, data_args, args = parse_arguments(
+        ["--config", str(REPO / "configs" / "tiny.yaml"), "--max_steps", "7", "--output_dir", "elsewhere"]
+    )
+    assert (args.max_steps, args.output_dir) == (7, "elsewhere")
+    assert data_args.data == ["../shared/data/*.xz"] and model_args.tokenizer_name == "train"
+    assert args.metric_for_best_model == "perplexity" and args.train_sampling_strategy == "group_by_length"
+
+
+def _config(tmp_path: Path, **values) -> str:
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(values), encoding="utf-8")
+    return str(path)
+
+
+def test_unknown_config_key_is_refused_with_a_suggestion(tmp_path):
+    with pytest.raises(DataError, match="unknown key 'learning_rat'.*'learning_rate'"):
+        parse_arguments(["--config", _config(tmp_path, learning_rat=0.1)])
+
+
+def test_unknown_command_line_argument_is_refused():
+    with pytest.raises(DataError, match="unknown arguments --max_stepz 3"):
+        parse_arguments(["--max_stepz", "3"])
+
+
+def test_unknown_config_key_fails_the_command_with_a_clear_message(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "rugpt_chitchat.cli", "train", "--config", _config(tmp_path, n_layers=4)],
+        capture_output=True, text=True, timeout=120, env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "unknown key 'n_layers'" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("overrides", "problem"),
+    [
+        (["--data", "/no/such/dialogues.txt"], "no such file"),
+        (["--data", "/no/such/*.xz"], "no file matches"),
+        (["--max_length", "3"], "leaves no room for a reply"),
+        (["--max_length", "512"], "exceeds the model's 128 positions"),
+        (["--max_train_samples", "0"], "training split is empty"),
+        (["--validation_size", "0"], "no validation samples"),
+    ],
+)
+def test_bad_input_fails_before_training(tmp_path, dialogue_file, tokenizer_dir, overrides, problem):
+    with pytest.raises(DataError, match=problem):
+        build_trainer(*parse_arguments(small_run(dialogue_file, tokenizer_dir, tmp_path, *overrides)))
+    assert not list(tmp_path.glob("checkpoint-*"))
+
+
+def _save_samples(directory: Path, reply: list[int]) -> Path:
+    sample = {"history": [[300, 301]], "input": [302], "reply": reply}
+    DatasetDict(train=Dataset.from_list([sample] * 8), validation=Dataset.from_list([sample] * 2)).save_to_disk(directory)
+    return directory
+
+
+def test_preprocessed_samples_train_with_the_tokenizer_that_made_them(tmp_path, tokenizer_dir):
+    samples = _save_samples(tmp_path / "samples", reply=[1999, 303])
+    trainer = build_trainer(*parse_arguments(small_run(samples, tokenizer_dir, tmp_path / "out")))
+    assert len(trainer.train_dataset) == 8 and len(trainer.eval_dataset) == 2
+
+
+def test_preprocessed_samples_are_refused_without_their_tokenizer(tmp_path, tokenizer_dir):
+    samples = _save_samples(tmp_path / "samples", reply=[1999, 303])
+    with pytest.raises(DataError, match="need the tokenizer that made them"):
+        build_trainer(*parse_arguments(small_run(samples, tokenizer_dir, tmp_path / "out", "--tokenizer_name", "train")))
+    foreign = _save_samples(tmp_path / "foreign", reply=[40000])
+    with pytest.raises(DataError, match="made with another tokenizer"):
+        build_trainer(*parse_arguments(small_run(foreign, tokenizer_dir, tmp_path / "out")))
+
+
+TWO_PROCESS_SCRIPT = """
+import json, sys
+from rugpt_chitchat.training import build_trainer, parse_arguments, run_training
+
+trainer = build_trainer(*parse_arguments(sys.argv[1:]))
+args = trainer.args
+trainer.train_dataset = trainer.train_dataset.map(lambda _, i: {"sample_id": i}, with_indices=True, keep_in_memory=True)
+record = open(f"{args.output_dir}/rank{args.process_index}.jsonl", "w")
+collate, step = trainer.data_collator, trainer.training_step
+
+def collate_with_ids(samples):
+    batch = collate(samples)
+    if "sample_id" in samples[0]:
+        batch["sample_ids"] = [s["sample_id"] for s in samples]
+    return batch
+
+def recording_step(model, inputs, num_items_in_batch=None):
+    ids = inputs.pop("sample_ids")
+    loss = step(model, inputs, num_items_in_batch)
+    record.write(json.dumps({"ids": ids, "loss": loss.item()}) + "\\n")
+    return loss
+
+trainer.data_collator, trainer.training_step = collate_with_ids, recording_step
+run_training(trainer)
+weights = sum(float(p.double().abs().sum()) for p in trainer.model.parameters())
+record.write(json.dumps({"world_size": args.world_size, "weights": weights}) + "\\n")
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_two_processes_train_on_disjoint_shards_with_averaged_loss(tmp_path, dialogue_file, tokenizer_dir):
+    script = tmp_path / "train_two.py"
+    script.write_text(textwrap.dedent(TWO_PROCESS_SCRIPT), encoding="utf-8")
+    output_dir = tmp_path / "out"
+    launch = [
+        sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+        "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(_free_port()), str(script),
+    ]  # fmt: skip
+    run = small_run(dialogue_file, tokenizer_dir, output_dir, "--max_steps", "6", "--logging_steps", "1",
+                    "--eval_steps", "6", "--save_steps", "6", "--per_device_train_batch_size", "8")  # fmt: skip
+    result = subprocess.run(launch + run, capture_output=True, text=True, timeout=300, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert result.returncode == 0, result.stderr[-3000:]
+
+    records = [[json.loads(line) for line in (output_dir / f"rank{rank}.jsonl").open()] for rank in (0, 1)]
+    ids = [[i for r in rank for i in r.get("ids", [])] for rank in records]
+    losses = [[r["loss"] for r in rank if "loss" in r] for rank in records]
+    finals = [rank[-1] for rank in records]
+    assert [final["world_size"] for final in finals] == [2, 2]
+    assert len(ids[0]) == len(ids[1]) == 6 * 8 and not set(ids[0]) & set(ids[1])
+    assert finals[0]["weights"] == pytest.approx(finals[1]["weights"], rel=1e-9)  # gradients were synchronised
+
+    state = json.loads((output_dir / "checkpoint-6" / "trainer_state.json").read_text())
+    logged = [log["loss"] for log in state["log_history"] if "loss" in log]
+    assert losses[0] != losses[1]
+    assert logged == pytest.approx([(a + b) / 2 for a, b in zip(*losses)], rel=1e-3)
+    assert [path.name for path in output_dir.glob("checkpoint-*")] == ["checkpoint-6"]
+    assert (output_dir / "checkpoint-6" / "dialogue_format.json").exists()
