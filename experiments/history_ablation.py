@@ -1,6 +1,7 @@
 """Does history help? The seed's baseline vs history with speaker types, and dedup on vs off.
 
-    python experiments/history_ablation.py --output runs/ablation [--max-steps 1500] [--num-samples 300]
+    python experiments/history_ablation.py --output runs/ablation [--max-steps 1500] [--num-samples 300] \
+        [--corpora FILE ...] [-- --any_train_argument value ...]
 
 Three tiny GPT-2 runs from `configs/tiny.yaml` on the real corpora, same tokenizer, same number of steps:
   baseline  question -> answer only: no history, no token_type_ids, no attention_mask, loss on everything;
@@ -49,10 +50,10 @@ def repeats_itself(reply: str) -> bool:
     return len(bigrams) != len(set(bigrams))
 
 
-def prepare(output: Path, tokenizer, dedup: bool) -> Path:
+def prepare(output: Path, corpora: list[str], tokenizer, dedup: bool) -> Path:
     directory = output / ("data" if dedup else "data-no-dedup")
     if not directory.exists():
-        samples, summary = prepare_dataset(CORPORA, tokenizer, PipelineConfig(num_proc=2, dedup=dedup))
+        samples, summary = prepare_dataset(corpora, tokenizer, PipelineConfig(num_proc=2, dedup=dedup))
         samples.save_to_disk(str(directory))
         (output / f"{directory.name}.md").write_text(summary.to_markdown() + "\n", encoding="utf-8")
     return directory
@@ -79,11 +80,12 @@ def plot(results: dict, path: Path) -> None:
     figure, axes = plt.subplots(1, len(shown), figsize=(3 * len(shown), 3.2))
     names = list(results)
     for axis, metric in zip(axes, shown):
-        axis.bar(names, [results[name]["metrics"][metric] for name in names], color=["#999", "#1f77b4", "#ff7f0e"])
+        axis.bar(names, [results[name]["metrics"][metric] for name in names], color=["#999", "#1f77b4", "#ff7f0e"][: len(names)])
         axis.set_title(metric)
         axis.tick_params(axis="x", rotation=30)
     figure.tight_layout()
     figure.savefig(path, dpi=100)
+    plt.close(figure)
 
 
 def main() -> None:
@@ -92,6 +94,8 @@ def main() -> None:
     parser.add_argument("--max-steps", type=int, default=1500)
     parser.add_argument("--num-samples", type=int, default=300, help="validation samples answered for generation metrics")
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--corpora", nargs="+", default=CORPORA, help="dialogue files (default: ../shared/data)")
+    parser.add_argument("train_overrides", nargs="*", help="after --: passed to every `train` run, e.g. --use_cpu false")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     output = Path(args.output)
@@ -99,10 +103,11 @@ def main() -> None:
 
     tokenizer_dir = output / "tokenizer"
     if not tokenizer_dir.exists():
-        texts = (clean_utterance(u) for dialogue in read_many(CORPORA)["dialogue"] for u in dialogue)
+        texts = (clean_utterance(u) for dialogue in read_many(args.corpora)["dialogue"] for u in dialogue)
         train_tokenizer(texts, tokenizer_dir, vocab_size=4000)
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
-    data = {"dedup": prepare(output, tokenizer, dedup=True), "no-dedup": prepare(output, tokenizer, dedup=False)}
+    data = {"dedup": prepare(output, args.corpora, tokenizer, dedup=True),
+            "no-dedup": prepare(output, args.corpora, tokenizer, dedup=False)}
 
     validation = load_from_disk(str(data["dedup"]))["validation"]
     sample = validation.shuffle(seed=args.seed).select(range(min(args.num_samples, len(validation))))
@@ -117,10 +122,15 @@ def main() -> None:
                 "--data", str(data["no-dedup" if name == "no-dedup" else "dedup"]), "--max_steps", str(args.max_steps),
                 "--early_stopping_patience", "0", "--load_best_model_at_end", "false",
                 "--eval_steps", str(args.max_steps // 5), "--save_steps", str(args.max_steps // 5), *extra,
+                *args.train_overrides,
             ])
         results[name] = evaluate_run(run_dir, validation, sample, contexts, args.seed)
-        print(name, json.dumps(results[name]["metrics"], ensure_ascii=False))
+        print(name, json.dumps(results[name]["metrics"], ensure_ascii=False), flush=True)
+        write_results(output, contexts, results)
 
+
+def write_results(output: Path, contexts: list[list[str]], results: dict) -> None:
+    """results.json, results.md and ablation.png for the runs finished so far."""
     (output / "results.json").write_text(json.dumps({"contexts": contexts, "runs": results}, ensure_ascii=False, indent=2))
     plot(results, output / "ablation.png")
     names = list(results)
@@ -131,7 +141,6 @@ def main() -> None:
         lines += ["", f"**Context {index + 1}:** " + " / ".join(context)]
         lines += [f"- {name}: {results[name]['replies'][index]}" for name in names]
     (output / "results.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    print("\n".join(lines))
 
 
 if __name__ == "__main__":

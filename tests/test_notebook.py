@@ -17,5 +17,5 @@ def test_quickstart_notebook_runs_end_to_end(shared_data, tmp_path, monkeypatch)
     outputs = "".join(o.get("text", "") for cell in notebook.cells if cell.cell_type == "code" for o in cell.get("outputs", []))
     assert "validation perplexity" in outputs
     assert "| reply_perplexity |" in outputs
-    chat = notebook.cells[-1].outputs[0]["data"]["text/plain"]
+    chat = next(o for o in notebook.cells[-1].outputs if o.output_type == "execute_result")["data"]["text/plain"]
     assert chat.count("'") >= 8  # four utterances: two of the user, two replies
