@@ -213,3 +213,21 @@ def test_cli_writes_dialogues_and_prints_the_table(books, tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "| **total** |" in printed and "Анюта.txt" in printed and "Штосс.txt" in printed
     assert ANYUTA_VISIT in [json.loads(line)["dialogue"] for line in output.read_text(encoding="utf-8").splitlines()]
+
+
+def test_dialogues_from_all_books_train_a_tiny_model(books, tmp_path):
+    """Every book of the shelf -> one dialogue corpus -> the pipeline -> a short training run that learns."""
+    from rugpt_chitchat.training import train
+
+    dialogues, reports = extract_dialogues([books])
+    assert len(reports) > 200 and len(dialogues) > 10_000
+    corpus = tmp_path / "books.txt"
+    write_dialogues(dialogues, corpus)
+    outcome = train([
+        "--data", str(corpus), "--tokenizer_name", "train", "--tokenizer_vocab_size", "2000",
+        "--config_overrides", "n_layer=2,n_embd=64,n_head=2,n_positions=96", "--max_length", "96",
+        "--max_train_samples", "2000", "--max_eval_samples", "128", "--output_dir", str(tmp_path / "run"),
+        "--use_cpu", "true", "--disable_tqdm", "true", "--report_to", "none", "--learning_rate", "3e-3",
+        "--per_device_train_batch_size", "16", "--max_steps", "30", "--eval_steps", "30", "--save_steps", "30",
+    ])  # fmt: skip
+    assert outcome.perplexity_after < outcome.perplexity_before / 3, outcome
