@@ -6,6 +6,7 @@
 Three tiny GPT-2 runs from `configs/tiny.yaml` on the real corpora, same tokenizer, same number of steps:
   baseline  question -> answer only: no history, no token_type_ids, no attention_mask, loss on everything;
   history   up to 3 utterances of history, speaker token_type_ids, loss on the reply;
+  history-full-loss  as `history`, but the loss on every token, to tell the loss mask from the history;
   no-dedup  as `history`, trained on data without the two dedup rules.
 All are evaluated on the same held-out dialogues (the dedup-on validation split; the split hashes each
 dialogue's opening, so no validation dialogue is in any run's training data). Writes results.json,
@@ -38,6 +39,7 @@ RUNS = {
     "baseline": ["--max_history", "0", "--use_token_type_ids", "false", "--use_attention_mask", "false",
                  "--loss_on_reply_only", "false"],
     "history": [],
+    "history-full-loss": ["--loss_on_reply_only", "false"],
     "no-dedup": [],
 }
 _WORDS = re.compile(r"\w+")
@@ -80,7 +82,7 @@ def plot(results: dict, path: Path) -> None:
     figure, axes = plt.subplots(1, len(shown), figsize=(3 * len(shown), 3.2))
     names = list(results)
     for axis, metric in zip(axes, shown):
-        axis.bar(names, [results[name]["metrics"][metric] for name in names], color=["#999", "#1f77b4", "#ff7f0e"][: len(names)])
+        axis.bar(names, [results[name]["metrics"][metric] for name in names], color=["#999", "#1f77b4", "#2ca02c", "#ff7f0e"][: len(names)])
         axis.set_title(metric)
         axis.tick_params(axis="x", rotation=30)
     figure.tight_layout()
