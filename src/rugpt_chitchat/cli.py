@@ -105,7 +105,10 @@ def _rate_limit(text: str) -> tuple[int, float] | None:
     if text == "off":
         return None
     messages, _, seconds = text.partition("/")
-    return int(messages), float(seconds)
+    try:
+        return int(messages), float(seconds)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected MESSAGES/SECONDS such as 20/60, or 'off'; got {text!r}") from None
 
 
 def _bot(argv: list[str]) -> None:
