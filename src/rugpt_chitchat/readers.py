@@ -43,8 +43,7 @@ def detect_format(path: Path) -> str:
     suffixes = [s.lower() for s in path.suffixes]
     if suffixes and suffixes[-1] in _OPENERS:
         suffixes = suffixes[:-1]
-    kind = _FORMATS.get(suffixes[-1] if suffixes else "", "text")
-    return kind
+    return _FORMATS.get(suffixes[-1] if suffixes else "", "text")
 
 
 def _open_bytes(path: Path):

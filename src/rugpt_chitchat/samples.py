@@ -21,7 +21,7 @@ from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
 from . import cleaning
 from .errors import DataError
-from .readers import load_pickled_dialogues, read_many
+from .readers import read_many
 
 logger = logging.getLogger(__name__)
 
@@ -191,7 +191,6 @@ def preprocess_data_for_model(
     """The original contract: a pickle of dialogues in, a pickle of all samples (no split) out, also returned."""
     if tokenizer is None or isinstance(tokenizer, (str, Path)):
         tokenizer = AutoTokenizer.from_pretrained(str(tokenizer or DEFAULT_TOKENIZER))
-    load_pickled_dialogues(src)  # validates early, so a bad pickle fails here with a clear DataError
     dataset, summary = prepare_dataset([src], tokenizer, PipelineConfig(max_history=max_history, validation_size=0))
     samples = [{"input": s["input"], "reply": s["reply"], "history": s["history"]} for s in dataset["train"]]
     with open(dest, "wb") as stream:
