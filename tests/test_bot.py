@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
+import shutil
 import signal
 import socket
+import subprocess
 import sys
 import time
 from contextlib import asynccontextmanager, suppress
@@ -257,3 +260,92 @@ async def test_batcher_bounds_batches_and_keeps_the_event_loop_free():
     assert replies == [f"re:m{i}" for i in range(7)]
     assert chitchat.batch_sizes == [3, 3, 1]
     assert ticks > 20  # ~0.9 s of generation in a thread; a blocked loop would not tick at all
+
+
+@pytest.fixture
+def redis_url(tmp_path):
+    """A redis-server of the test's own (empty, no persistence) on a free port, so RedisStorage is tested for real."""
+    if shutil.which("redis-server") is None:
+        reason = "redis-server is not on PATH (apt-get install redis-server)"
+        if os.environ.get("CI"):
+            pytest.fail(f"{reason}: CI must run the Redis tests")
+        pytest.skip(reason)
+    port = free_port()
+    server = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--dir", str(tmp_path), "--logfile", "redis.log"],
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while not _answers_ping(port):
+            if server.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"redis-server did not come up: {(tmp_path / 'redis.log').read_text(errors='replace')}")
+            time.sleep(0.02)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        server.terminate()
+        try:
+            server.wait(10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+def _answers_ping(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(16) == b"+PONG\r\n"
+    except OSError:
+        return False
+
+
+async def test_redis_keeps_history_per_chat_and_reset_clears_it(redis_url):
+    async with running_bot(EchoChitChat(max_history=2), redis_url=redis_url) as fake:
+        assert await say(fake, 1, "a") == "re:a"
+        assert await say(fake, 2, "x") == "re:x"
+        assert await say(fake, 1, "b") == "re:a|re:a|b"
+        assert await say(fake, 1, "c") == "re:b|re:a|re:a|b|c"
+        assert await say(fake, 1, "/reset") == RESET_DONE
+        assert await say(fake, 1, "d") == "re:d"
+        assert await say(fake, 2, "y") == "re:x|re:x|y"
+
+
+async def test_redis_history_survives_a_bot_restart_and_the_bot_closes_its_connections(redis_url):
+    """The point of Redis: a bot restarted on the same URL carries on every conversation."""
+    import redis.asyncio
+
+    async with running_bot(EchoChitChat(max_history=2), redis_url=redis_url) as fake:
+        assert await say(fake, 1, "a") == "re:a"
+        assert await say(fake, 2, "x") == "re:x"
+    async with redis.asyncio.Redis.from_url(redis_url, decode_responses=True) as client:
+        # FSMStrategy.CHAT keys by chat for both chat and user; the per-chat locks are released and gone
+        assert sorted(await client.keys("*")) == ["fsm:1:1:data", "fsm:2:2:data"]
+        assert json.loads(await client.get("fsm:1:1:data")) == {"history": ["a", "re:a"]}
+        assert len(await client.client_list()) == 1  # the stopped bot closed its storage: only this client is left
+    async with running_bot(EchoChitChat(max_history=2), redis_url=redis_url) as fake:
+        assert await say(fake, 1, "b") == "re:a|re:a|b"
+        assert await say(fake, 2, "/reset") == RESET_DONE
+    async with redis.asyncio.Redis.from_url(redis_url, decode_responses=True) as client:
+        assert await client.keys("*") == ["fsm:1:1:data"]  # an emptied history is deleted, not stored as {}
+
+
+async def test_redis_isolation_serialises_each_of_five_chats_sending_four_messages_at_once(redis_url):
+    """Each chat's updates run one at a time, in order, under the Redis lock, each seeing the history the one before left."""
+    chitchat = EchoChitChat(max_history=2)
+    async with running_bot(chitchat, redis_url=redis_url, rate_limit=None, max_batch_size=16, max_wait_ms=20) as fake:
+        chats = range(200, 205)
+        for turn in range(4):
+            for chat in chats:
+                fake.push_message(chat, f"c{chat}m{turn}")
+        for chat in chats:
+            replies = await fake.wait_for_texts(chat, 4, timeout=30)
+            turns = [seen for seen in chitchat.seen if seen[-1].startswith(f"c{chat}m")]
+            assert [seen[-1] for seen in turns] == [f"c{chat}m{t}" for t in range(4)]
+            history = []
+            for seen in turns:  # in the order they ran: no turn lost or saw a stale history
+                assert seen[:-1] == history
+                history = [seen[-1], "re:" + "|".join(seen)]
+            assert replies == ["re:" + "|".join(seen) for seen in turns]
+    assert sum(chitchat.batch_sizes) == 20
+    assert max(chitchat.batch_sizes) > 1  # chats still share batches

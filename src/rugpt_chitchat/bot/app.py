@@ -13,7 +13,7 @@ import os
 import secrets
 import signal
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -23,7 +23,7 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextRequestMiddlewareType
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import TelegramRetryAfter
-from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage
+from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage, StorageKey
 from aiogram.fsm.storage.memory import MemoryStorage, SimpleEventIsolation
 from aiogram.fsm.strategy import FSMStrategy
 from aiogram.methods import Response, TelegramMethod
@@ -103,7 +103,28 @@ def build_storage(redis_url: str | None) -> tuple[BaseStorage, BaseEventIsolatio
     except ImportError as error:
         raise RuntimeError("--redis needs the redis package: pip install 'rugpt-chitchat[redis]'") from error
     storage = RedisStorage.from_url(redis_url)
-    return storage, storage.create_isolation()
+    return storage, QueuedRedisIsolation(storage.create_isolation())
+
+
+class QueuedRedisIsolation(BaseEventIsolation):
+    """The Redis lock per chat (across processes), taken in arrival order within this process.
+
+    redis-py's lock is polled every 0.1 s, not queued, so alone it lets a chat's later message
+    overtake an earlier one; a FIFO asyncio lock per chat in front of it keeps the order.
+    """
+
+    def __init__(self, redis_isolation: BaseEventIsolation):
+        self.local = SimpleEventIsolation()
+        self.redis = redis_isolation
+
+    @asynccontextmanager
+    async def lock(self, key: StorageKey):
+        async with self.local.lock(key), self.redis.lock(key):
+            yield
+
+    async def close(self) -> None:
+        await self.local.close()
+        await self.redis.close()
 
 
 def build_dispatcher(chitchat: ChitChatLike, settings: BotSettings) -> Dispatcher:
