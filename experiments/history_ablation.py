@@ -26,6 +26,7 @@ from datasets import load_from_disk
 from transformers import AutoTokenizer
 
 from rugpt_chitchat.cleaning import clean_utterance
+from rugpt_chitchat.errors import DataError, TrainingDiverged
 from rugpt_chitchat.evaluation import generate_for_samples, reply_perplexity
 from rugpt_chitchat.generation import ChitChat
 from rugpt_chitchat.metrics import compute_generation_metrics
@@ -115,25 +116,34 @@ def main() -> None:
     sample = validation.shuffle(seed=args.seed).select(range(min(args.num_samples, len(validation))))
     contexts = [[tokenizer.decode(ids) for ids in [*row["history"], row["input"]]] for row in sample.select(range(5))]
 
-    results = {}
+    results, failures = {}, {}
     for name, extra in RUNS.items():
         run_dir = output / name
-        if not (run_dir / "model.safetensors").exists():
-            train([
-                "--config", "configs/tiny.yaml", "--tokenizer_name", str(tokenizer_dir), "--output_dir", str(run_dir),
-                "--data", str(data["no-dedup" if name == "no-dedup" else "dedup"]), "--max_steps", str(args.max_steps),
-                "--early_stopping_patience", "0", "--load_best_model_at_end", "false",
-                "--eval_steps", str(args.max_steps // 5), "--save_steps", str(args.max_steps // 5), *extra,
-                *args.train_overrides,
-            ])
-        results[name] = evaluate_run(run_dir, validation, sample, contexts, args.seed)
-        print(name, json.dumps(results[name]["metrics"], ensure_ascii=False), flush=True)
-        write_results(output, contexts, results)
+        try:
+            if not (run_dir / "model.safetensors").exists():
+                train([
+                    "--config", "configs/tiny.yaml", "--tokenizer_name", str(tokenizer_dir), "--output_dir", str(run_dir),
+                    "--data", str(data["no-dedup" if name == "no-dedup" else "dedup"]), "--max_steps", str(args.max_steps),
+                    "--early_stopping_patience", "0", "--load_best_model_at_end", "false",
+                    "--eval_steps", str(args.max_steps // 5), "--save_steps", str(args.max_steps // 5), *extra,
+                    *args.train_overrides,
+                ])
+            results[name] = evaluate_run(run_dir, validation, sample, contexts, args.seed)
+            print(name, json.dumps(results[name]["metrics"], ensure_ascii=False), flush=True)
+        except (TrainingDiverged, DataError) as error:  # one diverged run must not cost the others
+            failures[name] = str(error)
+            print(name, "failed:", error, flush=True)
+        write_results(output, contexts, results, failures)
 
 
-def write_results(output: Path, contexts: list[list[str]], results: dict) -> None:
-    """results.json, results.md and ablation.png for the runs finished so far."""
-    (output / "results.json").write_text(json.dumps({"contexts": contexts, "runs": results}, ensure_ascii=False, indent=2))
+def write_results(output: Path, contexts: list[list[str]], results: dict, failures: dict[str, str]) -> None:
+    """results.json, results.md and ablation.png for the runs finished (or failed) so far."""
+    summary = {"contexts": contexts, "runs": results, "failed": failures}
+    (output / "results.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2))
+    failed = [f"- **{name} failed**: {reason}" for name, reason in failures.items()]
+    if not results:
+        (output / "results.md").write_text("\n".join(failed) + "\n", encoding="utf-8")
+        return
     plot(results, output / "ablation.png")
     names = list(results)
     lines = ["| metric | " + " | ".join(names) + " |", "| --- |" + " ---: |" * len(names)]
@@ -142,7 +152,7 @@ def write_results(output: Path, contexts: list[list[str]], results: dict) -> Non
     for index, context in enumerate(contexts):
         lines += ["", f"**Context {index + 1}:** " + " / ".join(context)]
         lines += [f"- {name}: {results[name]['replies'][index]}" for name in names]
-    (output / "results.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (output / "results.md").write_text("\n".join(lines + ([""] + failed if failed else [])) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":

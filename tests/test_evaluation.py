@@ -7,7 +7,7 @@ import math
 
 import pytest
 import torch
-from datasets import Dataset
+from datasets import Dataset, load_from_disk
 from PIL import Image
 from transformers import AutoModelForCausalLM, Trainer, TrainingArguments
 
@@ -31,7 +31,6 @@ def samples_dir(tmp_path_factory, corpus_slice, tokenizer):
 @pytest.fixture(scope="module")
 def trained_checkpoint(tmp_path_factory, tiny_model_dir, tokenizer, samples_dir):
     """The tiny model after 6 Trainer steps with evaluation every 2: a checkpoint with a real trainer_state.json."""
-    from datasets import load_from_disk
 
     dataset = load_from_disk(samples_dir)
     dialogue_format = DialogueFormat.load(tiny_model_dir)
@@ -55,7 +54,6 @@ def trained_checkpoint(tmp_path_factory, tiny_model_dir, tokenizer, samples_dir)
 
 def test_reply_perplexity_matches_the_model_loss_on_one_sample(tiny_model_dir, samples_dir):
     """With one sample the token-weighted perplexity is exp of the model's own reply-only loss."""
-    from datasets import load_from_disk
 
     from rugpt_chitchat.evaluation import reply_perplexity
 
@@ -85,6 +83,18 @@ def test_evaluate_cli_writes_json_table_and_learning_curve(trained_checkpoint, s
     with Image.open(output / "learning_curve.png") as image:
         image.verify()
         assert image.size[0] > 500
+
+
+def test_evaluate_cli_scores_the_first_max_eval_samples_as_training_does(trained_checkpoint, samples_dir, tmp_path):
+    from rugpt_chitchat.evaluation import reply_perplexity
+
+    main(["evaluate", "--checkpoint", str(trained_checkpoint), "--data", str(samples_dir), "--num-samples", "4",
+          "--max-eval-samples", "30", "--output", str(tmp_path), "--device", "cpu"])
+    report = json.loads((tmp_path / "metrics.json").read_text(encoding="utf-8"))
+    first = load_from_disk(samples_dir)["validation"].select(range(30))
+    expected = reply_perplexity(ChitChat.from_pretrained(str(trained_checkpoint), device="cpu"), first)["perplexity"]
+    assert report["validation_samples"] == 30
+    assert report["metrics"]["reply_perplexity"] == pytest.approx(expected, rel=1e-5)
 
 
 def test_evaluate_splits_dialogue_files_like_preprocess(tiny_model_dir, corpus_slice, tmp_path):

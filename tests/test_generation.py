@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import os
+import shutil
 import subprocess
 import sys
 
@@ -13,6 +14,7 @@ from transformers import AutoModelForCausalLM
 
 from rugpt_chitchat.cleaning import clean_utterance, normalize_utterance
 from rugpt_chitchat.collator import DialogueCollator
+from rugpt_chitchat.errors import DataError
 from rugpt_chitchat.format import DialogueFormat, build_segments
 from rugpt_chitchat.generation import ChitChat, trim_to_clean_end
 
@@ -156,3 +158,14 @@ def test_chat_repl_keeps_going_through_stdin(tiny_model_dir):
     replies = [line for line in result.stdout.splitlines() if "bot: " in line]
     assert len(replies) == 3 and all(line.split("bot: ", 1)[1].strip() for line in replies)
     assert "(new dialogue)" in result.stdout
+
+
+def test_a_checkpoint_with_nan_weights_is_refused_by_name(tiny_model_dir, tmp_path):
+    """A diverged run's checkpoint fails at load with the file named, not later inside sampling."""
+    shutil.copytree(tiny_model_dir, tmp_path, dirs_exist_ok=True)
+    model = AutoModelForCausalLM.from_pretrained(tmp_path)
+    with torch.no_grad():
+        model.lm_head.weight[3, 5] = float("inf")
+    model.save_pretrained(tmp_path)
+    with pytest.raises(DataError, match=rf"{tmp_path}: 1 weight tensors hold NaN or inf \(first: .*wte.weight\)"):
+        ChitChat.from_pretrained(str(tmp_path), device="cpu")

@@ -47,6 +47,11 @@ def test_perplexity_weights_samples_by_their_reply_tokens(metrics):
     assert result["perplexity"] != pytest.approx(mean_of_sample_perplexities, rel=1e-3)
 
 
+def test_perplexity_of_a_diverged_model_is_inf_not_an_overflow(metrics):
+    result = metrics["reply_perplexity"].compute(reply_nll=[900.0, 2000.0], reply_tokens=[1, 1])
+    assert result == {"loss": 1450.0, "perplexity": math.inf}
+
+
 def test_perplexity_without_reply_tokens_is_a_data_error(metrics):
     with pytest.raises(DataError, match="no reply tokens"):
         metrics["reply_perplexity"].compute(reply_nll=[0.0], reply_tokens=[0])

@@ -15,9 +15,9 @@ import pytest
 import torch
 import yaml
 from datasets import Dataset, DatasetDict
-from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
+from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig, TrainerCallback
 
-from rugpt_chitchat.errors import DataError
+from rugpt_chitchat.errors import DataError, TrainingDiverged
 from rugpt_chitchat.format import DialogueFormat
 from rugpt_chitchat.training import build_trainer, load_model, parse_arguments, run_training
 
@@ -100,6 +100,26 @@ def test_early_stopping_stops_when_perplexity_stops_improving(tmp_path, dialogue
     assert outcome.global_step == 4  # best at step 2, no better at step 4: patience 1 is spent
 
 
+class PoisonAWeight(TrainerCallback):
+    """Writes one NaN into the first attention block after `step`, as a kernel that returns NaN would."""
+
+    def __init__(self, step: int):
+        self.step = step
+
+    def on_step_end(self, args, state, control, model=None, **kwargs):
+        if state.global_step == self.step:
+            with torch.no_grad():
+                model.transformer.h[0].attn.c_attn.weight[0, 0] = float("nan")
+
+
+def test_a_diverged_run_stops_at_the_next_log_instead_of_saving_nan_weights(tmp_path, dialogue_file, tokenizer_dir):
+    trainer = build_trainer(*parse_arguments(small_run(dialogue_file, tokenizer_dir, tmp_path, "--max_steps", "30")))
+    trainer.add_callback(PoisonAWeight(step=7))
+    with pytest.raises(TrainingDiverged, match=r"grad_norm=nan at step 10: .*--attn_implementation eager"):
+        run_training(trainer)
+    assert not list(tmp_path.glob("checkpoint-*")) and not (tmp_path / "model.safetensors").exists()
+
+
 def test_new_token_rows_start_at_the_mean_of_the_old_embeddings(tiny_model_dir):
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
     old = AutoModelForCausalLM.from_pretrained(tiny_model_dir).get_input_embeddings().weight.detach()
@@ -109,6 +129,15 @@ def test_new_token_rows_start_at_the_mean_of_the_old_embeddings(tiny_model_dir):
     assert grown.shape[0] == old.shape[0] + 1
     assert torch.equal(grown[:-1], old)
     torch.testing.assert_close(grown[-1], old.mean(dim=0), atol=1e-3, rtol=0)
+
+
+@pytest.mark.parametrize("source", ["pretrained", "from scratch"])
+def test_attention_kernels_can_be_chosen(tiny_model_dir, source):
+    """The way around an attention kernel that misbehaves on some GPU: `--attn_implementation eager`."""
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    model_source = ["--model_name_or_path", str(tiny_model_dir)] if source == "pretrained" else ["--config_overrides", TINY_MODEL]
+    model_args, *_ = parse_arguments([*model_source, "--attn_implementation", "eager"])
+    assert load_model(model_args, tokenizer, DialogueFormat(max_length=96)).config._attn_implementation == "eager"
 
 
 def test_command_line_overrides_the_yaml_config():

@@ -6,7 +6,7 @@ import argparse
 import logging
 import sys
 
-from .errors import DataError
+from .errors import DataError, TrainingDiverged
 
 
 def _preprocess(argv: list[str]) -> None:
@@ -57,6 +57,7 @@ def _evaluate(argv: list[str]) -> None:
     parser.add_argument("--checkpoint", required=True, help="checkpoint directory (model, tokenizer, dialogue_format.json)")
     parser.add_argument("--data", nargs="+", required=True, help="a preprocessed directory (save_to_disk) or dialogue files")
     parser.add_argument("--num-samples", type=int, default=200, help="validation samples answered for generation metrics")
+    parser.add_argument("--max-eval-samples", type=int, default=None, help="score perplexity on the first N validation samples (default: all)")
     parser.add_argument("--output", default=None, help="directory for metrics.json, metrics.md, learning_curve.png")
     parser.add_argument("--validation-size", type=float, default=0.05, help="as in preprocess, when --data are dialogue files")
     parser.add_argument("--seed", type=int, default=42)
@@ -65,7 +66,9 @@ def _evaluate(argv: list[str]) -> None:
 
     from .evaluation import evaluate_checkpoint, write_report
 
-    report = evaluate_checkpoint(args.checkpoint, args.data, args.num_samples, args.seed, args.validation_size, args.device)
+    report = evaluate_checkpoint(
+        args.checkpoint, args.data, args.num_samples, args.seed, args.validation_size, args.device, args.max_eval_samples
+    )
     written = write_report(report, args.checkpoint, args.output or f"{args.checkpoint.rstrip('/')}/evaluation")
     print(report.to_markdown())
     print("Wrote " + ", ".join(map(str, written)))
@@ -186,7 +189,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         COMMANDS[argv[0]](argv[1:])
-    except DataError as error:
+    except (DataError, TrainingDiverged) as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(1)
 

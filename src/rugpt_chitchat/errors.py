@@ -1,4 +1,4 @@
-"""The one exception type for bad input, raised where data enters the library."""
+"""The library's own exceptions: bad input, raised where data enters, and a training run that diverged."""
 
 
 class DataError(ValueError):
@@ -10,3 +10,7 @@ class DataError(ValueError):
         self.problem = problem
         where = self.source if record is None else f"{self.source}, record {record}"
         super().__init__(f"{where}: {problem}")
+
+
+class TrainingDiverged(RuntimeError):
+    """The weights went non-finite: every later step and checkpoint would be worthless."""

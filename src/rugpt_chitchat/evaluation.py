@@ -85,12 +85,14 @@ def generate_for_samples(chat: ChitChat, samples: Dataset, batch_size: int = 16)
 
 def evaluate_checkpoint(
     checkpoint: str, data: list[str], num_samples: int = 200, seed: int = 42, validation_size: float = 0.05,
-    device: str | None = None,
+    device: str | None = None, max_eval_samples: int | None = None,
 ) -> EvaluationReport:
-    """Reply perplexity on the whole validation split, generation metrics on `num_samples` of its samples."""
+    """Reply perplexity on the validation split (its first `max_eval_samples`, as training's `max_eval_samples`
+    scores, so the figures compare), generation metrics on `num_samples` samples drawn from the whole split."""
     chat = ChitChat.from_pretrained(checkpoint, device=device)
     validation = load_validation_split(data, chat, validation_size, seed)
-    metrics = {f"reply_{name}": value for name, value in reply_perplexity(chat, validation).items()}
+    scored = validation if max_eval_samples is None else validation.select(range(min(max_eval_samples, len(validation))))
+    metrics = {f"reply_{name}": value for name, value in reply_perplexity(chat, scored).items()}
     sample = validation.shuffle(seed=seed).select(range(min(num_samples, len(validation))))
     torch.manual_seed(seed)
     histories, references, predictions = generate_for_samples(chat, sample)
@@ -99,7 +101,7 @@ def evaluate_checkpoint(
         {"history": history, "reference": reference, "prediction": prediction}
         for history, reference, prediction in list(zip(histories, references, predictions))[:10]
     ]
-    return EvaluationReport(str(checkpoint), len(validation), metrics, examples)
+    return EvaluationReport(str(checkpoint), len(scored), metrics, examples)
 
 
 def find_trainer_state(checkpoint: str | Path) -> Path | None:

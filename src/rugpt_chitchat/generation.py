@@ -18,7 +18,9 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig, PreTrainedModel, PreTrainedTokenizerBase
 
 from .cleaning import clean_utterance, normalize_utterance
+from .errors import DataError
 from .format import DialogueFormat, SpecialIds, build_segments, min_length_for_reply
+from .samples import encode_utterances
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +49,17 @@ def with_dialogue_tokens(config: GenerationConfig, special: SpecialIds) -> Gener
     config.suppress_tokens = sorted({*(config.suppress_tokens or []), special.pad, special.bos})  # never inside a reply
     config.max_new_tokens = config.max_new_tokens or DEFAULT_DECODING["max_new_tokens"]
     return config
+
+
+def check_finite_weights(model: PreTrainedModel, path: str) -> None:
+    """Refuse a checkpoint of a diverged run here: sampling from NaN logits fails later and, on a GPU, as an
+    opaque device-side assert that takes the whole process down."""
+    broken = [name for name, weights in model.named_parameters() if not torch.isfinite(weights).all()]
+    if broken:
+        raise DataError(
+            path, f"{len(broken)} weight tensors hold NaN or inf (first: {broken[0]}); the training run "
+            "diverged before this checkpoint was saved: use an earlier checkpoint"
+        )
 
 
 def trim_to_clean_end(text: str) -> str:
@@ -83,11 +96,15 @@ class ChitChat:
         self.max_redraws = max_redraws
 
     @classmethod
-    def from_pretrained(cls, path: str, device: str | None = None) -> ChitChat:
-        """Load model, tokenizer, dialogue_format.json and generation_config.json (defaults when absent)."""
+    def from_pretrained(cls, path: str, device: str | None = None, **model_kwargs) -> ChitChat:
+        """Load model, tokenizer, dialogue_format.json and generation_config.json (defaults when absent).
+
+        `model_kwargs` go to `AutoModelForCausalLM.from_pretrained` (e.g. `dtype`, `attn_implementation`).
+        """
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         tokenizer = AutoTokenizer.from_pretrained(path)
-        model = AutoModelForCausalLM.from_pretrained(path).to(device)
+        model = AutoModelForCausalLM.from_pretrained(path, **model_kwargs).to(device)
+        check_finite_weights(model, path)
         config = None
         if Path(path, "generation_config.json").exists():
             config = GenerationConfig.from_pretrained(path)
@@ -137,7 +154,7 @@ class ChitChat:
 
     def prompt_ids(self, history: list[str], max_new_tokens: int | None = None) -> dict[str, list[int]]:
         """`input_ids` and `token_type_ids` of the generation prompt, within the budget left for the reply."""
-        *context, user = [self._encode(text) for text in history]
+        *context, user = encode_utterances([clean_utterance(text) for text in history], self.tokenizer)
         segments = build_segments(
             context, user, [], self.special, self._prompt_budget(max_new_tokens), self.max_history, with_eos=False
         )
@@ -159,7 +176,7 @@ class ChitChat:
         return budget
 
     def _encode(self, text: str) -> list[int]:
-        return self.tokenizer(clean_utterance(text), add_special_tokens=False)["input_ids"]
+        return encode_utterances([clean_utterance(text)], self.tokenizer)[0]
 
     def _to_text(self, draw: _Draw) -> str:
         text = clean_utterance(self.tokenizer.decode(draw.tokens, skip_special_tokens=True))

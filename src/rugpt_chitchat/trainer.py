@@ -4,6 +4,7 @@ carry the dialogue format and a model card describing data, format and perplexit
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict
 from functools import lru_cache
 from pathlib import Path
@@ -11,8 +12,9 @@ from pathlib import Path
 import evaluate
 import torch
 import torch.nn.functional as F
-from transformers import EvalPrediction, Trainer
+from transformers import EvalPrediction, Trainer, TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
+from .errors import TrainingDiverged
 from .format import IGNORE_INDEX, DialogueFormat
 from .metrics import load_metric
 
@@ -41,11 +43,34 @@ def perplexity_metrics(prediction: EvalPrediction) -> dict[str, float]:
     return {"perplexity": result["perplexity"], "reply_loss": result["loss"]}
 
 
+class StopOnNonFinite(TrainerCallback):
+    """Stops the run at the first logged NaN/inf gradient norm or evaluation loss.
+
+    Without it a diverged run goes on to its last step (the Trainer's `logging_nan_inf_filter` even hides
+    NaN losses), saves NaN weights, and the first `generate` fails far away, on a GPU as an opaque
+    device-side assert. Under fp16 an inf gradient norm is normal (the grad scaler skips that step), so only
+    the evaluation loss is watched there.
+    """
+
+    def on_log(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, logs=None, **kwargs):
+        watched = ["eval_loss"] if args.fp16 else ["grad_norm", "eval_loss"]
+        bad = {key: logs[key] for key in watched if key in (logs or {}) and not math.isfinite(logs[key])}
+        if bad:
+            found = ", ".join(f"{key}={value}" for key, value in bad.items())
+            raise TrainingDiverged(
+                f"{found} at step {state.global_step}: the weights are no longer finite. A checkpoint in "
+                f"{args.output_dir} saved before the divergence may be usable (ChitChat refuses one with NaN "
+                "weights). Usual causes: a learning rate too high, fp16 overflow (try bf16), or an attention "
+                "kernel returning NaN (try --attn_implementation eager)."
+            )
+
+
 class DialogueTrainer(Trainer):
     """A Trainer whose saves include `dialogue_format.json` and whose model card records data and format."""
 
     def __init__(self, *args, dialogue_format: DialogueFormat, data_sources: list[str], base_model: str | None, **kwargs):
         super().__init__(*args, **kwargs)
+        self.add_callback(StopOnNonFinite)
         self.dialogue_format = dialogue_format
         self.data_sources = data_sources
         self.base_model = base_model

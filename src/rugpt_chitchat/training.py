@@ -60,6 +60,9 @@ class ModelArguments:
                   "without a model) trains a byte-level BPE on the dialogues and saves it with every checkpoint."},
     )
     tokenizer_vocab_size: int = field(default=8000, metadata={"help": "Vocabulary size of a tokenizer trained here."})
+    attn_implementation: str | None = field(
+        default=None, metadata={"help": "Attention kernels: 'sdpa' (the default), 'eager', 'flash_attention_2', ..."}
+    )
 
 
 @dataclass
@@ -194,13 +197,13 @@ def load_model(model_args: ModelArguments, tokenizer: PreTrainedTokenizerBase, d
     and sampling defaults set; refuses a format the model cannot take."""
     special = SpecialIds.from_tokenizer(tokenizer)
     if model_args.model_name_or_path:
-        model = AutoModelForCausalLM.from_pretrained(model_args.model_name_or_path)
+        model = AutoModelForCausalLM.from_pretrained(model_args.model_name_or_path, attn_implementation=model_args.attn_implementation)
     else:
         config = AutoConfig.for_model(model_args.model_type)
         if model_args.config_overrides:
             config.update_from_string(model_args.config_overrides)
         config.vocab_size = len(tokenizer)
-        model = AutoModelForCausalLM.from_config(config)
+        model = AutoModelForCausalLM.from_config(config, attn_implementation=model_args.attn_implementation)
     if model.get_input_embeddings().num_embeddings < len(tokenizer):
         model.resize_token_embeddings(len(tokenizer), mean_resizing=True)
     model.config.bos_token_id, model.config.eos_token_id, model.config.pad_token_id = special.bos, special.eos, special.pad

@@ -38,4 +38,5 @@ class ReplyPerplexity(evaluate.Metric):
         if total_tokens <= 0:
             raise DataError("reply_perplexity", "no reply tokens to score: every reply_tokens count is 0")
         loss = sum(reply_nll) / total_tokens
-        return {"loss": loss, "perplexity": math.exp(loss)}
+        # a diverging run's loss can pass 709, where exp overflows a float: its perplexity is inf, not a crash
+        return {"loss": loss, "perplexity": math.exp(loss) if loss < 709 else math.inf}
