@@ -236,6 +236,33 @@ async def test_bot_process_stops_cleanly_on_sigterm_and_logs_no_token():
     assert SECRET not in log
 
 
+async def test_bot_command_serves_a_real_checkpoint(tiny_model_dir, tmp_path):
+    """`rugpt-chitchat bot --checkpoint DIR` end to end: the real ChitChat behind the real bot, token from a file."""
+    token_file = tmp_path / "token"
+    token_file.write_text(TOKEN + "\n", encoding="utf-8")
+    fake = FakeTelegram(TOKEN)
+    base_url = await fake.start()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "rugpt_chitchat.cli", "bot", "--checkpoint", str(tiny_model_dir), "--device", "cpu",
+        "--api-server", base_url, "--token-file", str(token_file), stderr=asyncio.subprocess.PIPE,
+        env={key: value for key, value in os.environ.items() if key != "TELEGRAM_BOT_TOKEN"},
+    )
+    stderr = bytearray()
+    reader = asyncio.create_task(_collect(process.stderr, stderr))
+    try:
+        reply = await say(fake, 5, "Привет, как дела?", timeout=60)  # the process loads torch and the model first
+        assert reply.strip() and reply != APOLOGY and reply != "Привет, как дела?"
+        assert await say(fake, 5, "/reset") == RESET_DONE
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(process.wait(), 15) == 0
+    finally:
+        if process.returncode is None:
+            process.kill()
+        await reader
+        await fake.stop()
+    assert SECRET not in stderr.decode()
+
+
 async def _collect(stream: asyncio.StreamReader, into: bytearray) -> None:
     while chunk := await stream.read(4096):
         into.extend(chunk)
