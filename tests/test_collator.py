@@ -6,7 +6,7 @@ import pytest
 import torch
 from datasets import Dataset
 from tokenizers import Tokenizer, models
-from transformers import PreTrainedTokenizerFast
+from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerFast
 from transformers.trainer_pt_utils import LengthGroupedSampler
 
 from rugpt_chitchat.collator import LENGTH_COLUMN, DialogueCollator, with_length_column
@@ -49,6 +49,24 @@ def test_whole_sequence_loss_option_labels_everything_after_bos():
 def test_baseline_format_omits_type_ids_and_attention_mask():
     batch = collate([LONG, SHORT], use_token_type_ids=False, use_attention_mask=False)
     assert set(batch) == {"input_ids", "labels"}
+
+
+def test_right_padded_batches_train_the_same_without_the_attention_mask(real_samples, tiny_model_dir):
+    """Causal attention never lets a real token see a right pad, so loss and gradients match without the mask:
+    `use_attention_mask: false` lets SDPA take its mask-free causal kernels at no cost to training."""
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    collator = DialogueCollator.from_tokenizer(AutoTokenizer.from_pretrained(tiny_model_dir), DialogueFormat(max_length=128))
+    batch = collator([real_samples[i] for i in range(16)])
+    assert (batch["attention_mask"] == 0).any(), "the batch needs padding for this test to mean anything"
+    losses, gradients = [], []
+    for inputs in (batch, {key: value for key, value in batch.items() if key != "attention_mask"}):
+        model.zero_grad()
+        loss = model(**inputs).loss
+        loss.backward()
+        losses.append(loss.detach())
+        gradients.append(torch.cat([weights.grad.flatten() for weights in model.parameters()]))
+    torch.testing.assert_close(losses[0], losses[1])
+    torch.testing.assert_close(gradients[0], gradients[1])
 
 
 def test_pad_to_multiple_of_rounds_the_batch_width_up():
