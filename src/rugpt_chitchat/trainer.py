@@ -61,7 +61,7 @@ class StopOnNonFinite(TrainerCallback):
                 f"{found} at step {state.global_step}: the weights are no longer finite. A checkpoint in "
                 f"{args.output_dir} saved before the divergence may be usable (ChitChat refuses one with NaN "
                 "weights). Usual causes: a learning rate too high, fp16 overflow (try bf16), or an attention "
-                "kernel returning NaN (try --attn_implementation eager)."
+                "kernel returning NaN (try --use_attention_mask false, or --attn_implementation eager)."
             )
 
 
