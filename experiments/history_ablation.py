@@ -1,7 +1,7 @@
 """Does history help? The seed's baseline vs history with speaker types, and dedup on vs off.
 
     python experiments/history_ablation.py --output runs/ablation [--max-steps 1500] [--num-samples 300] \
-        [--corpora FILE ...] [-- --any_train_argument value ...]
+        [--corpora FILE ...] [--runs baseline history ...] [-- --any_train_argument value ...]
 
 Three tiny GPT-2 runs from `configs/tiny.yaml` on the real corpora, same tokenizer, same number of steps:
   baseline  question -> answer only: no history, no token_type_ids, no attention_mask, loss on everything;
@@ -98,6 +98,7 @@ def main() -> None:
     parser.add_argument("--num-samples", type=int, default=300, help="validation samples answered for generation metrics")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--corpora", nargs="+", default=CORPORA, help="dialogue files (default: ../shared/data)")
+    parser.add_argument("--runs", nargs="+", choices=list(RUNS), default=list(RUNS), help="which runs (default: all)")
     parser.add_argument("train_overrides", nargs="*", help="after --: passed to every `train` run, e.g. --use_cpu false")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -117,8 +118,8 @@ def main() -> None:
     contexts = [[tokenizer.decode(ids) for ids in [*row["history"], row["input"]]] for row in sample.select(range(5))]
 
     results, failures = {}, {}
-    for name, extra in RUNS.items():
-        run_dir = output / name
+    for name in args.runs:
+        extra, run_dir = RUNS[name], output / name
         try:
             if not (run_dir / "model.safetensors").exists():
                 train([
