@@ -197,7 +197,9 @@ def load_model(model_args: ModelArguments, tokenizer: PreTrainedTokenizerBase, d
     and sampling defaults set; refuses a format the model cannot take."""
     special = SpecialIds.from_tokenizer(tokenizer)
     if model_args.model_name_or_path:
-        model = AutoModelForCausalLM.from_pretrained(model_args.model_name_or_path, attn_implementation=model_args.attn_implementation)
+        model = AutoModelForCausalLM.from_pretrained(
+            model_args.model_name_or_path, attn_implementation=model_args.attn_implementation
+        )
     else:
         config = AutoConfig.for_model(model_args.model_type)
         if model_args.config_overrides:
