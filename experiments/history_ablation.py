@@ -43,6 +43,7 @@ RUNS = {
     "history-full-loss": ["--loss_on_reply_only", "false"],
     "no-dedup": [],
 }
+COLORS = {"baseline": "#999", "history": "#1f77b4", "history-full-loss": "#2ca02c", "no-dedup": "#ff7f0e"}  # same in every plot
 _WORDS = re.compile(r"\w+")
 
 
@@ -83,8 +84,9 @@ def plot(results: dict, path: Path) -> None:
     figure, axes = plt.subplots(1, len(shown), figsize=(3 * len(shown), 3.2))
     names = list(results)
     for axis, metric in zip(axes, shown):
-        axis.bar(names, [results[name]["metrics"][metric] for name in names], color=["#999", "#1f77b4", "#2ca02c", "#ff7f0e"][: len(names)])
+        axis.bar(names, [results[name]["metrics"][metric] for name in names], color=[COLORS[name] for name in names])
         axis.set_title(metric)
+        axis.set_ylim(bottom=0)
         axis.tick_params(axis="x", rotation=30)
     figure.tight_layout()
     figure.savefig(path, dpi=100)
