@@ -80,6 +80,7 @@ def _chat(argv: list[str]) -> None:
     parser.add_argument("--device", default=None)
     args = parser.parse_args(argv)
 
+    from .format import last_utterances
     from .generation import ChitChat
 
     chat = ChitChat.from_pretrained(args.checkpoint, device=args.device)
@@ -100,7 +101,7 @@ def _chat(argv: list[str]) -> None:
             history.append(chat.truncate_utterance(text))
             answer = chat.reply(history)
             print(f"bot: {answer}", flush=True)
-            history = [*history, answer][max(len(history) + 1 - chat.max_history, 0) :]  # what the next prompt can read
+            history = last_utterances([*history, answer], chat.max_history)  # what the next prompt can read
 
 
 def _rate_limit(text: str) -> tuple[int, float] | None:

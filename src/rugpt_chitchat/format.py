@@ -67,6 +67,11 @@ def min_length_for_reply(history_turns: int = 0) -> int:
     return 4 + history_turns
 
 
+def last_utterances(history: list, count: int) -> list:
+    """The last `count` utterances (none when `count` is 0): the history a prompt with `max_history=count` reads."""
+    return history[-count:] if count > 0 else []
+
+
 def build_segments(
     history: list[list[int]],
     input_ids: list[int],
@@ -85,7 +90,7 @@ def build_segments(
     `max_history` keeps only the last utterances of `history` (a baseline trains with 0 on the same data).
     """
     if max_history is not None:
-        history = history[max(len(history) - max_history, 0) :] if max_history > 0 else []
+        history = last_utterances(history, max_history)
     end = [special.eos] if with_eos else []
     room = max_length - 3 - len(end)  # bos and the two speaker tokens of input and reply
     reply = reply[: max(room, 0)]

@@ -17,6 +17,7 @@ from aiogram.fsm.context import FSMContext
 from aiogram.types import Message
 from aiogram.utils.chat_action import ChatActionSender
 
+from ..format import last_utterances
 from .batcher import ReplyBatcher
 from .middlewares import AllowListMiddleware, ChatRateLimitMiddleware
 
@@ -104,8 +105,3 @@ async def reply_to_text(
         return
     await state.update_data(history=last_utterances([*history, utterance, reply], chitchat.max_history))
     await message.answer(reply.strip() or EMPTY_REPLY)
-
-
-def last_utterances(history: list[str], count: int) -> list[str]:
-    """The last `count` utterances (none when `count` is 0)."""
-    return history[-count:] if count > 0 else []
