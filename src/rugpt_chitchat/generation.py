@@ -154,7 +154,7 @@ class ChitChat:
 
     def prompt_ids(self, history: list[str], max_new_tokens: int | None = None) -> dict[str, list[int]]:
         """`input_ids` and `token_type_ids` of the generation prompt, within the budget left for the reply."""
-        *context, user = encode_utterances([clean_utterance(text) for text in history], self.tokenizer)
+        *context, user = self._encode(history)
         segments = build_segments(
             context, user, [], self.special, self._prompt_budget(max_new_tokens), self.max_history, with_eos=False
         )
@@ -163,7 +163,7 @@ class ChitChat:
     def truncate_utterance(self, text: str) -> str:
         """`text` cut to its last tokens the prompt can hold, as `build_segments` would cut it."""
         room = self._prompt_budget() - min_length_for_reply() + 1  # bos and two speaker tokens stay
-        ids = self._encode(text)
+        ids = self._encode([text])[0]
         if len(ids) <= room:
             return text
         return self.tokenizer.decode(ids[-room:]).lstrip("\ufffd").strip()
@@ -175,8 +175,9 @@ class ChitChat:
             raise ValueError(f"max_new_tokens={max_new_tokens} leaves no room for a prompt in max_length={self.format.max_length}")
         return budget
 
-    def _encode(self, text: str) -> list[int]:
-        return encode_utterances([clean_utterance(text)], self.tokenizer)[0]
+    def _encode(self, texts: list[str]) -> list[list[int]]:
+        """Cleaned as the pipeline cleans, encoded as it encodes: prompts match the training samples."""
+        return encode_utterances([clean_utterance(text) for text in texts], self.tokenizer)
 
     def _to_text(self, draw: _Draw) -> str:
         text = clean_utterance(self.tokenizer.decode(draw.tokens, skip_special_tokens=True))
