@@ -215,21 +215,12 @@ async def test_bot_process_stops_cleanly_on_sigterm_and_logs_no_token():
     fake = FakeTelegram(TOKEN)
     base_url = await fake.start()
     fake.redirect("getUpdates", times=11)
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", BOT_PROCESS, base_url,
-        env={**os.environ, "TELEGRAM_BOT_TOKEN": TOKEN}, stderr=asyncio.subprocess.PIPE,
-    )
-    stderr = bytearray()
-    reader = asyncio.create_task(_collect(process.stderr, stderr))
-    try:
+    async with bot_process(fake, "-c", BOT_PROCESS, base_url, env={**os.environ, "TELEGRAM_BOT_TOKEN": TOKEN}) as (
+        process, stderr
+    ):
         assert await say(fake, 7, "hi", timeout=30) == "re:hi"  # the process imports aiogram first
         process.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(process.wait(), 10) == 0
-    finally:
-        if process.returncode is None:
-            process.kill()
-        await reader
-        await fake.stop()
     log = stderr.decode()
     assert "Received SIGTERM signal" in log and "Polling stopped" in log
     assert "TooManyRedirects" in log
@@ -242,25 +233,31 @@ async def test_bot_command_serves_a_real_checkpoint(tiny_model_dir, tmp_path):
     token_file.write_text(TOKEN + "\n", encoding="utf-8")
     fake = FakeTelegram(TOKEN)
     base_url = await fake.start()
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "rugpt_chitchat.cli", "bot", "--checkpoint", str(tiny_model_dir), "--device", "cpu",
-        "--api-server", base_url, "--token-file", str(token_file), stderr=asyncio.subprocess.PIPE,
-        env={key: value for key, value in os.environ.items() if key != "TELEGRAM_BOT_TOKEN"},
-    )
-    stderr = bytearray()
-    reader = asyncio.create_task(_collect(process.stderr, stderr))
-    try:
+    command = ["-m", "rugpt_chitchat.cli", "bot", "--checkpoint", str(tiny_model_dir), "--device", "cpu",
+               "--api-server", base_url, "--token-file", str(token_file)]  # fmt: skip
+    env = {key: value for key, value in os.environ.items() if key != "TELEGRAM_BOT_TOKEN"}
+    async with bot_process(fake, *command, env=env) as (process, stderr):
         reply = await say(fake, 5, "Привет, как дела?", timeout=60)  # the process loads torch and the model first
         assert reply.strip() and reply != APOLOGY and reply != "Привет, как дела?"
         assert await say(fake, 5, "/reset") == RESET_DONE
         process.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(process.wait(), 15) == 0
+    assert SECRET not in stderr.decode()
+
+
+@asynccontextmanager
+async def bot_process(fake: FakeTelegram, *args: str, env: dict[str, str]):
+    """`python *args` as a child process with its stderr collected; killed if still running, `fake` stopped, after."""
+    process = await asyncio.create_subprocess_exec(sys.executable, *args, env=env, stderr=asyncio.subprocess.PIPE)
+    stderr = bytearray()
+    reader = asyncio.create_task(_collect(process.stderr, stderr))
+    try:
+        yield process, stderr
     finally:
         if process.returncode is None:
             process.kill()
         await reader
         await fake.stop()
-    assert SECRET not in stderr.decode()
 
 
 async def _collect(stream: asyncio.StreamReader, into: bytearray) -> None:
