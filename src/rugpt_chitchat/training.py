@@ -7,21 +7,18 @@ samples with their lengths, then evaluate, train with early stopping on reply pe
 
 from __future__ import annotations
 
-import difflib
 import glob
 import inspect
 import logging
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
 from datasets import DatasetDict, load_from_disk
 from transformers import (
     AutoConfig,
     AutoModelForCausalLM,
     AutoTokenizer,
     EarlyStoppingCallback,
-    HfArgumentParser,
     PreTrainedModel,
     PreTrainedTokenizerBase,
     TrainingArguments,
@@ -29,6 +26,7 @@ from transformers import (
 
 from .cleaning import clean_utterance
 from .collator import DialogueCollator, with_length_column
+from .config import parse_config
 from .errors import DataError
 from .format import DialogueFormat, SpecialIds, min_length_for_reply
 from .generation import default_generation_config
@@ -115,32 +113,7 @@ ARGUMENT_CLASSES = (ModelArguments, DataArguments, DialogueTrainingArguments)
 
 def parse_arguments(argv: list[str]) -> tuple[ModelArguments, DataArguments, DialogueTrainingArguments]:
     """`--config file.yaml` gives defaults; every other `--field value` overrides them. Unknown keys are refused."""
-    parser = HfArgumentParser(ARGUMENT_CLASSES, prog="rugpt-chitchat train")
-    parser.add_argument("--config", help="YAML file of arguments (any of them); the command line overrides it")
-    known = {f.name for cls in ARGUMENT_CLASSES for f in fields(cls) if f.init}
-    config_path = parser.parse_known_args(argv)[0].config
-    if config_path:
-        values = _read_config(Path(config_path), known)
-        parser.set_defaults(**values)
-    *parsed, unknown = parser.parse_args_into_dataclasses(args=argv, return_remaining_strings=True)
-    if unknown:
-        raise DataError("command line", f"unknown arguments {' '.join(unknown)}; see `rugpt-chitchat train --help`")
-    model_args, data_args, training_args = parsed[:3]
-    return model_args, data_args, training_args
-
-
-def _read_config(path: Path, known: set[str]) -> dict:
-    if not path.is_file():
-        raise DataError(path, "config file not found")
-    values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    if not isinstance(values, dict):
-        raise DataError(path, "a config is a mapping of argument names to values")
-    for key in values:
-        if key not in known:
-            close = difflib.get_close_matches(key, known, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else "; see `rugpt-chitchat train --help`"
-            raise DataError(path, f"unknown key {key!r}{hint}")
-    return values
+    return parse_config(argv, ARGUMENT_CLASSES, prog="rugpt-chitchat train")
 
 
 def expand_sources(patterns: list[str]) -> list[str]:
