@@ -13,6 +13,7 @@ from collections import Counter
 _LEADING_DASH = re.compile(r"^\s*[-–—]+\s*")
 _SPACES = re.compile(r"\s+")
 _NOT_WORD = re.compile(r"[\W_]+")
+_WORD_CHAR = re.compile(r"[^\W_]")
 
 MAX_UTTERANCE_CHARS = 2000
 
@@ -31,6 +32,11 @@ def normalize_utterance(text: str) -> str:
     """
     folded = unicodedata.normalize("NFKC", text).lower().replace("ё", "е")
     return _NOT_WORD.sub(" ", folded).strip() or _SPACES.sub("", folded)
+
+
+def has_words(text: str) -> bool:
+    """At least one letter or digit: "." or ", …" say nothing, and a bot must not answer with them."""
+    return _WORD_CHAR.search(text) is not None
 
 
 def clean_utterance(text: str) -> str:

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig, PreTrainedModel, PreTrainedTokenizerBase
 
-from .cleaning import clean_utterance, normalize_utterance
+from .cleaning import clean_utterance, has_words, normalize_utterance
 from .errors import DataError
 from .format import DialogueFormat, SpecialIds, build_segments, min_length_for_reply
 from .samples import encode_utterances
@@ -124,10 +124,15 @@ class ChitChat:
     def reply_batch(self, histories: list[list[str]], **generation_kwargs) -> list[str]:
         """Answers to many histories from one left-padded `generate` call (plus redraws of bad rows only).
 
-        `generation_kwargs` override the checkpoint's GenerationConfig for this call. A reply without words
-        or that repeats the user's utterance (normalised) is redrawn up to `max_redraws` times, the earlier
-        attempts banned; the last draw is kept, or FALLBACK_REPLY if it is still empty.
+        `generation_kwargs` override the checkpoint's GenerationConfig for this call. A wordless reply (no
+        letter or digit: "", ".", ", …") or one that repeats the user's utterance (normalised) is redrawn up
+        to `max_redraws` times, the earlier attempts banned; the last draw is kept, or FALLBACK_REPLY if it
+        is still wordless.
         """
+        return self.reply_batch_with_first_draws(histories, **generation_kwargs)[0]
+
+    def reply_batch_with_first_draws(self, histories: list[list[str]], **generation_kwargs) -> tuple[list[str], list[str]]:
+        """`reply_batch`'s replies and the model's first draws, before any redraw: what the raw model says."""
         if any(not history for history in histories):
             raise ValueError("every history needs at least the user's utterance")
         config = copy.deepcopy(self.generation_config)
@@ -137,10 +142,11 @@ class ChitChat:
         prompts = [self.prompt_ids(history, config.max_new_tokens) for history in histories]
         draws = self._generate(prompts, config)
         replies = [self._to_text(draw) for draw in draws]
+        first_draws = list(replies)
         users = [normalize_utterance(history[-1]) for history in histories]
         banned: list[list[int]] = list(config.bad_words_ids or [])
         for _ in range(self.max_redraws):
-            bad = [i for i, text in enumerate(replies) if normalize_utterance(text) in {"", users[i]}]
+            bad = [i for i, text in enumerate(replies) if not has_words(text) or normalize_utterance(text) == users[i]]
             if not bad:
                 break
             # banning the exact tokens drawn makes a redraw differ even under greedy decoding
@@ -150,7 +156,7 @@ class ChitChat:
             redraw_config.bad_words_ids = banned or None
             for i, draw in zip(bad, self._generate([prompts[i] for i in bad], redraw_config)):
                 draws[i], replies[i] = draw, self._to_text(draw)
-        return [text or FALLBACK_REPLY for text in replies]
+        return [text if has_words(text) else FALLBACK_REPLY for text in replies], first_draws
 
     def prompt_ids(self, history: list[str], max_new_tokens: int | None = None) -> dict[str, list[int]]:
         """`input_ids` and `token_type_ids` of the generation prompt, within the budget left for the reply."""
