@@ -67,8 +67,8 @@ def evaluate_run(checkpoint: Path, validation, sample, contexts: list[list[str]]
     chat = ChitChat.from_pretrained(str(checkpoint))
     metrics = {f"reply_{k}": v for k, v in reply_perplexity(chat, validation).items()}
     torch.manual_seed(seed)
-    histories, references, predictions = generate_for_samples(chat, sample)
-    metrics |= compute_generation_metrics(predictions, references, [h[-1] for h in histories])
+    histories, references, predictions, first_draws = generate_for_samples(chat, sample)
+    metrics |= compute_generation_metrics(predictions, references, [h[-1] for h in histories], first_draws)
     metrics["repetition_rate"] = sum(map(repeats_itself, predictions)) / len(predictions)
     torch.manual_seed(seed)
     return {"metrics": metrics, "replies": chat.reply_batch(contexts)}

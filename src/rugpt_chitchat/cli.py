@@ -58,6 +58,8 @@ def _evaluate(argv: list[str]) -> None:
     parser.add_argument("--data", nargs="+", required=True, help="a preprocessed directory (save_to_disk) or dialogue files")
     parser.add_argument("--num-samples", type=int, default=200, help="validation samples answered for generation metrics")
     parser.add_argument("--max-eval-samples", type=int, default=None, help="score perplexity on the first N validation samples (default: all)")
+    parser.add_argument("--probe-samples", type=int, default=2000,
+                        help="validation samples with history for the history probe (true/none/another dialogue's); 0: skip")
     parser.add_argument("--output", default=None, help="directory for metrics.json, metrics.md, learning_curve.png")
     parser.add_argument("--validation-size", type=float, default=0.05, help="as in preprocess, when --data are dialogue files")
     parser.add_argument("--seed", type=int, default=42)
@@ -67,7 +69,8 @@ def _evaluate(argv: list[str]) -> None:
     from .evaluation import evaluate_checkpoint, write_report
 
     report = evaluate_checkpoint(
-        args.checkpoint, args.data, args.num_samples, args.seed, args.validation_size, args.device, args.max_eval_samples
+        args.checkpoint, args.data, args.num_samples, args.seed, args.validation_size, args.device, args.max_eval_samples,
+        args.probe_samples,
     )
     written = write_report(report, args.checkpoint, args.output or f"{args.checkpoint.rstrip('/')}/evaluation")
     print(report.to_markdown())
