@@ -175,8 +175,24 @@ def _train(argv: list[str]) -> None:
         print(f"  {' / '.join(history)}  ->  {chitchat.reply(history)}")
 
 
+def _pretrain(argv: list[str]) -> None:
+    """`rugpt-chitchat pretrain --config configs/base-tiny.yaml [--any_field value ...]`; see `--help` for the fields."""
+    from accelerate import PartialState
+
+    from .generation import ChitChat
+    from .pretrain import pretrain
+
+    outcome = pretrain(argv)
+    if not PartialState().is_main_process:
+        return
+    print(f"\nHeld-out perplexity {outcome.perplexity:.1f} after {outcome.global_step} steps. Base saved to "
+          f"{outcome.output_dir}; fine-tune it with `rugpt-chitchat train --model_name_or_path {outcome.output_dir}`.")
+    print(f"  A sample from the base: {ChitChat.from_pretrained(outcome.output_dir).reply(SAMPLE_HISTORIES[0])}")
+
+
 COMMANDS = {
     "preprocess": _preprocess,
+    "pretrain": _pretrain,
     "train": _train,
     "extract-dialogues": _extract_dialogues,
     "evaluate": _evaluate,
