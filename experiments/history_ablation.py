@@ -54,10 +54,10 @@ def repeats_itself(reply: str) -> bool:
     return len(bigrams) != len(set(bigrams))
 
 
-def prepare(output: Path, corpora: list[str], tokenizer, dedup: bool) -> Path:
+def prepare(output: Path, corpora: list[str], tokenizer, dedup: bool, num_proc: int = 2) -> Path:
     directory = output / ("data" if dedup else "data-no-dedup")
     if not directory.exists():
-        samples, summary = prepare_dataset(corpora, tokenizer, PipelineConfig(num_proc=2, dedup=dedup))
+        samples, summary = prepare_dataset(corpora, tokenizer, PipelineConfig(num_proc=num_proc, dedup=dedup))
         samples.save_to_disk(str(directory))
         (output / f"{directory.name}.md").write_text(summary.to_markdown() + "\n", encoding="utf-8")
     return directory
