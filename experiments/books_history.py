@@ -25,6 +25,7 @@ import json
 import logging
 import math
 import random
+import statistics
 import time
 import traceback
 from pathlib import Path
@@ -74,6 +75,7 @@ def parse_arguments() -> argparse.Namespace:
     tune.add_argument("--max-length", type=int, default=128)
     tune.add_argument("--size-fractions", nargs="+", type=float, default=[0.1, 1.0])
     tune.add_argument("--size-epochs", nargs="+", type=int, default=[6, 3], help="epochs for each fraction")
+    tune.add_argument("--size-batch-size", type=int, default=None, help="batch of the size study (default: --batch-size)")
     evaluation = parser.add_argument_group("evaluation (the same validation samples for every run)")
     evaluation.add_argument("--eval-samples", type=int, default=2000, help="validation samples scored for reply perplexity")
     evaluation.add_argument("--probe-samples", type=int, default=1000, help="validation samples with history for the probe")
@@ -88,17 +90,20 @@ def parse_arguments() -> argparse.Namespace:
 
 
 class Budget:
-    """Wall-clock budget: predicts a run's seconds from the fine-tuning runs so far (seconds per step)."""
+    """Wall-clock budget. A run is predicted as a fixed cost (data, evaluation) plus its steps at the seconds
+    per step measured so far, both from the fine-tuning runs already finished."""
 
     def __init__(self, minutes: float | None):
         self.deadline = time.monotonic() + minutes * 60 if minutes else math.inf
-        self.steps = self.seconds = 0.0
+        self.steps, self.train_seconds, self.fixed_seconds = 0, 0.0, []
 
-    def record(self, steps: int, seconds: float) -> None:
-        self.steps, self.seconds = self.steps + steps, self.seconds + seconds
+    def record(self, steps: int, seconds: float, train_seconds: float) -> None:
+        self.steps += steps
+        self.train_seconds += train_seconds
+        self.fixed_seconds.append(seconds - train_seconds)
 
     def fits(self, steps: int) -> bool:
-        expected = steps * self.seconds / self.steps if self.steps else 0.0
+        expected = statistics.fmean(self.fixed_seconds) + steps * self.train_seconds / self.steps if self.steps else 0.0
         return time.monotonic() + expected <= self.deadline
 
 
@@ -138,7 +143,7 @@ def subset_by_dialogue(data_dir: Path, fraction: float, seed: int) -> Path:
 
 
 def fine_tune(args: argparse.Namespace, run_dir: Path, data_dir: Path, base_dir: Path, init: str, variant: str,
-              seed: int, length: list[str]) -> None:
+              seed: int, length: list[str], batch_size: int) -> None:
     """One `rugpt-chitchat train` run; from scratch its weights depend only on the seed (set just before)."""
     start = ["--model_name_or_path", str(base_dir)] if init == "books" else [
         "--tokenizer_name", str(base_dir), "--config_overrides", f"{args.shape},n_positions={args.block_size}"]
@@ -146,7 +151,7 @@ def fine_tune(args: argparse.Namespace, run_dir: Path, data_dir: Path, base_dir:
     set_seed(seed)
     train([
         *start, "--data", str(data_dir), "--output_dir", str(run_dir), *length, "--max_length", str(args.max_length),
-        "--per_device_train_batch_size", str(args.batch_size), "--learning_rate", str(learning_rate),
+        "--per_device_train_batch_size", str(batch_size), "--learning_rate", str(learning_rate),
         "--warmup_steps", "0.05", "--lr_scheduler_type", "cosine", "--weight_decay", "0.01",
         "--save_strategy", "no", "--load_best_model_at_end", "false", "--early_stopping_patience", "0",
         "--max_eval_samples", str(args.eval_samples), "--logging_steps", "25", "--report_to", "none",
@@ -169,6 +174,12 @@ def evaluate_run(checkpoint: Path, validation, sample, contexts: list[list[str]]
     return {"metrics": metrics, "notes": notes, "replies": chat.reply_batch(contexts)}
 
 
+def train_seconds(run_dir: Path) -> float:
+    """The training loop's own seconds (the Trainer's `train_runtime`), without data preparation and evaluation."""
+    history = json.loads((run_dir / "trainer_state.json").read_text())["log_history"]
+    return next(entry["train_runtime"] for entry in history if "train_runtime" in entry)
+
+
 def epoch_curve(run_dir: Path) -> list[float]:
     """Validation reply perplexity after each epoch, from the run's trainer_state.json (the final evaluation
     repeats the last epoch's)."""
@@ -184,16 +195,16 @@ def plan(args: argparse.Namespace, train_samples: int) -> list[dict]:
     runs = {"books": [], "scratch-first": [], "size": [], "scratch-rest": []}
     for seed in args.seeds:
         for variant in VARIANTS:
-            runs["books"].append(dict(name=f"books/{variant}/seed{seed}", init="books", variant=variant, seed=seed,
-                                      steps=args.steps, length=fixed, fraction=1.0))
+            common = dict(variant=variant, seed=seed, steps=args.steps, length=fixed, fraction=1.0, batch_size=args.batch_size)
+            runs["books"].append(dict(name=f"books/{variant}/seed{seed}", init="books", **common))
             stage = "scratch-first" if seed == args.seeds[0] else "scratch-rest"
-            runs[stage].append(dict(name=f"scratch/{variant}/seed{seed}", init="scratch", variant=variant, seed=seed,
-                                    steps=args.steps, length=fixed, fraction=1.0))
+            runs[stage].append(dict(name=f"scratch/{variant}/seed{seed}", init="scratch", **common))
+    batch_size = args.size_batch_size or args.batch_size
     for fraction, epochs in zip(args.size_fractions, args.size_epochs):
-        steps = epochs * math.ceil(fraction * train_samples / args.batch_size)
+        steps = epochs * math.ceil(fraction * train_samples / batch_size)
         length = ["--num_train_epochs", str(epochs), "--max_steps", "-1", "--eval_strategy", "epoch"]
-        runs["size"].append(dict(name=f"size/{round(fraction * 100)}pct", init="books", variant="history",
-                                 seed=args.seeds[0], steps=steps, length=length, fraction=fraction, epochs=epochs))
+        runs["size"].append(dict(name=f"size/{round(fraction * 100)}pct", init="books", variant="history", seed=args.seeds[0],
+                                 steps=steps, length=length, fraction=fraction, epochs=epochs, batch_size=batch_size))
     wanted = {"books": "books" in args.stages, "scratch-first": "scratch" in args.stages,
               "size": "size" in args.stages, "scratch-rest": "scratch" in args.stages}
     return [run for stage, stage_runs in runs.items() if wanted[stage] for run in stage_runs]
@@ -208,6 +219,10 @@ def main() -> None:
     if args.report_only:
         write_results(output, json.loads(results_path.read_text(encoding="utf-8")))
         return
+    if torch.cuda.is_available():
+        # cuDNN attention is the suspect of the NaN gradients that broke the last GPU history run (EXPERIMENTS.md);
+        # flash and memory-efficient SDPA remain
+        torch.backends.cuda.enable_cudnn_sdp(False)
     budget = Budget(args.time_budget)
     results = {"settings": {k: v for k, v in vars(args).items() if k != "report_only"}, "runs": {}, "skipped": [], "failed": {}}
     results["base"] = build_base(args, output)
@@ -228,9 +243,9 @@ def main() -> None:
         started = time.monotonic()
         try:
             data = subset_by_dialogue(data_dir, run["fraction"], args.seeds[0])
-            fine_tune(args, run_dir, data, base_dir, run["init"], run["variant"], run["seed"], run["length"])
+            fine_tune(args, run_dir, data, base_dir, run["init"], run["variant"], run["seed"], run["length"], run["batch_size"])
             result = evaluate_run(run_dir, validation, sample, results["contexts"], args, run["seed"])
-            budget.record(run["steps"], time.monotonic() - started)
+            budget.record(run["steps"], time.monotonic() - started, train_seconds(run_dir))
             if "epochs" in run:
                 result["epoch_perplexity"] = epoch_curve(run_dir)
                 result["train_samples"] = len(load_from_disk(str(data))["train"])

@@ -122,8 +122,11 @@ def plot(results: dict, output: Path) -> None:
 def write_results(output: Path, results: dict) -> None:
     """results.md and the plots for the runs finished, skipped and failed so far."""
     base = results.get("base", {})
+    settings = results["settings"]
+    shown = ["shape", "block_size", "vocab_size", "steps", "batch_size", "lr", "scratch_lr", "max_length", "seeds"]
     lines = [f"Base: held-out perplexity {base.get('perplexity', float('nan')):.1f} after {base.get('steps', 0)} steps "
-             f"({base.get('seconds', 0) / 60:.1f} min). Settings: `{results['settings']}`", ""]
+             f"({base.get('seconds', 0) / 60:.1f} min). " + ", ".join(f"{key} {settings[key]}" for key in shown)
+             + " (all settings in results.json).", ""]
     grouped = groups(results)
     if grouped:
         lines += ["Mean ± sd over seeds:", "", *summary_table(grouped), "", *gains_table(results)]
