@@ -54,7 +54,7 @@ def parse_arguments() -> argparse.Namespace:
     add("--output", default="runs/books-history")
     add("--books", nargs="+", default=["../shared/data/books"], help="book directories or files to pretrain on")
     add("--corpora", nargs="+", default=CORPORA, help="dialogue files (default: ../shared/data)")
-    add("--time-budget", type=float, default=None, help="minutes for the whole script; later runs that would not fit are skipped")
+    add("--time-budget", type=float, default=None, help="minutes from the start; runs predicted not to fit are skipped")
     add("--stages", nargs="+", choices=["books", "scratch", "size"], default=["books", "scratch", "size"])
     add("--seeds", nargs="+", type=int, default=[0, 1, 2])
     add("--num-proc", type=int, default=2, help="processes for tokenising and preparing data")
@@ -79,7 +79,7 @@ def parse_arguments() -> argparse.Namespace:
     evaluation = parser.add_argument_group("evaluation (the same validation samples for every run)")
     evaluation.add_argument("--eval-samples", type=int, default=2000, help="validation samples scored for reply perplexity")
     evaluation.add_argument("--probe-samples", type=int, default=1000, help="validation samples with history for the probe")
-    evaluation.add_argument("--num-samples", type=int, default=200, help="validation samples answered for generation metrics")
+    evaluation.add_argument("--num-samples", type=int, default=200, help="validation samples answered (generation metrics)")
     evaluation.add_argument("--generation-batch-size", type=int, default=16)
     add("--report-only", action="store_true", help="rewrite results.md and the plots from results.json, run nothing")
     add("device_args", nargs="*", help="after --: TrainingArguments for every run, e.g. --use_cpu false --bf16 true")
@@ -112,11 +112,13 @@ def build_base(args: argparse.Namespace, output: Path) -> dict:
     base_dir = output / "base"
     if not (base_dir / "model.safetensors").exists():
         started = time.monotonic()
-        length = ["--max_steps", str(args.base_steps)] if args.base_steps > 0 else ["--num_train_epochs", str(args.base_epochs)]
+        by_steps = args.base_steps > 0
+        length = ["--max_steps", str(args.base_steps)] if by_steps else ["--num_train_epochs", str(args.base_epochs)]
         outcome = pretrain([
             "--data", *args.books, "--tokenizer_dialogues", *args.corpora, "--output_dir", str(base_dir),
             "--config_overrides", f"{args.shape},n_positions={args.block_size}", "--block_size", str(args.block_size),
-            "--tokenizer_vocab_size", str(args.vocab_size), *length, "--per_device_train_batch_size", str(args.base_batch_size),
+            "--tokenizer_vocab_size", str(args.vocab_size), *length,
+            "--per_device_train_batch_size", str(args.base_batch_size),
             "--learning_rate", str(args.base_lr), "--warmup_steps", "0.05", "--lr_scheduler_type", "cosine",
             "--weight_decay", "0.01", "--eval_strategy", "no", "--save_strategy", "no", "--load_best_model_at_end", "false",
             "--early_stopping_patience", "0", "--max_eval_blocks", str(args.base_eval_blocks), "--logging_steps", "50",
@@ -159,7 +161,9 @@ def fine_tune(args: argparse.Namespace, run_dir: Path, data_dir: Path, base_dir:
     ])
 
 
-def evaluate_run(checkpoint: Path, validation, sample, contexts: list[list[str]], args: argparse.Namespace, seed: int) -> dict:
+def evaluate_run(
+    checkpoint: Path, validation, sample, contexts: list[list[str]], args: argparse.Namespace, seed: int
+) -> dict:
     """Every figure of one run on the fixed validation samples, and its replies to the fixed contexts."""
     chat = ChitChat.from_pretrained(str(checkpoint))
     scored = validation.select(range(min(args.eval_samples, len(validation))))
@@ -195,7 +199,8 @@ def plan(args: argparse.Namespace, train_samples: int) -> list[dict]:
     runs = {"books": [], "scratch-first": [], "size": [], "scratch-rest": []}
     for seed in args.seeds:
         for variant in VARIANTS:
-            common = dict(variant=variant, seed=seed, steps=args.steps, length=fixed, fraction=1.0, batch_size=args.batch_size)
+            common = dict(variant=variant, seed=seed, steps=args.steps, length=fixed, fraction=1.0,
+                          batch_size=args.batch_size)
             runs["books"].append(dict(name=f"books/{variant}/seed{seed}", init="books", **common))
             stage = "scratch-first" if seed == args.seeds[0] else "scratch-rest"
             runs[stage].append(dict(name=f"scratch/{variant}/seed{seed}", init="scratch", **common))
@@ -203,8 +208,9 @@ def plan(args: argparse.Namespace, train_samples: int) -> list[dict]:
     for fraction, epochs in zip(args.size_fractions, args.size_epochs):
         steps = epochs * math.ceil(fraction * train_samples / batch_size)
         length = ["--num_train_epochs", str(epochs), "--max_steps", "-1", "--eval_strategy", "epoch"]
-        runs["size"].append(dict(name=f"size/{round(fraction * 100)}pct", init="books", variant="history", seed=args.seeds[0],
-                                 steps=steps, length=length, fraction=fraction, epochs=epochs, batch_size=batch_size))
+        runs["size"].append(dict(name=f"size/{round(fraction * 100)}pct", init="books", variant="history",
+                                 seed=args.seeds[0], steps=steps, length=length, fraction=fraction, epochs=epochs,
+                                 batch_size=batch_size))
     wanted = {"books": "books" in args.stages, "scratch-first": "scratch" in args.stages,
               "size": "size" in args.stages, "scratch-rest": "scratch" in args.stages}
     return [run for stage, stage_runs in runs.items() if wanted[stage] for run in stage_runs]
@@ -224,7 +230,8 @@ def main() -> None:
         # flash and memory-efficient SDPA remain
         torch.backends.cuda.enable_cudnn_sdp(False)
     budget = Budget(args.time_budget)
-    results = {"settings": {k: v for k, v in vars(args).items() if k != "report_only"}, "runs": {}, "skipped": [], "failed": {}}
+    settings = {key: value for key, value in vars(args).items() if key != "report_only"}
+    results = {"settings": settings, "runs": {}, "skipped": [], "failed": {}}
     results["base"] = build_base(args, output)
     base_dir = output / "base"
     tokenizer = AutoTokenizer.from_pretrained(base_dir)
@@ -243,7 +250,8 @@ def main() -> None:
         started = time.monotonic()
         try:
             data = subset_by_dialogue(data_dir, run["fraction"], args.seeds[0])
-            fine_tune(args, run_dir, data, base_dir, run["init"], run["variant"], run["seed"], run["length"], run["batch_size"])
+            fine_tune(args, run_dir, data, base_dir, run["init"], run["variant"], run["seed"], run["length"],
+                      run["batch_size"])
             result = evaluate_run(run_dir, validation, sample, results["contexts"], args, run["seed"])
             budget.record(run["steps"], time.monotonic() - started, train_seconds(run_dir))
             if "epochs" in run:

@@ -48,7 +48,8 @@ def gains_table(results: dict) -> list[str]:
              "| --- | ---: | ---: | ---: |"]
     for name, run in results["runs"].items():
         m = run["metrics"]
-        gains = [f"{m[g]:.3f} ({m[g + '_ci_low']:.3f}–{m[g + '_ci_high']:.3f})" for g in ("history_gain_none", "history_gain_shuffled")]
+        gains = [f"{m[g]:.3f} ({m[g + '_ci_low']:.3f}–{m[g + '_ci_high']:.3f})"
+                 for g in ("history_gain_none", "history_gain_shuffled")]
         lines.append(f"| {name} | {m['reply_perplexity']:.1f} | " + " | ".join(gains) + " |")
     return lines
 

@@ -115,7 +115,7 @@ def donor_indices(groups: list[int], seed: int) -> list[int]:
         candidates = (order[(position + step) % len(order)] for step in range(1, len(order)))
         donor = next((other for other in candidates if groups[other] != groups[index]), None)
         if donor is None:
-            raise DataError("history probe", "every sample with history comes from one dialogue: no other history to swap in")
+            raise DataError("history probe", "every sample with history comes from one dialogue: no other history")
         donors[index] = donor
     return donors
 
@@ -155,18 +155,21 @@ def history_probe(
         return {f"reply_perplexity_{name}": value for name, value in perplexity.items()} | metrics, [NO_HISTORY_NOTE]
     groups = dialogue_ids(validation)
     donors = donor_indices([groups[index] for index in chosen], seed)
-    variants = {
-        "no_history": reply_nll_sums(chat, [row | {"history": []} for row in rows], batch_size),
-        "shuffled_history": reply_nll_sums(chat, [row | {"history": rows[d]["history"]} for row, d in zip(rows, donors)], batch_size),
+    swapped = {
+        "no_history": [row | {"history": []} for row in rows],
+        "shuffled_history": [row | {"history": rows[donor]["history"]} for row, donor in zip(rows, donors)],
     }
-    for (name, sums), gain in zip(variants.items(), HISTORY_GAINS):
-        perplexity[name] = math.exp(sums[:, 0].sum() / tokens.sum())
+    for (name, variant), gain in zip(swapped.items(), HISTORY_GAINS):
+        nll = reply_nll_sums(chat, variant, batch_size)[:, 0]
+        perplexity[name] = math.exp(nll.sum() / tokens.sum())
         metrics[gain] = perplexity[name] / perplexity["true_history"]
-        metrics[f"{gain}_ci_low"], metrics[f"{gain}_ci_high"] = bootstrap_ratio_interval(sums[:, 0], true[:, 0], tokens, seed)
+        metrics[f"{gain}_ci_low"], metrics[f"{gain}_ci_high"] = bootstrap_ratio_interval(nll, true[:, 0], tokens, seed)
     return {f"reply_perplexity_{name}": value for name, value in perplexity.items()} | metrics, []
 
 
-def generate_for_samples(chat: ChitChat, samples: Dataset, batch_size: int = 16) -> tuple[list[list[str]], list[str], list[str], list[str]]:
+def generate_for_samples(
+    chat: ChitChat, samples: Dataset, batch_size: int = 16
+) -> tuple[list[list[str]], list[str], list[str], list[str]]:
     """Texts of each sample's history (user's utterance last), the reference replies, the generated ones and the
     model's first draws (before the echo and wordless guard)."""
     decode = chat.tokenizer.decode

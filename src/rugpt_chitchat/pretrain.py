@@ -162,7 +162,9 @@ def group_into_blocks(batch: dict[str, list], block_size: int) -> dict[str, list
     return {"input_ids": [ids[start : start + block_size] for start in range(0, usable, block_size)]}
 
 
-def documents_to_blocks(split: Dataset, tokenizer: PreTrainedTokenizerBase, block_size: int, num_proc: int | None) -> Dataset:
+def documents_to_blocks(
+    split: Dataset, tokenizer: PreTrainedTokenizerBase, block_size: int, num_proc: int | None
+) -> Dataset:
     """Tokenise, then concatenate and cut: two cached `datasets.map` steps with progress bars."""
     tokenized = split.map(
         tokenize_documents, batched=True, batch_size=8, num_proc=num_proc, remove_columns=split.column_names,
