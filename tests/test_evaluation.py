@@ -167,6 +167,20 @@ def test_probe_of_a_model_without_history_reports_gains_of_one_by_construction(t
     assert report.metrics["reply_perplexity_no_history"] == report.metrics["reply_perplexity_true_history"]
 
 
+def test_probe_without_samples_with_history_is_skipped_with_a_note(tiny_model_dir):
+    from rugpt_chitchat.evaluation import history_probe
+
+    chat = ChitChat.from_pretrained(str(tiny_model_dir), device="cpu")
+    pairs = Dataset.from_dict({"history": [[], []], "input": [[5, 6], [7]], "reply": [[8], [9, 10]]})
+    metrics, notes = history_probe(chat, pairs)
+    assert metrics == {} and notes == ["History probe skipped: no validation sample has history "
+                                       "(dialogues of 2 utterances only?)."]
+    one_dialogue = Dataset.from_dict({"history": [[], [[5, 6]], [[5, 6], [8]]], "input": [[5, 6], [8], [9]],
+                                      "reply": [[8], [9], [11]]})
+    metrics, notes = history_probe(chat, one_dialogue)
+    assert metrics == {} and "all come from one dialogue" in notes[0]
+
+
 def test_shuffled_history_always_comes_from_another_dialogue(samples_dir):
     from rugpt_chitchat.evaluation import dialogue_ids, donor_indices
 

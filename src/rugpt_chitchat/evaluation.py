@@ -141,7 +141,7 @@ def history_probe(
     if not chosen and chat.max_history == 0:  # split made for this checkpoint: no sample keeps history
         chosen = list(range(len(validation)))
     if not chosen:
-        raise DataError("history probe", "no validation sample has history (dialogues of 2 utterances only?)")
+        return {}, ["History probe skipped: no validation sample has history (dialogues of 2 utterances only?)."]
     if num_samples is not None and num_samples < len(chosen):
         chosen = sorted(random.Random(seed).sample(chosen, num_samples))
     rows = list(validation.select(chosen))
@@ -153,8 +153,12 @@ def history_probe(
         perplexity |= {"no_history": perplexity["true_history"], "shuffled_history": perplexity["true_history"]}
         metrics |= {f"{gain}{end}": 1.0 for gain in HISTORY_GAINS for end in ("", "_ci_low", "_ci_high")}
         return {f"reply_perplexity_{name}": value for name, value in perplexity.items()} | metrics, [NO_HISTORY_NOTE]
-    groups = dialogue_ids(validation)
-    donors = donor_indices([groups[index] for index in chosen], seed)
+    dialogue_of = dialogue_ids(validation)
+    groups = [dialogue_of[index] for index in chosen]
+    if len(set(groups)) < 2:
+        return {}, ["History probe skipped: the samples with history all come from one dialogue, so there is no "
+                    "other dialogue's history to swap in."]
+    donors = donor_indices(groups, seed)
     swapped = {
         "no_history": [row | {"history": []} for row in rows],
         "shuffled_history": [row | {"history": rows[donor]["history"]} for row, donor in zip(rows, donors)],
