@@ -70,7 +70,7 @@ def test_reply_perplexity_matches_the_model_loss_on_one_sample(tiny_model_dir, s
 def test_evaluate_cli_writes_json_table_and_learning_curve(trained_checkpoint, samples_dir, tokenizer, tmp_path, capsys):
     output = tmp_path / "eval"
     main(["evaluate", "--checkpoint", str(trained_checkpoint), "--data", str(samples_dir), "--num-samples", "12",
-          "--output", str(output), "--device", "cpu"])
+          "--output_dir", str(output), "--device", "cpu"])
     report = json.loads((output / "metrics.json").read_text(encoding="utf-8"))
     metrics = report["metrics"]
     for name in ("reply_perplexity", "reply_loss", "bleu", "rouge1", "rougeL", "distinct_1", "echo_rate", "reply_length_words"):
@@ -89,7 +89,7 @@ def test_evaluate_cli_scores_the_first_max_eval_samples_as_training_does(trained
     from rugpt_chitchat.evaluation import reply_perplexity
 
     main(["evaluate", "--checkpoint", str(trained_checkpoint), "--data", str(samples_dir), "--num-samples", "4",
-          "--max-eval-samples", "30", "--output", str(tmp_path), "--device", "cpu"])
+          "--max_eval_samples", "30", "--output_dir", str(tmp_path), "--device", "cpu"])
     report = json.loads((tmp_path / "metrics.json").read_text(encoding="utf-8"))
     first = load_from_disk(samples_dir)["validation"].select(range(30))
     expected = reply_perplexity(ChitChat.from_pretrained(str(trained_checkpoint), device="cpu"), first)["perplexity"]
