@@ -104,6 +104,6 @@ def test_evaluate_splits_dialogue_files_like_preprocess(tiny_model_dir, corpus_s
     path = tmp_path / "dialogues.txt"
     path.write_text("\n\n".join("\n".join(dialogue) for dialogue in corpus_slice[:300]) + "\n", encoding="utf-8")
     chat = ChitChat.from_pretrained(str(tiny_model_dir), device="cpu")
-    validation = load_validation_split([str(path)], chat, validation_size=0.1, seed=3)
+    validation = load_validation_split([str(path)], chat, PipelineConfig(validation_size=0.1, seed=3))
     expected, _ = prepare_dataset([str(path)], chat.tokenizer, PipelineConfig(max_history=3, validation_size=0.1, seed=3))
     assert validation["reply"] == expected["validation"]["reply"] and len(validation) > 0

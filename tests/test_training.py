@@ -15,7 +15,7 @@ import pytest
 import torch
 import yaml
 from datasets import Dataset, DatasetDict
-from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig, TrainerCallback
+from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, GenerationConfig, TrainerCallback
 
 from rugpt_chitchat.errors import DataError, TrainingDiverged
 from rugpt_chitchat.format import DialogueFormat
@@ -58,14 +58,20 @@ def test_validation_perplexity_falls_on_real_dialogues(trained):
     assert outcome.perplexity_after < outcome.perplexity_before / 3, outcome
 
 
-def test_checkpoint_holds_model_tokenizer_generation_config_format_and_card(trained):
+def test_checkpoint_holds_model_tokenizer_generation_config_format_and_card(trained, dialogue_file):
     trainer, outcome = trained
     output_dir = Path(outcome.output_dir)
     for directory in [output_dir, *output_dir.glob("checkpoint-*")]:
-        assert {"model.safetensors", "tokenizer.json", "generation_config.json", "dialogue_format.json"} <= {
+        assert {"model.safetensors", "tokenizer.json", "generation_config.json"} <= {
             path.name for path in directory.iterdir()
         }, directory
-    assert DialogueFormat.load(output_dir) == DialogueFormat(max_history=3, max_length=96)
+        config = json.loads((directory / "config.json").read_text())
+        assert config["dialogue_format"]["max_length"] == 96, directory
+        assert config["dialogue_data"] == {
+            "data": [str(dialogue_file)], "max_history": 3, "validation_size": 0.1, "seed": 1, "dedup": True,
+            "max_utterance_chars": 2000,
+        }
+    assert DialogueFormat.load(output_dir, AutoConfig.from_pretrained(output_dir)) == DialogueFormat(max_history=3, max_length=96)
     generation = GenerationConfig.from_pretrained(output_dir)
     assert generation.do_sample and generation.top_p == 0.9 and generation.pad_token_id == trainer.processing_class.pad_token_id
     card = (output_dir / "README.md").read_text(encoding="utf-8")
@@ -170,7 +176,7 @@ def test_unknown_config_key_fails_the_command_with_a_clear_message(tmp_path):
         [sys.executable, "-m", "rugpt_chitchat.cli", "train", "--config", _config(tmp_path, n_layers=4)],
         capture_output=True, text=True, timeout=120, env={**os.environ, "HF_HUB_OFFLINE": "1"},
     )  # fmt: skip
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert "unknown key 'n_layers'" in result.stderr
 
 
@@ -273,4 +279,4 @@ def test_two_processes_train_on_disjoint_shards_with_averaged_loss(tmp_path, dia
     assert losses[0] != losses[1]
     assert logged == pytest.approx([(a + b) / 2 for a, b in zip(*losses)], rel=1e-3)
     assert [path.name for path in output_dir.glob("checkpoint-*")] == ["checkpoint-6"]
-    assert (output_dir / "checkpoint-6" / "dialogue_format.json").exists()
+    assert "dialogue_format" in json.loads((output_dir / "checkpoint-6" / "config.json").read_text())

@@ -8,11 +8,15 @@ and exit status 2; `rugpt-chitchat --debug ...` (or `--log_level debug`) shows t
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import importlib
+import io
 import logging
 import os
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import ModuleType
 from typing import Literal, NamedTuple
 
@@ -66,6 +70,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{PROG}: unknown command {argv[0]!r}\n\n{usage()}", file=sys.stderr)
         sys.exit(USER_ERROR_STATUS)
     try:
+        if {"-h", "--help"} & set(argv[1:]):
+            print_help(argv[0], argv[1:])
         command, parsed, level = parse_command(argv[0], argv[1:])
         debug = debug or level == "debug"
         logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -99,6 +105,37 @@ def parse_command(name: str, argv: list[str]) -> tuple[ModuleType, tuple, str]:
     )
     level = next((p.log_level for p in parsed if hasattr(p, "log_level")), "info")
     return command, parsed[: len(classes)], "info" if level == "passive" else level
+
+
+def print_help(name: str, argv: list[str]) -> None:
+    """`COMMAND --help`, from a cache when this version has printed it before: `train`'s lists every field of
+    TrainingArguments, which takes importing torch and transformers (seconds); the cache makes it instant."""
+    cache = help_cache_path(name)
+    if cache.is_file():
+        print(cache.read_text(encoding="utf-8"), end="")
+        sys.exit(0)
+    text = io.StringIO()
+    with contextlib.redirect_stdout(text), contextlib.suppress(SystemExit):
+        parse_command(name, argv)
+    print(text.getvalue(), end="")
+    with contextlib.suppress(OSError):  # a read-only home only costs the speed
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        cache.write_text(text.getvalue(), encoding="utf-8")
+    sys.exit(0)
+
+
+def help_cache_path(name: str) -> Path:
+    """A file per command, named after the installed transformers and this package's sources (path, size, mtime),
+    so an upgrade or an edit prints fresh help."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    package = Path(__file__).parent
+    stamp = [(str(path.relative_to(package)), path.stat().st_size, path.stat().st_mtime_ns) for path in sorted(package.rglob("*.py"))]
+    with contextlib.suppress(PackageNotFoundError):
+        stamp.append(("transformers", version("transformers"), 0))
+    digest = hashlib.blake2b(repr(stamp).encode(), digest_size=8).hexdigest()
+    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return root / "rugpt-chitchat" / "help" / f"{name}-{digest}.txt"
 
 
 def is_user_error(error: BaseException) -> bool:
