@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 
 import pytest
 import torch
@@ -107,3 +108,28 @@ def test_evaluate_splits_dialogue_files_like_preprocess(tiny_model_dir, corpus_s
     validation = load_validation_split([str(path)], chat, PipelineConfig(validation_size=0.1, seed=3))
     expected, _ = prepare_dataset([str(path)], chat.tokenizer, PipelineConfig(max_history=3, validation_size=0.1, seed=3))
     assert validation["reply"] == expected["validation"]["reply"] and len(validation) > 0
+
+
+def test_evaluate_reads_the_split_from_the_checkpoint_and_flags_override(tiny_model_dir, corpus_slice, tmp_path):
+    """`train` records data and split in config.json; `evaluate --checkpoint` alone uses them, a flag wins."""
+    path = tmp_path / "dialogues.txt"
+    path.write_text("\n\n".join("\n".join(dialogue) for dialogue in corpus_slice[:200]) + "\n", encoding="utf-8")
+    checkpoint = tmp_path / "checkpoint"
+    shutil.copytree(tiny_model_dir, checkpoint)
+    config = json.loads((checkpoint / "config.json").read_text())
+    config["dialogue_data"] = {"data": [str(path)], "max_history": 2, "validation_size": 0.1, "seed": 3, "dedup": True}
+    (checkpoint / "config.json").write_text(json.dumps(config))
+    tokenizer = ChitChat.from_pretrained(str(checkpoint), device="cpu").tokenizer
+
+    def evaluated(*flags: str) -> int:
+        main(["evaluate", "--checkpoint", str(checkpoint), "--num_samples", "2", "--output_dir", str(tmp_path / "out"),
+              "--device", "cpu", *flags])  # fmt: skip
+        return json.loads((tmp_path / "out" / "metrics.json").read_text())["validation_samples"]
+
+    def expected(validation_size: float) -> int:
+        config = PipelineConfig(max_history=2, validation_size=validation_size, seed=3)
+        return len(prepare_dataset([str(path)], tokenizer, config)[0]["validation"])
+
+    assert expected(0.1) != expected(0.3)
+    assert evaluated() == expected(0.1)
+    assert evaluated("--validation_size", "0.3") == expected(0.3)

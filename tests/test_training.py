@@ -218,6 +218,37 @@ def test_preprocessed_samples_are_refused_without_their_tokenizer(tmp_path, toke
         build_trainer(*parse_arguments(small_run(foreign, tokenizer_dir, tmp_path / "out")))
 
 
+@pytest.fixture(scope="module")
+def prepared_with_one_turn(tmp_path_factory, dialogue_file, tokenizer_dir) -> Path:
+    """The real dialogues preprocessed with max_history=1, saved as `preprocess` saves them."""
+    from rugpt_chitchat.samples import PipelineConfig, prepare_dataset, save_samples
+
+    config = PipelineConfig(max_history=1, validation_size=0.1, seed=4)
+    samples, _ = prepare_dataset([str(dialogue_file)], AutoTokenizer.from_pretrained(tokenizer_dir), config)
+    directory = tmp_path_factory.mktemp("prepared")
+    save_samples(samples, directory, config, [str(dialogue_file)], str(tokenizer_dir))
+    return directory
+
+
+def test_training_refuses_more_history_than_the_samples_hold(tmp_path, prepared_with_one_turn, tokenizer_dir):
+    with pytest.raises(DataError, match="prepared with max_history=1, but training asks for max_history=3"):
+        build_trainer(*parse_arguments(small_run(prepared_with_one_turn, tokenizer_dir, tmp_path)))
+
+
+def test_preprocessed_settings_and_tokenizer_travel_into_the_checkpoint(tmp_path, prepared_with_one_turn, dialogue_file):
+    argv = small_run(prepared_with_one_turn, Path("unused"), tmp_path, "--max_history", "1", "--max_steps", "2")
+    for flag in ("--tokenizer_name", "unused"):  # the directory records its tokenizer
+        argv.remove(flag)
+    trainer = build_trainer(*parse_arguments(argv))
+    run_training(trainer)
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert config["dialogue_data"] == {
+        "data": [str(prepared_with_one_turn)], "max_history": 1, "validation_size": 0.1, "seed": 4, "dedup": True,
+        "max_utterance_chars": 2000, "preprocessed_from": [str(dialogue_file)],
+    }
+    assert config["dialogue_format"]["max_history"] == 1
+
+
 TWO_PROCESS_SCRIPT = """
 import json, sys
 from rugpt_chitchat.training import build_trainer, parse_arguments, run_training
