@@ -68,8 +68,14 @@ def test_command_help_loads_no_heavy_library(name, tmp_path):
     assert heavy_modules_after(f"from rugpt_chitchat.cli import main; main([{name!r}, '--help'])", env) == []
 
 
-def test_train_help_is_read_from_the_cache_after_the_first_time(tmp_path):
-    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path)}
+@pytest.fixture(scope="module")
+def help_cache(tmp_path_factory) -> str:
+    """One help cache for the module: `train --help` imports torch once."""
+    return str(tmp_path_factory.mktemp("cache"))
+
+
+def test_train_help_is_read_from_the_cache_after_the_first_time(help_cache):
+    env = {**os.environ, "XDG_CACHE_HOME": help_cache}
     first = cli("train", "--help", env=env)
     assert first.returncode == 0 and "--learning_rate" in first.stdout and "--max_history" in first.stdout
     assert heavy_modules_after("from rugpt_chitchat.cli import main; main(['train', '--help'])", env) == []
@@ -77,8 +83,8 @@ def test_train_help_is_read_from_the_cache_after_the_first_time(tmp_path):
 
 
 @pytest.mark.parametrize("name", list(COMMANDS))
-def test_help_lists_every_field_of_the_command(name, tmp_path):
-    result = cli(name, "--help", env={"XDG_CACHE_HOME": str(tmp_path)})
+def test_help_lists_every_field_of_the_command(name, help_cache):
+    result = cli(name, "--help", env={"XDG_CACHE_HOME": help_cache})
     assert result.returncode == 0, result.stderr
     command = importlib.import_module(COMMANDS[name].module)
     names = [f.name for cls in command.ARGUMENTS for f in fields(cls) if f.init]
@@ -169,14 +175,22 @@ def test_bad_format_setting_is_a_clear_error(tmp_path, corpus_file, tokenizer_di
     assert_user_error(result, "max_length", "leaves no room for a reply")
 
 
+def test_settings_a_dataclass_refuses_are_a_clear_error(tmp_path):
+    config = tmp_path / "gpu.yaml"
+    config.write_text("bf16: true\nuse_cpu: false\n", encoding="utf-8")
+    result = cli("train", "--config", str(config), "--output_dir", str(tmp_path), env={"CUDA_VISIBLE_DEVICES": ""})
+    assert_user_error(result, str(config), "bf16")
+
+
 def test_extract_dialogues_keeps_its_positional_books(tmp_path):
     result = cli("extract-dialogues", str(tmp_path / "missing.fb2"), "--output", str(tmp_path / "out.txt"))
     assert_user_error(result, "missing.fb2", "no such file")
 
 
 def test_debug_shows_the_traceback(tmp_path):
-    missing = str(tmp_path / "run")
-    for args in (["--debug", "chat", "--checkpoint", missing], ["chat", "--checkpoint", missing, "--log_level", "debug"]):
+    book, output = str(tmp_path / "missing.fb2"), str(tmp_path / "out.txt")
+    for args in (["--debug", "extract-dialogues", book, "--output", output],
+                 ["extract-dialogues", book, "--output", output, "--log_level", "debug"]):  # fmt: skip
         result = cli(*args)
         assert result.returncode == 1 and "Traceback" in result.stderr and "DataError" in result.stderr, args
 

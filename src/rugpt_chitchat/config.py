@@ -96,7 +96,10 @@ def parse_config(
         values = {key: value for key, value in recorded(given).items() if key in known} | values
     _not_required(parser, values)
     parser.set_defaults(**values)
-    *parsed, unknown = parser.parse_args_into_dataclasses(args=argv, return_remaining_strings=True)
+    try:
+        *parsed, unknown = parser.parse_args_into_dataclasses(args=argv, return_remaining_strings=True)
+    except ValueError as error:  # a dataclass refusing its values, e.g. TrainingArguments' bf16 on a CPU
+        raise DataError(config_path or "command line", f"{error}".strip()) from error
     if unknown:
         raise DataError("command line", f"unknown arguments {' '.join(unknown)}; see `{prog} --help`")
     return tuple(parsed[: len(classes)])
