@@ -163,7 +163,7 @@ class ChitChat:
         max_new_tokens = self.generation_config.max_new_tokens if max_new_tokens is None else max_new_tokens
         budget = self.format.max_length - max_new_tokens
         if budget < min_prompt_length():
-            raise ValueError(f"max_new_tokens={max_new_tokens} leaves no room for a prompt in max_length={self.format.max_length}")
+            raise DataError("max_new_tokens", f"{max_new_tokens} leaves no room for a prompt in max_length={self.format.max_length}")
         return budget
 
     def _encode(self, texts: list[str]) -> list[list[int]]:
