@@ -36,7 +36,7 @@ from history_ablation import RUNS, prepare, repeats_itself
 from transformers import AutoTokenizer, set_seed
 
 from books_report import write_results
-from rugpt_chitchat.cli import SAMPLE_HISTORIES
+from rugpt_chitchat.commands.train import SAMPLE_HISTORIES
 from rugpt_chitchat.evaluation import dialogue_ids, generate_for_samples, history_probe, reply_perplexity
 from rugpt_chitchat.generation import ChitChat
 from rugpt_chitchat.metrics import compute_generation_metrics

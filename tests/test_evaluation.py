@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 
 import pytest
 import torch
@@ -71,7 +72,7 @@ def test_reply_perplexity_matches_the_model_loss_on_one_sample(tiny_model_dir, s
 def test_evaluate_cli_writes_json_table_and_learning_curve(trained_checkpoint, samples_dir, tokenizer, tmp_path, capsys):
     output = tmp_path / "eval"
     main(["evaluate", "--checkpoint", str(trained_checkpoint), "--data", str(samples_dir), "--num-samples", "12",
-          "--output", str(output), "--device", "cpu"])
+          "--output_dir", str(output), "--device", "cpu"])
     report = json.loads((output / "metrics.json").read_text(encoding="utf-8"))
     metrics = report["metrics"]
     for name in ("reply_perplexity", "reply_loss", "bleu", "rouge1", "rougeL", "distinct_1", "echo_rate", "reply_length_words",
@@ -91,7 +92,7 @@ def test_evaluate_cli_scores_the_first_max_eval_samples_as_training_does(trained
     from rugpt_chitchat.evaluation import reply_perplexity
 
     main(["evaluate", "--checkpoint", str(trained_checkpoint), "--data", str(samples_dir), "--num-samples", "4",
-          "--max-eval-samples", "30", "--output", str(tmp_path), "--device", "cpu"])
+          "--max_eval_samples", "30", "--output_dir", str(tmp_path), "--device", "cpu"])
     report = json.loads((tmp_path / "metrics.json").read_text(encoding="utf-8"))
     first = load_from_disk(samples_dir)["validation"].select(range(30))
     expected = reply_perplexity(ChitChat.from_pretrained(str(trained_checkpoint), device="cpu"), first)["perplexity"]
@@ -106,7 +107,7 @@ def test_evaluate_splits_dialogue_files_like_preprocess(tiny_model_dir, corpus_s
     path = tmp_path / "dialogues.txt"
     path.write_text("\n\n".join("\n".join(dialogue) for dialogue in corpus_slice[:300]) + "\n", encoding="utf-8")
     chat = ChitChat.from_pretrained(str(tiny_model_dir), device="cpu")
-    validation = load_validation_split([str(path)], chat, validation_size=0.1, seed=3)
+    validation = load_validation_split([str(path)], chat, PipelineConfig(validation_size=0.1, seed=3))
     expected, _ = prepare_dataset([str(path)], chat.tokenizer, PipelineConfig(max_history=3, validation_size=0.1, seed=3))
     assert validation["reply"] == expected["validation"]["reply"] and len(validation) > 0
 
@@ -145,7 +146,8 @@ def test_probe_finds_a_model_that_reads_history(topic_checkpoint):
     from rugpt_chitchat.evaluation import evaluate_checkpoint
 
     checkpoint, data = topic_checkpoint
-    report = evaluate_checkpoint(str(checkpoint), [str(data)], num_samples=4, validation_size=0.1, seed=0, device="cpu")
+    report = evaluate_checkpoint(str(checkpoint), [str(data)], num_samples=4, config=PipelineConfig(validation_size=0.1, seed=0),
+                                 device="cpu")
     metrics = report.metrics
     assert metrics["history_probe_samples"] > 30, "each validation dialogue has one sample with history"
     assert metrics["reply_perplexity_true_history"] < 2, "the topic is in the history"
@@ -161,7 +163,8 @@ def test_probe_of_a_model_without_history_reports_gains_of_one_by_construction(t
     from rugpt_chitchat.evaluation import NO_HISTORY_NOTE, evaluate_checkpoint
 
     checkpoint, data = train_topic_checkpoint(tmp_path, tokenizer_dir, max_history=0, max_steps=2)
-    report = evaluate_checkpoint(str(checkpoint), [str(data)], num_samples=2, validation_size=0.1, seed=0, device="cpu")
+    report = evaluate_checkpoint(str(checkpoint), [str(data)], num_samples=2,
+                                 config=PipelineConfig(max_history=0, validation_size=0.1, seed=0), device="cpu")
     assert report.notes == [NO_HISTORY_NOTE] and NO_HISTORY_NOTE in report.to_markdown()
     assert report.metrics["history_gain_none"] == report.metrics["history_gain_shuffled_ci_high"] == 1.0
     assert report.metrics["reply_perplexity_no_history"] == report.metrics["reply_perplexity_true_history"]
@@ -217,3 +220,26 @@ def test_bootstrap_interval_brackets_the_ratio_and_narrows_with_more_samples():
     assert intervals[2000] < intervals[100] / 3
     same = np.ones(50)
     assert bootstrap_ratio_interval(same, same, same, seed=0) == (1.0, 1.0)
+def test_evaluate_reads_the_split_from_the_checkpoint_and_flags_override(tiny_model_dir, corpus_slice, tmp_path):
+    """`train` records data and split in config.json; `evaluate --checkpoint` alone uses them, a flag wins."""
+    path = tmp_path / "dialogues.txt"
+    path.write_text("\n\n".join("\n".join(dialogue) for dialogue in corpus_slice[:200]) + "\n", encoding="utf-8")
+    checkpoint = tmp_path / "checkpoint"
+    shutil.copytree(tiny_model_dir, checkpoint)
+    config = json.loads((checkpoint / "config.json").read_text())
+    config["dialogue_data"] = {"data": [str(path)], "max_history": 2, "validation_size": 0.1, "seed": 3, "dedup": True}
+    (checkpoint / "config.json").write_text(json.dumps(config))
+    tokenizer = ChitChat.from_pretrained(str(checkpoint), device="cpu").tokenizer
+
+    def evaluated(*flags: str) -> int:
+        main(["evaluate", "--checkpoint", str(checkpoint), "--num_samples", "2", "--output_dir", str(tmp_path / "out"),
+              "--device", "cpu", *flags])  # fmt: skip
+        return json.loads((tmp_path / "out" / "metrics.json").read_text())["validation_samples"]
+
+    def expected(validation_size: float) -> int:
+        config = PipelineConfig(max_history=2, validation_size=validation_size, seed=3)
+        return len(prepare_dataset([str(path)], tokenizer, config)[0]["validation"])
+
+    assert expected(0.1) != expected(0.3)
+    assert evaluated() == expected(0.1)
+    assert evaluated("--validation_size", "0.3") == expected(0.3)

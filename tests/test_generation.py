@@ -190,3 +190,16 @@ def test_a_checkpoint_with_nan_weights_is_refused_by_name(tiny_model_dir, tmp_pa
     model.save_pretrained(tmp_path)
     with pytest.raises(DataError, match=rf"{tmp_path}: 1 weight tensors hold NaN or inf \(first: .*wte.weight\)"):
         ChitChat.from_pretrained(str(tmp_path), device="cpu")
+
+
+def test_serving_and_training_import_only_the_layers_below_them():
+    """Serving needs the format and the tokenizer, not the data pipeline; training needs the format, not serving."""
+    code = (
+        "import sys, importlib\n"
+        "importlib.import_module(sys.argv[1])\n"
+        "print(' '.join(m for m in sys.argv[2:] if m in sys.modules))"
+    )
+    pipeline = ["datasets", "pyarrow", "rugpt_chitchat.samples", "rugpt_chitchat.readers"]
+    for module, forbidden in [("rugpt_chitchat.generation", pipeline), ("rugpt_chitchat.training", ["rugpt_chitchat.generation"])]:
+        result = subprocess.run([sys.executable, "-c", code, module, *forbidden], capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0 and result.stdout.strip() == "", (module, result.stdout, result.stderr[-500:])

@@ -12,7 +12,7 @@ import pytest
 from datasets import load_from_disk
 
 from rugpt_chitchat import DataError, PipelineConfig, prepare_dataset, preprocess_data_for_model
-from rugpt_chitchat.samples import encode_utterances
+from rugpt_chitchat.format import encode_utterances
 
 from conftest import JOKES, MOVIES, read_corpus_slice
 
@@ -141,8 +141,8 @@ def test_cli_preprocess_prints_the_summary_and_saves(tmp_path, corpus_slice, tok
     data = write_corpus(tmp_path / "slice.txt", corpus_slice[:300])
     output = tmp_path / "prepared"
     result = subprocess.run(
-        [sys.executable, "-m", "rugpt_chitchat.cli", "preprocess", "--data", str(data), "--tokenizer", str(tokenizer_dir),
-         "--output", str(output), "--validation-size", "0.1"],
+        [sys.executable, "-m", "rugpt_chitchat.cli", "preprocess", "--data", str(data),
+         "--tokenizer_name", str(tokenizer_dir), "--output_dir", str(output), "--validation_size", "0.1"],
         capture_output=True, text=True, timeout=120,
     )
     assert result.returncode == 0, result.stderr
@@ -154,8 +154,8 @@ def test_cli_preprocess_prints_the_summary_and_saves(tmp_path, corpus_slice, tok
 def test_cli_names_a_missing_file(tmp_path, tokenizer_dir):
     result = subprocess.run(
         [sys.executable, "-m", "rugpt_chitchat.cli", "preprocess", "--data", str(tmp_path / "nope.txt"),
-         "--tokenizer", str(tokenizer_dir), "--output", str(tmp_path / "out")],
+         "--tokenizer_name", str(tokenizer_dir), "--output_dir", str(tmp_path / "out")],
         capture_output=True, text=True, timeout=120,
     )
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert "nope.txt: no such file" in result.stderr and "Traceback" not in result.stderr

@@ -15,7 +15,7 @@ import pytest
 import torch
 import yaml
 from datasets import Dataset, DatasetDict
-from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig, TrainerCallback
+from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, GenerationConfig, TrainerCallback
 
 from rugpt_chitchat.errors import DataError, TrainingDiverged
 from rugpt_chitchat.format import DialogueFormat
@@ -58,14 +58,20 @@ def test_validation_perplexity_falls_on_real_dialogues(trained):
     assert outcome.perplexity_after < outcome.perplexity_before / 3, outcome
 
 
-def test_checkpoint_holds_model_tokenizer_generation_config_format_and_card(trained):
+def test_checkpoint_holds_model_tokenizer_generation_config_format_and_card(trained, dialogue_file):
     trainer, outcome = trained
     output_dir = Path(outcome.output_dir)
     for directory in [output_dir, *output_dir.glob("checkpoint-*")]:
-        assert {"model.safetensors", "tokenizer.json", "generation_config.json", "dialogue_format.json"} <= {
+        assert {"model.safetensors", "tokenizer.json", "generation_config.json"} <= {
             path.name for path in directory.iterdir()
         }, directory
-    assert DialogueFormat.load(output_dir) == DialogueFormat(max_history=3, max_length=96)
+        config = json.loads((directory / "config.json").read_text())
+        assert config["dialogue_format"]["max_length"] == 96, directory
+        assert config["dialogue_data"] == {
+            "data": [str(dialogue_file)], "max_history": 3, "validation_size": 0.1, "seed": 1, "dedup": True,
+            "max_utterance_chars": 2000,
+        }
+    assert DialogueFormat.load(output_dir, AutoConfig.from_pretrained(output_dir)) == DialogueFormat(max_history=3, max_length=96)
     generation = GenerationConfig.from_pretrained(output_dir)
     assert generation.do_sample and generation.top_p == 0.9 and generation.pad_token_id == trainer.processing_class.pad_token_id
     card = (output_dir / "README.md").read_text(encoding="utf-8")
@@ -170,7 +176,7 @@ def test_unknown_config_key_fails_the_command_with_a_clear_message(tmp_path):
         [sys.executable, "-m", "rugpt_chitchat.cli", "train", "--config", _config(tmp_path, n_layers=4)],
         capture_output=True, text=True, timeout=120, env={**os.environ, "HF_HUB_OFFLINE": "1"},
     )  # fmt: skip
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert "unknown key 'n_layers'" in result.stderr
 
 
@@ -210,6 +216,37 @@ def test_preprocessed_samples_are_refused_without_their_tokenizer(tmp_path, toke
     foreign = _save_samples(tmp_path / "foreign", reply=[40000])
     with pytest.raises(DataError, match="made with another tokenizer"):
         build_trainer(*parse_arguments(small_run(foreign, tokenizer_dir, tmp_path / "out")))
+
+
+@pytest.fixture(scope="module")
+def prepared_with_one_turn(tmp_path_factory, dialogue_file, tokenizer_dir) -> Path:
+    """The real dialogues preprocessed with max_history=1, saved as `preprocess` saves them."""
+    from rugpt_chitchat.samples import PipelineConfig, prepare_dataset, save_samples
+
+    config = PipelineConfig(max_history=1, validation_size=0.1, seed=4)
+    samples, _ = prepare_dataset([str(dialogue_file)], AutoTokenizer.from_pretrained(tokenizer_dir), config)
+    directory = tmp_path_factory.mktemp("prepared")
+    save_samples(samples, directory, config, [str(dialogue_file)], str(tokenizer_dir))
+    return directory
+
+
+def test_training_refuses_more_history_than_the_samples_hold(tmp_path, prepared_with_one_turn, tokenizer_dir):
+    with pytest.raises(DataError, match="prepared with max_history=1, but training asks for max_history=3"):
+        build_trainer(*parse_arguments(small_run(prepared_with_one_turn, tokenizer_dir, tmp_path)))
+
+
+def test_preprocessed_settings_and_tokenizer_travel_into_the_checkpoint(tmp_path, prepared_with_one_turn, dialogue_file):
+    argv = small_run(prepared_with_one_turn, Path("unused"), tmp_path, "--max_history", "1", "--max_steps", "2")
+    for flag in ("--tokenizer_name", "unused"):  # the directory records its tokenizer
+        argv.remove(flag)
+    trainer = build_trainer(*parse_arguments(argv))
+    run_training(trainer)
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert config["dialogue_data"] == {
+        "data": [str(prepared_with_one_turn)], "max_history": 1, "validation_size": 0.1, "seed": 4, "dedup": True,
+        "max_utterance_chars": 2000, "preprocessed_from": [str(dialogue_file)],
+    }
+    assert config["dialogue_format"]["max_history"] == 1
 
 
 TWO_PROCESS_SCRIPT = """
@@ -273,4 +310,4 @@ def test_two_processes_train_on_disjoint_shards_with_averaged_loss(tmp_path, dia
     assert losses[0] != losses[1]
     assert logged == pytest.approx([(a + b) / 2 for a, b in zip(*losses)], rel=1e-3)
     assert [path.name for path in output_dir.glob("checkpoint-*")] == ["checkpoint-6"]
-    assert (output_dir / "checkpoint-6" / "dialogue_format.json").exists()
+    assert "dialogue_format" in json.loads((output_dir / "checkpoint-6" / "config.json").read_text())

@@ -19,7 +19,7 @@ from .collator import DialogueCollator
 from .errors import DataError
 from .generation import ChitChat
 from .metrics import compute_generation_metrics, load_metric
-from .samples import PipelineConfig, prepare_dataset
+from .samples import DATA_ATTRIBUTE, PipelineConfig, prepare_dataset
 from .trainer import reply_nll_per_sample
 
 logger = logging.getLogger(__name__)
@@ -53,17 +53,33 @@ class EvaluationReport:
         return "\n".join(lines) + "\n"
 
 
-def load_validation_split(
-    data: list[str], chat: ChitChat, validation_size: float = 0.05, seed: int = 42, num_proc: int | None = None
-) -> Dataset:
+def recorded_data_settings(checkpoint: str | Path) -> dict:
+    """The data settings `train` recorded in the checkpoint's config.json (sources, split, max_history...);
+    empty for a checkpoint without them (older ones, other models)."""
+    path = Path(checkpoint, "config.json")
+    if not path.is_file():
+        return {}
+    try:
+        recorded = json.loads(path.read_text(encoding="utf-8")).get(DATA_ATTRIBUTE)
+    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError) as error:
+        raise DataError(path, f"not a readable model config ({error})") from None
+    return recorded if isinstance(recorded, dict) else {}
+
+
+def pipeline_config_of(checkpoint: str | Path) -> PipelineConfig:
+    """The pipeline settings that split the checkpoint's data; defaults for what it does not record."""
+    recorded = recorded_data_settings(checkpoint)
+    return PipelineConfig(**{key: value for key, value in recorded.items() if key in PipelineConfig.__dataclass_fields__})
+
+
+def load_validation_split(data: list[str], chat: ChitChat, config: PipelineConfig) -> Dataset:
     """The validation samples of a preprocessed directory (save_to_disk), or of dialogue files run through
-    `prepare_dataset` with the same split settings as training, so no training dialogue leaks in."""
+    `prepare_dataset` with the training run's split settings (`config`), so no training dialogue leaks in."""
     if len(data) == 1 and Path(data[0]).is_dir():
         dataset = load_from_disk(data[0])
         if "validation" not in dataset:
-            raise DataError(data[0], "has no validation split; preprocess with --validation-size > 0")
+            raise DataError(data[0], "has no validation split; preprocess with --validation_size > 0")
         return dataset["validation"]
-    config = PipelineConfig(max_history=chat.max_history, validation_size=validation_size, seed=seed, num_proc=num_proc)
     dataset, _ = prepare_dataset(data, chat.tokenizer, config)
     if "validation" not in dataset or len(dataset["validation"]) == 0:
         raise DataError(", ".join(data), "no validation samples; use a validation size > 0 and more dialogues")
@@ -188,14 +204,22 @@ def generate_for_samples(
 
 
 def evaluate_checkpoint(
-    checkpoint: str, data: list[str], num_samples: int = 200, seed: int = 42, validation_size: float = 0.05,
+    checkpoint: str, data: list[str] | None = None, num_samples: int = 200, config: PipelineConfig | None = None,
     device: str | None = None, max_eval_samples: int | None = None, probe_samples: int | None = 2000,
 ) -> EvaluationReport:
     """Reply perplexity on the validation split (its first `max_eval_samples`, as training's `max_eval_samples`
     scores, so the figures compare), the history probe on `probe_samples` samples with history (0: none),
-    generation metrics on `num_samples` samples drawn from the whole split."""
+    generation metrics on `num_samples` samples drawn from the whole split.
+
+    `data` and the split settings (`config`, whose seed also seeds sampling) default to what training recorded
+    in the checkpoint."""
+    config = config or pipeline_config_of(checkpoint)
+    data = data or recorded_data_settings(checkpoint).get("data")
+    if not data:
+        raise DataError(checkpoint, "records no training data (an older checkpoint): pass --data")
+    seed = config.seed
     chat = ChitChat.from_pretrained(checkpoint, device=device)
-    validation = load_validation_split(data, chat, validation_size, seed)
+    validation = load_validation_split(data, chat, config)
     scored = validation if max_eval_samples is None else validation.select(range(min(max_eval_samples, len(validation))))
     metrics = {f"reply_{name}": value for name, value in reply_perplexity(chat, scored).items()}
     notes: list[str] = []

@@ -18,7 +18,6 @@ from pathlib import Path
 
 from datasets import Dataset, DatasetDict
 from transformers import (
-    AutoTokenizer,
     DataCollatorForLanguageModeling,
     EarlyStoppingCallback,
     PreTrainedTokenizerBase,
@@ -29,14 +28,14 @@ from transformers import (
 
 from .books import BOOK_SUFFIXES, clean_paragraph, find_books, read_fb2_paragraphs, read_text, split_paragraphs
 from .cleaning import clean_utterance
-from .config import parse_config
+from .config import PipelineArguments, parse_config, same_as
 from .errors import DataError
-from .format import DialogueFormat
+from .format import DialogueFormat, encode_utterances
 from .readers import read_many
-from .samples import encode_utterances
-from .tokenizer import add_dialogue_special_tokens, train_tokenizer
+from .samples import expand_sources
+from .tokenizer import add_dialogue_special_tokens, load_pretrained_tokenizer, train_tokenizer
 from .trainer import StopOnNonFinite, perplexity_metrics, reply_nll_per_sample
-from .training import TRAIN_TOKENIZER, ModelArguments, expand_sources, load_model
+from .training import TRAIN_TOKENIZER, ModelArguments, load_model
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +57,7 @@ class PretrainDataArguments:
         default=0.05, metadata={"help": "Share of documents (whole books) held out for perplexity; at least one."}
     )
     max_eval_blocks: int | None = field(default=None, metadata={"help": "Score perplexity on the first N held-out blocks."})
-    preprocessing_num_workers: int | None = field(default=None, metadata={"help": "Processes for datasets.map."})
+    preprocessing_num_workers: int | None = same_as(PipelineArguments, "preprocessing_num_workers")
 
 
 @dataclass
@@ -142,7 +141,7 @@ def load_base_tokenizer(
     if name == TRAIN_TOKENIZER and reuse_trained and Path(output_dir, "tokenizer_config.json").exists():
         name = output_dir
     if name != TRAIN_TOKENIZER:
-        tokenizer = AutoTokenizer.from_pretrained(name)
+        tokenizer = load_pretrained_tokenizer(name)
         add_dialogue_special_tokens(tokenizer)
         return tokenizer
     logger.info("Training a byte-level BPE (vocab %d) on %d documents and %d dialogue files",
@@ -219,9 +218,8 @@ class PretrainOutcome:
     global_step: int
 
 
-def pretrain(argv: list[str]) -> PretrainOutcome:
-    """The `rugpt-chitchat pretrain` job, callable from Python with the same arguments."""
-    model_args, data_args, args = parse_config(argv, ARGUMENT_CLASSES, prog="rugpt-chitchat pretrain")
+def run_pretraining(model_args: ModelArguments, data_args: PretrainDataArguments, args: PretrainingArguments) -> PretrainOutcome:
+    """Build, train (resumed when asked), evaluate on the held-out books, save the base with its tokenizer."""
     trainer = build_pretrainer(model_args, data_args, args)
     resume = args.resume_from_checkpoint
     trainer.train(resume_from_checkpoint=True if resume in {"true", "True", "last"} else resume)
@@ -235,3 +233,8 @@ def pretrain(argv: list[str]) -> PretrainOutcome:
         trainer.create_model_card(language="ru", tags=["rugpt-chitchat", "pretraining"], dataset=data_args.data)
     logger.info("Held-out perplexity %.2f after %d steps", metrics["eval_perplexity"], trainer.state.global_step)
     return PretrainOutcome(args.output_dir, metrics["eval_perplexity"], trainer.state.global_step)
+
+
+def pretrain(argv: list[str]) -> PretrainOutcome:
+    """The `rugpt-chitchat pretrain` job, callable from Python with the same arguments."""
+    return run_pretraining(*parse_config(argv, ARGUMENT_CLASSES, prog="rugpt-chitchat pretrain"))

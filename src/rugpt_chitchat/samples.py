@@ -6,12 +6,14 @@ utterances' own (no special tokens); the dialogue format adds speakers, bos and 
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import inspect
+import json
 import logging
 import pickle
 import sys
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import pyarrow.compute as pc
@@ -20,24 +22,47 @@ from datasets.fingerprint import Hasher
 from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
 from . import cleaning
+from .config import PipelineArguments, SeedArguments, same_as
 from .errors import DataError
+from .format import encode_utterances
 from .readers import read_many
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_TOKENIZER = "ai-forever/rugpt3small_based_on_gpt2"
 SAMPLE_COLUMNS = ["history", "input", "reply"]
+PIPELINE_FILE = "pipeline_config.json"  # beside a preprocessed dataset: the settings that made it
+DATA_ATTRIBUTE = "dialogue_data"  # in a checkpoint's config.json: the data settings training used
+SHAPING_SETTINGS = ("max_history", "validation_size", "seed", "dedup", "max_utterance_chars")  # decide the samples
 
 
 @dataclass
 class PipelineConfig:
-    max_history: int = 3
-    validation_size: float = 0.05
-    seed: int = 42
-    num_proc: int | None = None
-    batch_size: int = 1000
-    max_utterance_chars: int = cleaning.MAX_UTTERANCE_CHARS
-    dedup: bool = True
+    """The pipeline's settings; defaults and meaning are those of `PipelineArguments` (the CLI's names)."""
+
+    max_history: int = same_as(PipelineArguments, "max_history")
+    validation_size: float = same_as(PipelineArguments, "validation_size")
+    seed: int = same_as(SeedArguments, "seed")
+    num_proc: int | None = same_as(PipelineArguments, "preprocessing_num_workers")
+    batch_size: int = same_as(PipelineArguments, "preprocessing_batch_size")
+    max_utterance_chars: int = same_as(PipelineArguments, "max_utterance_chars")
+    dedup: bool = same_as(PipelineArguments, "dedup")
+
+    @classmethod
+    def from_arguments(cls, arguments: PipelineArguments, seed: int) -> PipelineConfig:
+        return cls(
+            max_history=arguments.max_history,
+            validation_size=arguments.validation_size,
+            seed=seed,
+            num_proc=arguments.preprocessing_num_workers,
+            batch_size=arguments.preprocessing_batch_size,
+            max_utterance_chars=arguments.max_utterance_chars,
+            dedup=arguments.dedup,
+        )
+
+    def shaping_settings(self) -> dict:
+        """The settings that decide which samples come out (not how fast): what an artifact records."""
+        return {name: value for name, value in asdict(self).items() if name in SHAPING_SETTINGS}
 
 
 @dataclass
@@ -86,14 +111,6 @@ def clean_and_dedup(dialogues: Dataset, config: PipelineConfig, summary: Pipelin
     keep, dropped = cleaning.apply_drop_rules(columns["drop_reason"], columns["first_key"], columns["echoes"], config.dedup)
     summary.dialogues_dropped = dict(dropped)
     return cleaned.select(keep).select_columns(["dialogue", "first_key"])
-
-
-def encode_utterances(texts: list[str], tokenizer: PreTrainedTokenizerBase) -> list[list[int]]:
-    """Ids without special tokens; straight through the Rust backend when there is one (3x faster here)."""
-    backend = getattr(tokenizer, "backend_tokenizer", None)
-    if backend is None:
-        return tokenizer(texts, add_special_tokens=False)["input_ids"]
-    return [encoding.ids for encoding in backend.encode_batch_fast(texts, add_special_tokens=False)]
 
 
 def tokenize_dialogues(dialogues: list[list[str]], tokenizer: PreTrainedTokenizerBase) -> list[list[list[int]]]:
@@ -161,6 +178,22 @@ def count_split(dialogues: Dataset, samples: Dataset) -> dict[str, int]:
     return {"dialogues": len(dialogues), "samples": len(samples), "input+reply tokens": tokens}
 
 
+def expand_sources(patterns: list[str]) -> list[str]:
+    """Globs expanded (sorted), other names kept as given; a glob matching nothing is an error."""
+    if not patterns:
+        raise DataError("data", "no data given: set `data:` in the config or pass --data FILE...")
+    sources: list[str] = []
+    for pattern in patterns:
+        if glob.has_magic(pattern):
+            matches = sorted(glob.glob(str(Path(pattern).expanduser())))
+            if not matches:
+                raise DataError(pattern, "no file matches this pattern")
+            sources += matches
+        else:
+            sources.append(pattern)
+    return sources
+
+
 def prepare_dataset(
     sources: list[str | Path] | Dataset, tokenizer: PreTrainedTokenizerBase, config: PipelineConfig | None = None
 ) -> tuple[DatasetDict, PipelineSummary]:
@@ -197,3 +230,25 @@ def preprocess_data_for_model(
         pickle.dump(samples, stream)
     logger.info("Wrote %d samples to %s", len(samples), dest)
     return samples
+
+
+def save_samples(samples: DatasetDict, directory: str | Path, config: PipelineConfig, sources: list[str], tokenizer_name: str) -> None:
+    """`save_to_disk`, with `pipeline_config.json` beside it: the sources, tokenizer and settings that made it,
+    which `train` checks its format against and records in the checkpoint."""
+    samples.save_to_disk(str(directory))
+    record = {"data": [str(source) for source in sources], "tokenizer_name": tokenizer_name, **config.shaping_settings()}
+    Path(directory, PIPELINE_FILE).write_text(json.dumps(record, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+
+
+def load_pipeline_settings(directory: str | Path) -> dict:
+    """What `save_samples` recorded; empty for a directory saved without it."""
+    path = Path(directory, PIPELINE_FILE)
+    if not path.exists():
+        return {}
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise DataError(path, f"not valid JSON ({error}); preprocess the data again") from None
+    if not isinstance(record, dict):
+        raise DataError(path, "expected an object of settings; preprocess the data again")
+    return record

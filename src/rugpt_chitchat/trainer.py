@@ -1,5 +1,5 @@
-"""The Trainer pieces only we know: reply perplexity over the whole validation set, and checkpoints that
-carry the dialogue format and a model card describing data, format and perplexity."""
+"""The Trainer pieces only we know: reply perplexity over the whole validation set, a stop on divergence, and
+a model card describing data, format and perplexity."""
 
 from __future__ import annotations
 
@@ -66,7 +66,7 @@ class StopOnNonFinite(TrainerCallback):
 
 
 class DialogueTrainer(Trainer):
-    """A Trainer whose saves include `dialogue_format.json` and whose model card records data and format."""
+    """A Trainer whose model card records data and format (the model config carries the format into every save)."""
 
     def __init__(self, *args, dialogue_format: DialogueFormat, data_sources: list[str], base_model: str | None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -80,12 +80,6 @@ class DialogueTrainer(Trainer):
         """Validation perplexity of the model as it starts (logged at step 0, kept for the model card)."""
         self.initial_perplexity = self.evaluate()["eval_perplexity"]
         return self.initial_perplexity
-
-    def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
-        # Every save (checkpoints, the final model, Hub pushes) goes through here: generation needs the format.
-        super()._save(output_dir, state_dict)
-        if self.args.should_save:
-            self.dialogue_format.save(output_dir or self.args.output_dir)
 
     def create_model_card(self, **kwargs) -> None:
         kwargs.setdefault("language", "ru")
@@ -107,7 +101,8 @@ class DialogueTrainer(Trainer):
             "\n## Chit-chat training (rugpt-chitchat)\n\n"
             f"Data: {', '.join(self.data_sources)}; {len(self.train_dataset):,} training and "
             f"{len(self.eval_dataset):,} validation samples, split by dialogue.\n\n"
-            "Format (`dialogue_format.json`, read by `rugpt_chitchat.generation.ChitChat`): "
+            "Format (`dialogue_format` in config.json, read by `rugpt_chitchat.generation.ChitChat`; the tokenizer's "
+            "chat template renders it): "
             "`<s> <speaker…> history… <speaker1> input <speaker2> reply </s>`, token_type_ids = speaker token ids.\n\n"
             f"```json\n{json.dumps(asdict(self.dialogue_format), indent=2)}\n```\n\n"
             f"| metric | value |\n| --- | ---: |\n{table}\n"

@@ -7,7 +7,6 @@ samples with their lengths, then evaluate, train with early stopping on reply pe
 
 from __future__ import annotations
 
-import glob
 import inspect
 import logging
 from dataclasses import dataclass, field
@@ -17,7 +16,6 @@ from datasets import DatasetDict, load_from_disk
 from transformers import (
     AutoConfig,
     AutoModelForCausalLM,
-    AutoTokenizer,
     EarlyStoppingCallback,
     PreTrainedModel,
     PreTrainedTokenizerBase,
@@ -26,13 +24,12 @@ from transformers import (
 
 from .cleaning import clean_utterance
 from .collator import DialogueCollator, with_length_column
-from .config import parse_config
-from .errors import DataError
-from .format import DialogueFormat, SpecialIds, min_length_for_reply
-from .generation import default_generation_config
+from .config import PipelineArguments, SubsetArguments, parse_config, same_as
+from .errors import DataError, not_loadable
+from .format import DialogueFormat, SpecialIds, default_generation_config, min_length_for_reply
 from .readers import read_many
-from .samples import SAMPLE_COLUMNS, PipelineConfig, prepare_dataset
-from .tokenizer import add_dialogue_special_tokens, train_tokenizer
+from .samples import DATA_ATTRIBUTE, SAMPLE_COLUMNS, PipelineConfig, expand_sources, load_pipeline_settings, prepare_dataset
+from .tokenizer import add_dialogue_special_tokens, chat_template, load_pretrained_tokenizer, train_tokenizer
 from .trainer import DialogueTrainer, perplexity_metrics, reply_nll_per_sample
 
 logger = logging.getLogger(__name__)
@@ -64,21 +61,16 @@ class ModelArguments:
 
 
 @dataclass
-class DataArguments:
-    data: list[str] = field(
-        default_factory=list,
-        metadata={"help": "Dialogue files (.txt[.xz|.gz|.bz2], .pkl, .jsonl; globs allowed) or Hub dataset names, "
-                  "or one directory written by `rugpt-chitchat preprocess`."},
-    )
-    max_history: int = field(default=3, metadata={"help": "Utterances kept before the user's input."})
-    max_length: int = field(default=256, metadata={"help": "Tokens per sample; oldest history goes first."})
-    use_token_type_ids: bool = field(default=True, metadata={"help": "Speaker token ids as token_type_ids."})
-    use_attention_mask: bool = field(default=True, metadata={"help": "Pass attention_mask (False: the seed baseline)."})
-    loss_on_reply_only: bool = field(default=True, metadata={"help": "Loss on the reply and its eos only."})
-    validation_size: float = field(default=0.05, metadata={"help": "Share of dialogues held out for validation."})
-    max_train_samples: int | None = field(default=None, metadata={"help": "Keep only the first N training samples."})
-    max_eval_samples: int | None = field(default=None, metadata={"help": "Keep only the first N validation samples."})
-    preprocessing_num_workers: int | None = field(default=None, metadata={"help": "Processes for datasets.map."})
+class DataArguments(PipelineArguments):
+    """The pipeline's settings (shared with preprocess and evaluate; the split seed is `seed`), the dialogue
+    format (`max_history` is both) and the training subsets."""
+
+    max_length: int = same_as(DialogueFormat, "max_length")
+    use_token_type_ids: bool = same_as(DialogueFormat, "use_token_type_ids")
+    use_attention_mask: bool = same_as(DialogueFormat, "use_attention_mask")
+    loss_on_reply_only: bool = same_as(DialogueFormat, "loss_on_reply_only")
+    max_train_samples: int | None = same_as(SubsetArguments, "max_train_samples")
+    max_eval_samples: int | None = same_as(SubsetArguments, "max_eval_samples")
     pad_to_multiple_of: int | None = field(default=None, metadata={"help": "Round batch widths up (8 for tensor cores)."})
 
     def dialogue_format(self) -> DialogueFormat:
@@ -116,22 +108,6 @@ def parse_arguments(argv: list[str]) -> tuple[ModelArguments, DataArguments, Dia
     return parse_config(argv, ARGUMENT_CLASSES, prog="rugpt-chitchat train")
 
 
-def expand_sources(patterns: list[str]) -> list[str]:
-    """Globs expanded (sorted), other names kept as given; a glob matching nothing is an error."""
-    if not patterns:
-        raise DataError("data", "no data given: set `data:` in the config or pass --data FILE...")
-    sources: list[str] = []
-    for pattern in patterns:
-        if glob.has_magic(pattern):
-            matches = sorted(glob.glob(str(Path(pattern).expanduser())))
-            if not matches:
-                raise DataError(pattern, "no file matches this pattern")
-            sources += matches
-        else:
-            sources.append(pattern)
-    return sources
-
-
 def preprocessed_dir(sources: list[str]) -> Path | None:
     """The directory of a saved DatasetDict when that is the data, else None (dialogue files)."""
     if len(sources) == 1 and Path(sources[0]).is_dir():
@@ -150,14 +126,16 @@ def load_tokenizer(
     `reuse_trained`: load the BPE already trained in `output_dir` (a resumed run, or a process other than
     the main one, which trains it first) rather than train it again.
     """
-    name = model_args.tokenizer_name or model_args.model_name_or_path or TRAIN_TOKENIZER
+    directory = preprocessed_dir(sources)
+    recorded = load_pipeline_settings(directory).get("tokenizer_name") if directory else None
+    name = model_args.tokenizer_name or recorded or model_args.model_name_or_path or TRAIN_TOKENIZER
     if name == TRAIN_TOKENIZER and reuse_trained and Path(output_dir, "tokenizer_config.json").exists():
         name = output_dir
     if name != TRAIN_TOKENIZER:
-        tokenizer = AutoTokenizer.from_pretrained(name)
+        tokenizer = load_pretrained_tokenizer(name)
         add_dialogue_special_tokens(tokenizer)
         return tokenizer
-    if preprocessed_dir(sources):
+    if directory:
         raise DataError(sources[0], "preprocessed samples need the tokenizer that made them: set tokenizer_name")
     dialogues = read_many(sources)
     texts = (clean_utterance(utterance) for dialogue in dialogues["dialogue"] for utterance in dialogue)
@@ -170,9 +148,12 @@ def load_model(model_args: ModelArguments, tokenizer: PreTrainedTokenizerBase, d
     and sampling defaults set; refuses a format the model cannot take."""
     special = SpecialIds.from_tokenizer(tokenizer)
     if model_args.model_name_or_path:
-        model = AutoModelForCausalLM.from_pretrained(
-            model_args.model_name_or_path, attn_implementation=model_args.attn_implementation
-        )
+        try:
+            model = AutoModelForCausalLM.from_pretrained(
+                model_args.model_name_or_path, attn_implementation=model_args.attn_implementation
+            )
+        except OSError as error:
+            raise not_loadable(model_args.model_name_or_path, "model", error) from error
     else:
         config = AutoConfig.for_model(model_args.model_type)
         if model_args.config_overrides:
@@ -183,6 +164,7 @@ def load_model(model_args: ModelArguments, tokenizer: PreTrainedTokenizerBase, d
         model.resize_token_embeddings(len(tokenizer), mean_resizing=True)
     model.config.bos_token_id, model.config.eos_token_id, model.config.pad_token_id = special.bos, special.eos, special.pad
     model.generation_config = default_generation_config(special)
+    dialogue_format.store_in(model.config)  # so every save and Hub push carries the format
     positions = getattr(model.config, "max_position_embeddings", None)
     if positions is not None and positions < dialogue_format.max_length:
         raise DataError("max_length", f"{dialogue_format.max_length} exceeds the model's {positions} positions")
@@ -191,17 +173,17 @@ def load_model(model_args: ModelArguments, tokenizer: PreTrainedTokenizerBase, d
     return model
 
 
-def load_samples(data_args: DataArguments, sources: list[str], tokenizer: PreTrainedTokenizerBase, seed: int) -> DatasetDict:
-    """Train/validation samples from dialogue files (through the data pipeline) or a preprocessed directory."""
+def load_samples(
+    data_args: DataArguments, sources: list[str], tokenizer: PreTrainedTokenizerBase, seed: int
+) -> tuple[DatasetDict, dict]:
+    """Train/validation samples from dialogue files (through the data pipeline) or a preprocessed directory,
+    and the data settings that made them (recorded in the checkpoint)."""
     directory = preprocessed_dir(sources)
     if directory is None:
-        config = PipelineConfig(
-            max_history=data_args.max_history,
-            validation_size=data_args.validation_size,
-            seed=seed,
-            num_proc=data_args.preprocessing_num_workers,
-        )
-        return prepare_dataset(sources, tokenizer, config)[0]
+        config = PipelineConfig.from_arguments(data_args, seed)
+        return prepare_dataset(sources, tokenizer, config)[0], {"data": sources, **config.shaping_settings()}
+    recorded = load_pipeline_settings(directory)
+    check_history_fits(data_args.max_history, recorded, directory)
     samples = load_from_disk(str(directory))
     for name, split in samples.items():
         missing = set(SAMPLE_COLUMNS) - set(split.column_names)
@@ -211,7 +193,21 @@ def load_samples(data_args: DataArguments, sources: list[str], tokenizer: PreTra
     if largest >= len(tokenizer):
         raise DataError(directory, f"token id {largest} is outside the tokenizer's {len(tokenizer)} ids: "
                         "the samples were made with another tokenizer")
-    return samples
+    settings = {key: value for key, value in recorded.items() if key not in {"data", "tokenizer_name"}}
+    return samples, {"data": sources, **settings, "preprocessed_from": recorded.get("data")}
+
+
+def check_history_fits(max_history: int, recorded: dict, directory: Path) -> None:
+    """Samples keep only the history they were prepared with: a format reading more would train on less than
+    it claims, and the checkpoint would promise the bot a history it never saw."""
+    prepared = recorded.get("max_history")
+    if prepared is None:
+        logger.warning("%s records no max_history (preprocessed before pipeline_config.json): cannot check "
+                       "max_history=%d against it", directory, max_history)
+    elif max_history > prepared:
+        raise DataError(directory, f"prepared with max_history={prepared}, but training asks for max_history="
+                        f"{max_history}: set max_history to {prepared} or less, or preprocess again with "
+                        f"--max_history {max_history}")
 
 
 def select_splits(samples: DatasetDict, data_args: DataArguments, source: str) -> tuple:
@@ -238,12 +234,15 @@ def build_trainer(model_args: ModelArguments, data_args: DataArguments, args: Di
     with args.main_process_first(local=False, desc="tokenizer and samples"):
         reuse = bool(args.resume_from_checkpoint) or not args.should_save
         tokenizer = load_tokenizer(model_args, sources, args.output_dir, reuse_trained=reuse)
+        tokenizer.chat_template = chat_template(dialogue_format.max_history)  # saved with every checkpoint
         collator = DialogueCollator.from_tokenizer(tokenizer, dialogue_format, data_args.pad_to_multiple_of)
-        train, validation = select_splits(load_samples(data_args, sources, tokenizer, args.seed), data_args, sources[0])
+        samples, data_settings = load_samples(data_args, sources, tokenizer, args.seed)
+        train, validation = select_splits(samples, data_args, sources[0])
         train = with_length_column(train, collator, data_args.preprocessing_num_workers)
         # sorted, so evaluation batches are nearly padding-free too
         validation = with_length_column(validation, collator, data_args.preprocessing_num_workers).sort("length")
     model = load_model(model_args, tokenizer, dialogue_format)
+    setattr(model.config, DATA_ATTRIBUTE, data_settings)
     patience = args.early_stopping_patience
     return DialogueTrainer(
         model=model,
