@@ -1,0 +1,82 @@
+"""Which books to keep: the language of a text from its script, and duplicate editions.
+
+Duplicates are found two cheap ways: the same text (paragraphs, whitespace-trimmed: a book re-encoded,
+re-wrapped or renamed), or the same title and author with near-identical text (another edition: a few
+paragraphs changed). Texts are compared by a bottom-k sketch of paragraph hashes (MinHash's cheap cousin),
+so a book costs one hash per paragraph and 1 KB of memory, whatever its length.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import zlib
+from array import array
+from dataclasses import dataclass, field
+
+SKETCH_SIZE = 256
+_CYRILLIC = re.compile(r"[а-яёА-ЯЁ]")
+_LATIN = re.compile(r"[a-zA-Z]")
+_UKRAINIAN = re.compile(r"[іїєґІЇЄҐ]")
+_OLD_RUSSIAN = re.compile(r"[ѣѢѳѲ]")
+_BELARUSIAN = re.compile(r"[ўЎ]")
+_KEY_NOISE = re.compile(r"[\W_]+")
+
+
+def guess_language(paragraphs: list[str], sample_chars: int = 20_000) -> str:
+    """'ru', 'uk' or 'be' when Cyrillic letters dominate a sample of the text, else '' (cannot tell).
+
+    Pre-reform Russian (with ѣ) has і too, so ѣ decides for Russian before і is counted.
+    """
+    step = max(1, len(paragraphs) // 200)
+    sample = "\n".join(paragraphs[::step])[:sample_chars]
+    cyrillic = len(_CYRILLIC.findall(sample)) + len(_UKRAINIAN.findall(sample))
+    if cyrillic == 0 or cyrillic < len(_LATIN.findall(sample)):
+        return ""
+    if _OLD_RUSSIAN.search(sample):
+        return "ru"
+    if _BELARUSIAN.search(sample):
+        return "be"
+    return "uk" if len(_UKRAINIAN.findall(sample)) > 0.01 * cyrillic else "ru"
+
+
+def text_hash(paragraphs: list[str]) -> bytes:
+    """Hash of the text as trimmed paragraphs: blind to encoding, line breaks, wrapping and indents."""
+    return hashlib.blake2b("\n".join(paragraphs).encode("utf-8"), digest_size=16).digest()
+
+
+def paragraph_sketch(paragraphs: list[str], size: int = SKETCH_SIZE) -> bytes:
+    """The `size` smallest distinct paragraph hashes, as bytes (4 per hash)."""
+    hashes = sorted({zlib.crc32(paragraph.encode("utf-8")) for paragraph in paragraphs})
+    return array("I", hashes[:size]).tobytes()
+
+
+def sketch_similarity(first: bytes, second: bytes, size: int = SKETCH_SIZE) -> float:
+    """Estimated Jaccard similarity of two books' paragraph sets from their sketches."""
+    a, b = set(array("I", first)), set(array("I", second))
+    union = sorted(a | b)[:size]
+    return sum(1 for h in union if h in a and h in b) / len(union) if union else 1.0
+
+
+def title_key(title: str, author: str) -> str:
+    return _KEY_NOISE.sub(" ", f"{author}|{title}".lower().replace("ё", "е")).strip()
+
+
+@dataclass
+class DuplicateFinder:
+    """Remembers kept books; `duplicate_of` names the kept book a new one repeats, or gives None."""
+
+    similarity: float = 0.8
+    by_hash: dict[bytes, str] = field(default_factory=dict)
+    by_title: dict[str, list[tuple[str, bytes]]] = field(default_factory=dict)
+
+    def duplicate_of(self, name: str, key: str, digest: bytes, sketch: bytes) -> str | None:
+        if digest in self.by_hash:
+            return self.by_hash[digest]
+        editions = self.by_title.setdefault(key, [])
+        for kept, kept_sketch in editions:
+            if sketch_similarity(sketch, kept_sketch) >= self.similarity:
+                return kept
+        self.by_hash[digest] = name
+        editions.append((name, sketch))
+        return None
