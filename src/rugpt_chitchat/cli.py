@@ -38,18 +38,13 @@ def _preprocess(argv: list[str]) -> None:
 
 
 def _extract_dialogues(argv: list[str]) -> None:
-    parser = argparse.ArgumentParser(prog="rugpt-chitchat extract-dialogues", description="Books (.txt, .fb2) -> dialogues.")
-    parser.add_argument("books", nargs="+", help="book files or directories (searched recursively for .txt and .fb2)")
-    parser.add_argument("--output", required=True, help="dialogue file: .jsonl, else the `- реплика` text format")
-    parser.add_argument("--max-narrative", type=int, default=0, help="short narrative paragraphs allowed between two turns")
-    args = parser.parse_args(argv)
+    """`rugpt-chitchat extract-dialogues --books DIR_OR_ZIP ... --output books.txt [--lang ru] [...]`."""
+    from .config import parse_config
+    from .extraction import ExtractArguments, extract_library
 
-    from .books import extract_dialogues, reports_to_markdown, write_dialogues
-
-    dialogues, reports = extract_dialogues(args.books, args.max_narrative, progress=True)
-    write_dialogues(dialogues, args.output)
-    print(reports_to_markdown(reports))
-    print(f"\n{len(dialogues)} dialogues from {len(reports)} books saved to {args.output}")
+    (args,) = parse_config(argv, (ExtractArguments,), prog="rugpt-chitchat extract-dialogues",
+                           description="Books (.txt, .fb2, zip archives of them) -> dialogues.")  # fmt: skip
+    print(extract_library(args).to_markdown())
 
 
 def _evaluate(argv: list[str]) -> None:

@@ -11,11 +11,12 @@ The main process then goes through the books in order, keeps each language and t
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import logging
 import os
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tqdm.auto import tqdm
@@ -111,8 +112,11 @@ def extract_book(ref: BookRef, args: ExtractArguments) -> tuple[list[list[str]],
     return group_dialogues(book.paragraphs, report, **rules), report, selection
 
 
-def _book_records(refs: list[dict], args: dict):
-    """One record per book: its dialogues, its report and selection fields; an unreadable book, its reason."""
+def _book_records(refs: list[dict], args: dict, code: str):
+    """One record per book: its dialogues, its report and selection fields; an unreadable book, its reason.
+
+    `args` holds only what shapes a book's record, and `code` (unused here) the code's version: both key the cache.
+    """
     arguments = ExtractArguments(**args)
     for ref in refs:
         ref = BookRef(ref["path"], tuple(ref["members"]))
@@ -128,6 +132,20 @@ def _ref_record(ref: BookRef) -> dict:
     # size and mtime: an edited archive is read again instead of served from the datasets cache
     stat = os.stat(ref.path)
     return {"path": ref.path, "members": list(ref.members), "size": stat.st_size, "mtime": stat.st_mtime_ns}
+
+
+def _record_settings(args: ExtractArguments) -> dict:
+    shaping = ("lang", "dedup", "max_narrative", "narrative_max_chars", "max_turn_chars", "split_speakers", "max_book_mb")
+    return {name: getattr(args, name) for name in shaping}
+
+
+def _code_version() -> str:
+    """Hash of the reading and extraction code: `datasets` fingerprints the generator by reference, so without
+    this a new version of the rules would be served the dialogues the old one cached."""
+    from . import books, fb2, library, selection
+
+    sources = b"".join(Path(module.__file__).read_bytes() for module in (books, fb2, library, selection))
+    return hashlib.blake2b(sources, digest_size=16).hexdigest()
 
 
 def read_library(args: ExtractArguments):
@@ -148,7 +166,7 @@ def read_library(args: ExtractArguments):
     records = Dataset.from_generator(
         _book_records,
         features=features,
-        gen_kwargs={"refs": [_ref_record(ref) for ref in library.books], "args": asdict(args)},
+        gen_kwargs={"refs": [_ref_record(ref) for ref in library.books], "args": _record_settings(args), "code": _code_version()},
         num_proc=num_proc if num_proc > 1 else None,
         writer_batch_size=16,  # a batch of books' dialogues in memory per process, not thousands
     )

@@ -30,7 +30,7 @@ from .config import parse_config
 from .errors import DataError
 from .format import DialogueFormat, SpecialIds, min_length_for_reply
 from .generation import default_generation_config
-from .readers import read_many
+from .readers import is_dialogue_dataset, read_many
 from .samples import SAMPLE_COLUMNS, PipelineConfig, prepare_dataset
 from .tokenizer import add_dialogue_special_tokens, train_tokenizer
 from .trainer import DialogueTrainer, perplexity_metrics, reply_nll_per_sample
@@ -134,7 +134,7 @@ def expand_sources(patterns: list[str]) -> list[str]:
 
 def preprocessed_dir(sources: list[str]) -> Path | None:
     """The directory of a saved DatasetDict when that is the data, else None (dialogue files)."""
-    if len(sources) == 1 and Path(sources[0]).is_dir():
+    if len(sources) == 1 and Path(sources[0]).is_dir() and not is_dialogue_dataset(Path(sources[0])):
         path = Path(sources[0])
         if not (path / "dataset_dict.json").exists():
             raise DataError(path, "a directory must be the output of `rugpt-chitchat preprocess` (no dataset_dict.json)")
