@@ -64,13 +64,18 @@ class BookReport:
         return {**row, **{f"skipped_{reason}": self.skipped[reason] for reason in SKIP_REASONS}}
 
 
-@dataclass
+@dataclass(slots=True)
 class Turn:
-    """A turn paragraph read: the spoken words, who spoke (if the author's words say), dash-less remarks cut."""
+    """A turn paragraph read: the spoken words, the author's words, how many remarks had no dash."""
 
     speech: str
-    speaker: str = ""
+    remarks: list[str] = field(default_factory=list)
     dashless_remarks: int = 0
+
+    @property
+    def speaker(self) -> str:
+        """Who spoke, when the author's words name them (`сказал Иван`), else ''."""
+        return next((m.group(1) for m in map(_SPEAKER_IN_REMARK.match, self.remarks) if m), "")
 
 
 def is_turn(paragraph: str) -> bool:
@@ -82,31 +87,46 @@ def clean_turn(text: str) -> str:
     """Turn paragraph with footnote marks (`[33]`) removed, `--` turned into a dash and spaces collapsed."""
     if "[" in text:
         text = _FOOTNOTE_MARK.sub("", text)
-    return " ".join(text.replace("--", "—").split())
+    if "--" in text:
+        text = text.replace("--", "—")
+    if "  " in text or "\t" in text or "\n" in text or "\xa0" in text:  # checking is cheaper than always splitting
+        text = " ".join(text.split())
+    return text
 
 
 def read_turn(turn: str) -> Turn:
-    """The spoken words of a cleaned turn paragraph (leading dash and author's words removed), and its speaker."""
+    """The spoken words of a cleaned turn paragraph (leading dash and author's words removed), and the author's."""
+    has_dashless_remark = _DASHLESS_REMARK.search(turn) is not None
+    if not has_dashless_remark and turn.find("— ", 1) < 0 and turn.find("– ", 1) < 0 and turn.find("- ", 1) < 0:
+        return Turn(_join_speech([turn[1:]]))  # half the turns: no dash inside, speech only
+    parts = _AUTHOR_DASH.split(turn[1:])  # text, punctuation, text, punctuation, ..., text
+    texts = list(map(str.__add__, parts[::2], [*parts[1::2], ""]))  # each with the punctuation that closed it
+    if not has_dashless_remark:  # nearly all the others: speech and author's words alternate
+        return Turn(_join_speech(texts[::2]), texts[1::2])
     pieces, remarks, dashless = [], [], 0
     speaking = True
-    parts = _AUTHOR_DASH.split(turn[1:])  # text, punctuation, text, punctuation, ..., text
-    for part in map(str.__add__, parts[::2], [*parts[1::2], ""]):
-        remark = _DASHLESS_REMARK.search(part)
+    for text in texts:
+        remark = _DASHLESS_REMARK.search(text)
         if remark:  # speech up to `?`/`!`/`…` (even after a dash taken for the author's), the author's after
-            pieces.append(part[: remark.start() + 1])
-            remarks.append(part[remark.end():])
+            pieces.append(text[: remark.start() + 1])
+            remarks.append(text[remark.end():])
             dashless += 1
             speaking = True  # the next dash goes back to speech
             continue
-        (pieces if speaking else remarks).append(part)
+        (pieces if speaking else remarks).append(text)
         speaking = not speaking
-    pieces = [piece.strip() for piece in pieces if piece.strip()]
+    return Turn(_join_speech(pieces), remarks, dashless)
+
+
+def _join_speech(pieces: list[str]) -> str:
+    """Spoken pieces joined by a space; a comma before the author's words becomes a full stop unless the
+    next piece goes on in lower case."""
+    pieces = [piece.strip() for piece in pieces]
+    pieces = [piece for piece in pieces if piece]
     for i, piece in enumerate(pieces):
-        continues = i + 1 < len(pieces) and pieces[i + 1][0].islower()
-        if piece.endswith(",") and not continues:
+        if piece.endswith(",") and not (i + 1 < len(pieces) and pieces[i + 1][0].islower()):
             pieces[i] = piece[:-1] + "."
-    speaker = next((m.group(1) for m in map(_SPEAKER_IN_REMARK.match, remarks) if m), "")
-    return Turn(" ".join(pieces), speaker, dashless)
+    return " ".join(pieces)
 
 
 def spoken_words(turn: str) -> str:

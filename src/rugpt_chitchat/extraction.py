@@ -144,7 +144,8 @@ def _code_version() -> str:
     this a new version of the rules would be served the dialogues the old one cached."""
     from . import books, fb2, library, selection
 
-    sources = b"".join(Path(module.__file__).read_bytes() for module in (books, fb2, library, selection))
+    modules = (books, fb2, library, selection)
+    sources = b"".join(Path(path).read_bytes() for path in (__file__, *(module.__file__ for module in modules)))
     return hashlib.blake2b(sources, digest_size=16).hexdigest()
 
 
