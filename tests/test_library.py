@@ -166,10 +166,14 @@ def read_book_from_bytes(books_dir: Path, name: str, change) -> list[str]:
     return split_paragraphs(decode_text(change((books_dir / name).read_bytes()), name)[0])
 
 
+def another_edition(paragraphs: list[str]) -> list[str]:
+    """A preface, every 20th paragraph with ё restored, the last chapter missing."""
+    return ["Предисловие издателя."] + [p.replace("е", "ё", 1) if i % 20 == 0 else p for i, p in enumerate(paragraphs)][:-50]
+
+
 def test_another_edition_of_the_same_title_and_author_is_a_duplicate_a_different_book_is_not(books_dir):
     war = paragraphs_of(books_dir, "Tolstoy/Война и мир. Том 2.txt")
-    # another edition: a preface, every 20th paragraph with ё restored, the last chapter missing
-    edition = ["Предисловие издателя."] + [p.replace("е", "ё", 1) if i % 20 == 0 else p for i, p in enumerate(war)][:-50]
+    edition = another_edition(war)
     finder = DuplicateFinder(similarity=0.8)
     key = title_key("Война и мир. Том 2", "Лев Толстой")
     assert finder.duplicate_of("first", key, text_hash(war), paragraph_sketch(war)) is None
@@ -177,3 +181,14 @@ def test_another_edition_of_the_same_title_and_author_is_a_duplicate_a_different
     assert finder.duplicate_of("elsewhere", title_key("Другое", ""), text_hash(edition), paragraph_sketch(edition)) is None
     volume_one = paragraphs_of(books_dir, "Tolstoy/Война и мир. Том 1.txt")
     assert finder.duplicate_of("volume 1", key, text_hash(volume_one), paragraph_sketch(volume_one)) is None
+
+
+def test_an_edition_is_found_through_a_copy_that_carries_the_title_and_author(books_dir):
+    """The .txt has no author; its fb2 copy has one, and the next edition of that fb2 is the .txt's too."""
+    war = paragraphs_of(books_dir, "Tolstoy/Война и мир. Том 2.txt")
+    finder = DuplicateFinder()
+    fb2_key = title_key("Война и мир. Том 2", "Лев Толстой")
+    assert finder.duplicate_of("txt", title_key("Война и мир. Том 2", ""), text_hash(war), paragraph_sketch(war)) is None
+    assert finder.duplicate_of("fb2", fb2_key, text_hash(war), paragraph_sketch(war)) == "txt"
+    edition = another_edition(war)
+    assert finder.duplicate_of("edition", fb2_key, text_hash(edition), paragraph_sketch(edition)) == "txt"

@@ -78,12 +78,15 @@ class DuplicateFinder:
     by_title: dict[str, list[tuple[str, bytes]]] = field(default_factory=dict)
 
     def duplicate_of(self, name: str, key: str, digest: bytes, sketch: bytes) -> str | None:
-        if digest in self.by_hash:
-            return self.by_hash[digest]
+        original = self.by_hash.get(digest)
         editions = self.by_title.setdefault(key, [])
-        for kept, kept_sketch in editions:
-            if sketch_similarity(sketch, kept_sketch) >= self.similarity:
-                return kept
-        self.by_hash[digest] = name
-        editions.append((name, sketch))
-        return None
+        if original is None:
+            original = next((kept for kept, seen in editions if sketch_similarity(sketch, seen) >= self.similarity), None)
+        if original is None:
+            self.by_hash[digest] = name
+            editions.append((name, sketch))
+            return None
+        # a copy under another title and author teaches that title and author: its next edition is found too
+        if all(kept != original for kept, _ in editions):
+            editions.append((original, sketch))
+        return original
