@@ -2,7 +2,7 @@
 
 The library is built on the fly in a temporary directory from the shared books until it holds `--gigabytes`
 of text: every book many times, as the original .txt, a renamed .txt, a cp1251 .txt, an fb2 wrapping, another
-fb2 edition (a preface, ё restored in every 20th paragraph, the last 50 paragraphs missing) and a nested
+fb2 edition (a preface, ё restored in every 20th paragraph, the last 2 % of paragraphs missing) and a nested
 .fb2.zip, spread over zip archives of `--books-per-archive` books.
 
 Floor: `library.read_books` (each book read from its archive, decompressed, decoded or fb2-parsed into
@@ -50,7 +50,8 @@ def book_variant(path: Path, paragraphs: list[str], copy: int) -> tuple[str, byt
         return f"{author}/{title} ({copy}).txt", path.read_bytes()
     if variant == "edition":
         changed = [p.replace("е", "ё", 1) if i % 20 == 0 else p for i, p in enumerate(paragraphs)]
-        return f"{author}/{title} ({copy}, edition).fb2", build_fb2(["Предисловие издателя.", *changed[:-50]], title, author)
+        kept = changed[: len(changed) - len(changed) // 50]  # the last 2 % missing
+        return f"{author}/{title} ({copy}, edition).fb2", build_fb2(["Предисловие издателя.", *kept], title, author)
     fb2 = build_fb2(paragraphs, title, author)
     if variant == "fb2":
         return f"{author}/{title} ({copy}).fb2", fb2

@@ -49,12 +49,14 @@ def text_hash(paragraphs: list[str]) -> bytes:
 
 
 def paragraph_sketch(paragraphs: list[str], size: int = SKETCH_SIZE) -> bytes:
-    """The `size` smallest distinct hashes of a sample of paragraphs, as bytes (4 per hash).
+    """The `size` smallest distinct hashes of a book's paragraphs, as bytes (4 per hash).
 
-    The sample is every paragraph whose length is a multiple of 4: chosen by content, not position, so two
-    editions sample the same paragraphs, and a quarter of the hashing is enough.
+    A long book hashes only the paragraphs whose length is a multiple of 4: chosen by content, not position,
+    so two editions sample the same paragraphs, and a quarter of the hashing is enough.
     """
-    hashes = sorted({zlib.crc32(paragraph.encode("utf-8")) for paragraph in paragraphs if len(paragraph) % 4 == 0})
+    if len(paragraphs) >= 4 * size:
+        paragraphs = [paragraph for paragraph in paragraphs if len(paragraph) % 4 == 0]
+    hashes = sorted({zlib.crc32(paragraph.encode("utf-8")) for paragraph in paragraphs})
     return array("I", hashes[:size]).tobytes()
 
 
