@@ -86,6 +86,7 @@ def test_damaged_and_empty_inputs_are_reported_with_their_reason(library, books_
         "Анюта.txt": (books_dir / ANYUTA).read_bytes(),
         "bad.txt": b"\xd0\x98\x98\x98 \xff\x98",
         "broken.fb2": "<FictionBook><body><p>— Да</body>".encode(),
+        "koi9.fb2": b'<?xml version="1.0" encoding="koi9"?><FictionBook><body><p>x</p></body></FictionBook>',
         "cover.jpg": b"\xff\xd8\xff\xe0",
     }))  # fmt: skip
     found = find_books([tmp_path, tmp_path / "missing.zip"])
@@ -100,7 +101,8 @@ def test_damaged_and_empty_inputs_are_reported_with_their_reason(library, books_
             read_book(ref)
         except DataError as error:
             problems[ref.file_name] = str(error)
-    assert set(problems) == {"bad.txt", "broken.fb2"}
+    assert set(problems) == {"bad.txt", "broken.fb2", "koi9.fb2"}
+    assert re.search(r"mixed.zip!koi9.fb2: not a well-formed .*unknown encoding: koi9", problems["koi9.fb2"])
     assert re.search(r"mixed.zip!bad.txt: neither UTF-8 nor cp1251", problems["bad.txt"])
     assert re.search(r"mixed.zip!broken.fb2: not a well-formed", problems["broken.fb2"])
 

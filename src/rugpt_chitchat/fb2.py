@@ -42,7 +42,7 @@ def parse_fb2(data: bytes, source: str) -> Fb2:
         raise DataError(source, "has a DTD (<!DOCTYPE>, maybe <!ENTITY>), refused for safety; remove it")
     try:
         root = ET.fromstring(data)
-    except ET.ParseError as error:
+    except (ET.ParseError, LookupError, UnicodeError) as error:  # LookupError: an encoding Python does not know
         raise DataError(source, f"not a well-formed FictionBook XML file: {error}") from None
     paragraphs, notes = [], 0
     for body in (element for element in root if _local(element.tag) == "body"):
