@@ -113,7 +113,7 @@ def test_bad_prose_sources_are_named(tmp_path, capsys):
     empty.mkdir()
     with pytest.raises(SystemExit):
         main(["pretrain", "--data", str(empty), "--output_dir", str(tmp_path / "out")])
-    assert f"{empty}: directory holds no .txt or .fb2 books" in capsys.readouterr().err
+    assert f"{empty}: holds no readable .txt or .fb2 books" in capsys.readouterr().err
     (tmp_path / "blank.txt").write_text("  \n\n", encoding="utf-8")
     (tmp_path / "short.txt").write_text("Коротко.", encoding="utf-8")
     with pytest.raises(SystemExit):

@@ -39,7 +39,7 @@ COMMANDS = {
     "evaluate": Command("rugpt_chitchat.commands.evaluate", "reply perplexity and generation metrics of a checkpoint"),
     "chat": Command("rugpt_chitchat.commands.chat", "talk to a checkpoint in the terminal"),
     "bot": Command("rugpt_chitchat.commands.bot", "serve a checkpoint as a Telegram bot"),
-    "extract-dialogues": Command("rugpt_chitchat.commands.extract_dialogues", "books (.txt, .fb2) -> dialogue files"),
+    "extract-dialogues": Command("rugpt_chitchat.commands.extract_dialogues", "books and zip archives of them -> dialogue files"),
 }
 
 

@@ -26,11 +26,11 @@ from transformers import (
     set_seed,
 )
 
-from .books import BOOK_SUFFIXES, clean_paragraph, find_books, read_fb2_paragraphs, read_text, split_paragraphs
 from .cleaning import clean_utterance
 from .config import PipelineArguments, parse_config, same_as
 from .errors import DataError
 from .format import DialogueFormat, encode_utterances
+from .library import read_books
 from .readers import read_many
 from .samples import expand_sources
 from .tokenizer import add_dialogue_special_tokens, load_pretrained_tokenizer, train_tokenizer
@@ -77,23 +77,22 @@ class PretrainingArguments(TrainingArguments):
 ARGUMENT_CLASSES = (ModelArguments, PretrainDataArguments, PretrainingArguments)
 
 
-def book_text(path: Path) -> str:
-    """One book's cleaned paragraphs, a line each: the one place pretraining reads a book file."""
-    paragraphs = read_fb2_paragraphs(path)[0] if path.suffix.lower() == ".fb2" else split_paragraphs(read_text(path)[0])
-    return "\n".join(text for text in (clean_paragraph(paragraph)[0] for paragraph in paragraphs) if text)
-
-
 def read_documents(sources: list[str]) -> Dataset:
     """`name` and `text` of every document: each book under the paths given, or each row of a Hub dataset."""
     names: list[str] = []
     texts: list[str] = []
     for source in sources:
         path = Path(source)
-        if path.exists() or path.suffix.lower() in BOOK_SUFFIXES:  # a missing book is named by find_books
-            books = find_books([path])
-            names += map(str, books)
-            texts += map(book_text, books)
+        if path.exists():  # books, compressed books and zip archives of them, read by `library.read_books`
+            before = len(names)
+            for name, text in read_books([path]):
+                names.append(name)
+                texts.append(text)
+            if len(names) == before:
+                raise DataError(path, "holds no readable .txt or .fb2 books (plain, compressed or in zip archives)")
             continue
+        if path.suffix:
+            raise DataError(path, "no such file or directory")
         from datasets import load_dataset
 
         rows = load_dataset(source, split="train")

@@ -16,7 +16,7 @@ import pickle
 from collections.abc import Iterator
 from pathlib import Path
 
-from datasets import Dataset, Features, List, Value, concatenate_datasets, load_dataset
+from datasets import Dataset, Features, List, Value, concatenate_datasets, load_dataset, load_from_disk
 from datasets.exceptions import DatasetGenerationError
 
 from .errors import DataError
@@ -154,13 +154,28 @@ def _looks_local(source: str) -> bool:
     return path.suffix.lower() in {*_FORMATS, *_OPENERS} or source.startswith((".", "/", "~")) or path.parent.exists() and path.parent != Path(".")
 
 
+def is_dialogue_dataset(path: Path) -> bool:
+    """A directory holding a saved `Dataset` (save_to_disk), e.g. `extract-dialogues --output_format datasets`."""
+    return (path / "state.json").is_file() and (path / "dataset_info.json").is_file()
+
+
+def _read_saved_dataset(path: Path) -> Dataset:
+    dataset = load_from_disk(str(path))
+    if "dialogue" not in dataset.column_names:
+        raise DataError(path, f"the saved dataset has no 'dialogue' column (columns: {dataset.column_names})")
+    return dataset.select_columns(["dialogue"]).cast(FEATURES)
+
+
 def read_dialogues(source: str | Path, split: str = "train", column: str = "dialogue") -> Dataset:
-    """A `Dataset` with a `dialogue` column from a local file or, if `source` is no local path, a Hub dataset."""
+    """A `Dataset` with a `dialogue` column from a local file, a saved dialogue Dataset directory or,
+    if `source` is no local path, a Hub dataset."""
     path = Path(source).expanduser()
     if path.is_file():
         return _read_file(path)
+    if path.is_dir() and is_dialogue_dataset(path):
+        return _read_saved_dataset(path)
     if path.exists():
-        raise DataError(source, "is a directory; give dialogue files (.pkl, .txt[.xz], .jsonl) or a Hub dataset name")
+        raise DataError(source, "is a directory but no saved dialogue dataset; give dialogue files (.pkl, .txt[.xz], .jsonl) or a Hub dataset name")
     if _looks_local(str(source)):
         raise DataError(source, "no such file")
     dataset = load_dataset(str(source), split=split)

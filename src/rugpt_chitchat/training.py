@@ -27,7 +27,7 @@ from .collator import DialogueCollator, with_length_column
 from .config import PipelineArguments, SubsetArguments, parse_config, same_as
 from .errors import DataError, not_loadable
 from .format import DialogueFormat, SpecialIds, default_generation_config, min_length_for_reply
-from .readers import read_many
+from .readers import is_dialogue_dataset, read_many
 from .samples import DATA_ATTRIBUTE, SAMPLE_COLUMNS, PipelineConfig, expand_sources, load_pipeline_settings, prepare_dataset
 from .tokenizer import add_dialogue_special_tokens, chat_template, load_pretrained_tokenizer, train_tokenizer
 from .trainer import DialogueTrainer, perplexity_metrics, reply_nll_per_sample
@@ -110,7 +110,7 @@ def parse_arguments(argv: list[str]) -> tuple[ModelArguments, DataArguments, Dia
 
 def preprocessed_dir(sources: list[str]) -> Path | None:
     """The directory of a saved DatasetDict when that is the data, else None (dialogue files)."""
-    if len(sources) == 1 and Path(sources[0]).is_dir():
+    if len(sources) == 1 and Path(sources[0]).is_dir() and not is_dialogue_dataset(Path(sources[0])):
         path = Path(sources[0])
         if not (path / "dataset_dict.json").exists():
             raise DataError(path, "a directory must be the output of `rugpt-chitchat preprocess` (no dataset_dict.json)")
