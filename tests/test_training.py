@@ -212,12 +212,26 @@ def test_preprocessed_samples_are_refused_without_their_tokenizer(tmp_path, toke
         build_trainer(*parse_arguments(small_run(foreign, tokenizer_dir, tmp_path / "out")))
 
 
-TWO_PROCESS_SCRIPT = """
+TRAINING_SCRIPT = """
 import json, sys
+import torch
+from transformers import TrainerCallback
 from rugpt_chitchat.training import build_trainer, parse_arguments, run_training
+
+class RecordWeights(TrainerCallback):
+    \"\"\"After every optimizer step, a checksum of this process's weights; after the last, the weights, saved
+    before `load_best_model_at_end` reloads the main process's checkpoint on every process.\"\"\"
+
+    def on_step_end(self, args, state, control, model=None, **kwargs):
+        weights = {name: tensor.detach().clone() for name, tensor in model.state_dict().items()}
+        checksums.append(sum(float(tensor.double().abs().sum()) for tensor in weights.values()))
+        if state.global_step == state.max_steps:
+            torch.save(weights, f"{args.output_dir}/weights-rank{args.process_index}.pt")
 
 trainer = build_trainer(*parse_arguments(sys.argv[1:]))
 args = trainer.args
+checksums = []
+trainer.add_callback(RecordWeights)
 trainer.train_dataset = trainer.train_dataset.map(lambda _, i: {"sample_id": i}, with_indices=True, keep_in_memory=True)
 record = open(f"{args.output_dir}/rank{args.process_index}.jsonl", "w")
 collate, step = trainer.data_collator, trainer.training_step
@@ -236,8 +250,7 @@ def recording_step(model, inputs, num_items_in_batch=None):
 
 trainer.data_collator, trainer.training_step = collate_with_ids, recording_step
 run_training(trainer)
-weights = sum(float(p.double().abs().sum()) for p in trainer.model.parameters())
-record.write(json.dumps({"world_size": args.world_size, "weights": weights}) + "\\n")
+record.write(json.dumps({"world_size": args.world_size, "checksums": checksums}) + "\\n")
 """
 
 
@@ -247,30 +260,48 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def test_two_processes_train_on_disjoint_shards_with_averaged_loss(tmp_path, dialogue_file, tokenizer_dir):
-    script = tmp_path / "train_two.py"
-    script.write_text(textwrap.dedent(TWO_PROCESS_SCRIPT), encoding="utf-8")
-    output_dir = tmp_path / "out"
-    launch = [
-        sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-        "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(_free_port()), str(script),
-    ]  # fmt: skip
-    run = small_run(dialogue_file, tokenizer_dir, output_dir, "--max_steps", "6", "--logging_steps", "1",
-                    "--eval_steps", "6", "--save_steps", "6", "--per_device_train_batch_size", "8")  # fmt: skip
-    result = subprocess.run(launch + run, capture_output=True, text=True, timeout=300, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+def _run_script(tmp_path: Path, launcher: list[str], argv: list[str]) -> None:
+    script = tmp_path / "train_and_record.py"
+    script.write_text(textwrap.dedent(TRAINING_SCRIPT), encoding="utf-8")
+    result = subprocess.run(
+        [*launcher, str(script), *argv], capture_output=True, text=True, timeout=300, env={**os.environ, "HF_HUB_OFFLINE": "1"}
+    )
     assert result.returncode == 0, result.stderr[-3000:]
 
-    records = [[json.loads(line) for line in (output_dir / f"rank{rank}.jsonl").open()] for rank in (0, 1)]
+
+def test_two_processes_train_one_model_on_disjoint_shards_as_one_process_would(tmp_path, dialogue_file, tokenizer_dir):
+    """Real data parallelism: both processes hold the same weights after every step (gradients all-reduced), and
+    they equal a one-process run of the same global batch. Samples in order and no dropout, so the two runs see
+    the same batches and the same arithmetic up to the order of summation."""
+    no_dropout = f"{TINY_MODEL},resid_pdrop=0,embd_pdrop=0,attn_pdrop=0"
+    common = ["--max_steps", "6", "--logging_steps", "1", "--eval_steps", "6", "--save_steps", "6",
+              "--train_sampling_strategy", "sequential", "--config_overrides", no_dropout]  # fmt: skip
+    two, one = tmp_path / "two", tmp_path / "one"
+    launch = [
+        sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+        "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(_free_port()),
+    ]  # fmt: skip
+    _run_script(tmp_path, launch, small_run(dialogue_file, tokenizer_dir, two, *common, "--per_device_train_batch_size", "8"))
+    _run_script(tmp_path, [sys.executable], small_run(dialogue_file, tokenizer_dir, one, *common, "--per_device_train_batch_size", "16"))
+
+    records = [[json.loads(line) for line in (two / f"rank{rank}.jsonl").open()] for rank in (0, 1)]
     ids = [[i for r in rank for i in r.get("ids", [])] for rank in records]
     losses = [[r["loss"] for r in rank if "loss" in r] for rank in records]
     finals = [rank[-1] for rank in records]
     assert [final["world_size"] for final in finals] == [2, 2]
     assert len(ids[0]) == len(ids[1]) == 6 * 8 and not set(ids[0]) & set(ids[1])
-    assert finals[0]["weights"] == pytest.approx(finals[1]["weights"], rel=1e-9)  # gradients were synchronised
+    assert len(finals[0]["checksums"]) == 6 and finals[0]["checksums"] == finals[1]["checksums"]
 
-    state = json.loads((output_dir / "checkpoint-6" / "trainer_state.json").read_text())
+    weights = [torch.load(two / f"weights-rank{rank}.pt") for rank in (0, 1)]
+    alone = torch.load(one / "weights-rank0.pt")
+    for name, tensor in weights[0].items():
+        assert torch.equal(tensor, weights[1][name]), name
+        torch.testing.assert_close(tensor, alone[name], rtol=1e-4, atol=1e-5, msg=name)
+
+    state = json.loads((two / "checkpoint-6" / "trainer_state.json").read_text())
     logged = [log["loss"] for log in state["log_history"] if "loss" in log]
     assert losses[0] != losses[1]
     assert logged == pytest.approx([(a + b) / 2 for a, b in zip(*losses)], rel=1e-3)
-    assert [path.name for path in output_dir.glob("checkpoint-*")] == ["checkpoint-6"]
-    assert (output_dir / "checkpoint-6" / "dialogue_format.json").exists()
+    assert [log["step"] for log in state["log_history"] if "eval_perplexity" in log] == [0, 6]
+    assert [path.name for path in two.glob("checkpoint-*")] == ["checkpoint-6"]
+    assert (two / "checkpoint-6" / "dialogue_format.json").exists()

@@ -2,7 +2,8 @@
 
 Read top to bottom it is the job `rugpt-chitchat train --config configs/tiny.yaml` runs: parse the YAML and
 the command line, get a tokenizer with the dialogue special tokens, a model sized for it, train/validation
-samples with their lengths, then evaluate, train with early stopping on reply perplexity, save and card.
+samples with their lengths (packed into rows if asked), then train with early stopping on reply perplexity
+(evaluated before the first step too), save and card.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from transformers import (
     PreTrainedModel,
     PreTrainedTokenizerBase,
     TrainingArguments,
+    enable_full_determinism,
+    set_seed,
 )
 
 from .cleaning import clean_utterance
@@ -30,6 +33,7 @@ from .config import parse_config
 from .errors import DataError
 from .format import DialogueFormat, SpecialIds, min_length_for_reply
 from .generation import default_generation_config
+from .packing import PackedCollator, pack_samples
 from .readers import read_many
 from .samples import SAMPLE_COLUMNS, PipelineConfig, prepare_dataset
 from .tokenizer import add_dialogue_special_tokens, train_tokenizer
@@ -93,8 +97,9 @@ class DataArguments:
 
 @dataclass
 class DialogueTrainingArguments(TrainingArguments):
-    """TrainingArguments with this project's defaults: length-grouped batches, eval and early stopping on
-    reply perplexity, the best checkpoint loaded at the end; our collator needs the raw sample columns."""
+    """TrainingArguments with this project's defaults: length-grouped batches, eval (before the first step too)
+    and early stopping on reply perplexity, the best checkpoint loaded at the end; our collator needs the raw
+    sample columns. Adds packing and token-budget batches."""
 
     early_stopping_patience: int | None = field(
         default=3, metadata={"help": "Evaluations without a better perplexity before stopping; 0 or empty: never."}
@@ -105,6 +110,18 @@ class DialogueTrainingArguments(TrainingArguments):
     metric_for_best_model: str | None = field(default="perplexity", metadata={"help": "See TrainingArguments."})
     greater_is_better: bool | None = field(default=False, metadata={"help": "See TrainingArguments."})
     load_best_model_at_end: bool = field(default=True, metadata={"help": "See TrainingArguments."})
+    eval_on_start: bool = field(default=True, metadata={"help": "Perplexity before training, logged at step 0."})
+    packing: bool = field(
+        default=False,
+        metadata={"help": "Train on rows of packed samples (no padding, no attention across samples; speaker types "
+                  "and reply labels kept), all packed_row_length long: one shape for torch_compile."},
+    )
+    packed_row_length: int | None = field(default=None, metadata={"help": "Tokens per packed row; default max_length."})
+    max_tokens_per_batch: int | None = field(
+        default=None,
+        metadata={"help": "Batches of at most this many tokens (samples x longest, or packed rows x row length) "
+                  "instead of per_device_train_batch_size samples."},
+    )
     save_total_limit: int | None = field(default=2, metadata={"help": "See TrainingArguments."})
 
 
@@ -227,6 +244,16 @@ def select_splits(samples: DatasetDict, data_args: DataArguments, source: str) -
     return train, validation
 
 
+def row_width(args: DialogueTrainingArguments, dialogue_format: DialogueFormat) -> int:
+    """Tokens in the widest row of a batch (a packed row, or a sample of max_length); a batch must hold one."""
+    width = (args.packed_row_length or dialogue_format.max_length) if args.packing else dialogue_format.max_length
+    if width < dialogue_format.max_length:
+        raise DataError("packed_row_length", f"{width} cannot hold a sample of max_length {dialogue_format.max_length}")
+    if args.max_tokens_per_batch is not None and args.max_tokens_per_batch < width:
+        raise DataError("max_tokens_per_batch", f"{args.max_tokens_per_batch} cannot hold one row of {width} tokens")
+    return width
+
+
 def build_trainer(model_args: ModelArguments, data_args: DataArguments, args: DialogueTrainingArguments) -> DialogueTrainer:
     """Everything checked and prepared before the first step, so bad input fails here and not an hour in."""
     dialogue_format = data_args.dialogue_format()
@@ -234,21 +261,30 @@ def build_trainer(model_args: ModelArguments, data_args: DataArguments, args: Di
         raise DataError("max_length", f"{dialogue_format.max_length} leaves no room for a reply (minimum {min_length_for_reply()})")
     if args.remove_unused_columns:
         raise DataError("remove_unused_columns", "must be false: the collator reads the history/input/reply columns")
+    width = row_width(args, dialogue_format)
     sources = expand_sources(data_args.data)
     with args.main_process_first(local=False, desc="tokenizer and samples"):
         reuse = bool(args.resume_from_checkpoint) or not args.should_save
         tokenizer = load_tokenizer(model_args, sources, args.output_dir, reuse_trained=reuse)
         collator = DialogueCollator.from_tokenizer(tokenizer, dialogue_format, data_args.pad_to_multiple_of)
         train, validation = select_splits(load_samples(data_args, sources, tokenizer, args.seed), data_args, sources[0])
-        train = with_length_column(train, collator, data_args.preprocessing_num_workers)
+        if args.packing:
+            train = pack_samples(train, collator, width, args.seed, data_args.preprocessing_num_workers)
+        else:
+            train = with_length_column(train, collator, data_args.preprocessing_num_workers)
         # sorted, so evaluation batches are nearly padding-free too
         validation = with_length_column(validation, collator, data_args.preprocessing_num_workers).sort("length")
+    # seeded before the model is built: one config and seed give one initial model, the same on every process
+    if args.full_determinism:
+        enable_full_determinism(args.seed)
+    else:
+        set_seed(args.seed)
     model = load_model(model_args, tokenizer, dialogue_format)
     patience = args.early_stopping_patience
     return DialogueTrainer(
         model=model,
         args=args,
-        data_collator=collator,
+        data_collator=PackedCollator(collator) if args.packing else collator,
         train_dataset=train,
         eval_dataset=validation,
         processing_class=tokenizer,
@@ -264,17 +300,18 @@ def build_trainer(model_args: ModelArguments, data_args: DataArguments, args: Di
 @dataclass
 class TrainingOutcome:
     output_dir: str
-    perplexity_before: float
+    perplexity_before: float | None  # None when eval_on_start was off
     perplexity_after: float
     global_step: int
 
 
 def run_training(trainer: DialogueTrainer) -> TrainingOutcome:
-    """Perplexity before, training (resumed when asked), the best model saved with its card and pushed if asked."""
+    """Training (resumed when asked; perplexity before it logged at step 0), the best model saved with its card
+    and pushed if asked."""
     args = trainer.args
-    before = trainer.evaluate_before_training()
     resume = args.resume_from_checkpoint
     trainer.train(resume_from_checkpoint=True if resume in {"true", "True", "last"} else resume)
+    before = trainer.initial_perplexity
     after = trainer.evaluate()["eval_perplexity"]
     trainer.save_model()
     trainer.save_state()
@@ -282,7 +319,7 @@ def run_training(trainer: DialogueTrainer) -> TrainingOutcome:
         trainer.push_to_hub()
     else:
         trainer.create_model_card()
-    logger.info("Validation perplexity %.2f -> %.2f after %d steps", before, after, trainer.state.global_step)
+    logger.info("Validation perplexity %s -> %.2f after %d steps", f"{before:.2f}" if before else "?", after, trainer.state.global_step)
     return TrainingOutcome(args.output_dir, before, after, trainer.state.global_step)
 
 
