@@ -100,6 +100,52 @@ def test_early_stopping_stops_when_perplexity_stops_improving(tmp_path, dialogue
     assert outcome.global_step == 4  # best at step 2, no better at step 4: patience 1 is spent
 
 
+def _weights(model) -> dict[str, torch.Tensor]:
+    return {name: tensor.detach().clone() for name, tensor in model.state_dict().items()}
+
+
+def _differing(first: dict, second: dict) -> list[str]:
+    return [name for name in first if not torch.equal(first[name], second[name])]
+
+
+def test_one_config_and_seed_give_identical_initial_and_final_weights(tmp_path, dialogue_file, tokenizer_dir):
+    quick = ["--max_steps", "4", "--eval_steps", "4", "--save_steps", "4", "--max_eval_samples", "16"]
+    runs = [small_run(dialogue_file, tokenizer_dir, tmp_path / name, *quick, "--seed", seed)
+            for name, seed in (("a", "1"), ("b", "1"), ("c", "2"))]  # fmt: skip
+    trainers = [build_trainer(*parse_arguments(argv)) for argv in runs]
+    initial = [_weights(trainer.model) for trainer in trainers]
+    assert not _differing(initial[0], initial[1])
+    assert _differing(initial[0], initial[2])  # the seed, not a fixed init, makes them equal
+    for trainer in trainers[:2]:
+        run_training(trainer)
+    assert not _differing(_weights(trainers[0].model), _weights(trainers[1].model))
+    assert _differing(_weights(trainers[0].model), initial[0])
+
+
+def test_new_token_rows_are_reproducible_under_one_seed(tmp_path, tiny_model_dir, dialogue_file):
+    """`mean_resizing` draws the new rows at random around the mean: the seed must come before it."""
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    tokenizer.add_tokens(["<new-token>"], special_tokens=True)
+    tokenizer.save_pretrained(tmp_path / "grown")
+    argv = ["--model_name_or_path", str(tiny_model_dir), "--config_overrides", ""]
+    trainers = [build_trainer(*parse_arguments([*small_run(dialogue_file, tmp_path / "grown", tmp_path / name), *argv]))
+                for name in ("a", "b")]  # fmt: skip
+    rows = [trainer.model.get_input_embeddings().weight[-1].detach() for trainer in trainers]
+    assert torch.equal(rows[0], rows[1])
+
+
+def test_best_model_reload_restores_the_tied_head_without_a_missing_keys_warning(trained, caplog):
+    trainer, outcome = trained
+    model = trainer.model
+    assert model.lm_head.weight is model.transformer.wte.weight
+    best = AutoModelForCausalLM.from_pretrained(trainer.state.best_model_checkpoint)
+    assert torch.equal(model.lm_head.weight, best.transformer.wte.weight)
+    with caplog.at_level("WARNING"):
+        trainer._load_best_model()
+    assert "missing keys" not in caplog.text
+    assert model.lm_head.weight is model.transformer.wte.weight
+
+
 class PoisonAWeight(TrainerCallback):
     """Writes one NaN into the first attention block after `step`, as a kernel that returns NaN would."""
 

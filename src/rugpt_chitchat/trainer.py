@@ -13,7 +13,16 @@ import evaluate
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
-from transformers import EvalPrediction, Trainer, TrainerCallback, TrainerControl, TrainerState, TrainingArguments
+from transformers import (
+    EvalPrediction,
+    Trainer,
+    TrainerCallback,
+    TrainerControl,
+    TrainerState,
+    TrainingArguments,
+    enable_full_determinism,
+    set_seed,
+)
 
 from .errors import TrainingDiverged
 from .collator import LENGTH_COLUMN
@@ -68,6 +77,13 @@ class StopOnNonFinite(TrainerCallback):
             )
 
 
+def seed_everything(args: TrainingArguments) -> None:
+    if args.full_determinism:
+        enable_full_determinism(args.seed)
+    else:
+        set_seed(args.seed)
+
+
 def tied_parameter_names(model: torch.nn.Module) -> set[str]:
     """Names of parameters that share their tensor with another name (GPT-2's LM head and word embeddings)."""
     names_by_tensor: dict[int, list[str]] = {}
@@ -85,6 +101,12 @@ class DialogueTrainer(Trainer):
         self.dialogue_format = dialogue_format
         self.data_sources = data_sources
         self.base_model = base_model
+
+    def train(self, *args, **kwargs):
+        """Seeded again first: data order and dropout then depend on the seed alone, not on whatever used the
+        random generators since the trainer was built (a checkpoint's saved RNG state still wins on resume)."""
+        seed_everything(self.args)
+        return super().train(*args, **kwargs)
 
     @property
     def initial_perplexity(self) -> float | None:

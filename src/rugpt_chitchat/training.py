@@ -23,8 +23,6 @@ from transformers import (
     PreTrainedModel,
     PreTrainedTokenizerBase,
     TrainingArguments,
-    enable_full_determinism,
-    set_seed,
 )
 
 from .cleaning import clean_utterance
@@ -37,7 +35,7 @@ from .packing import PackedCollator, pack_samples
 from .readers import read_many
 from .samples import SAMPLE_COLUMNS, PipelineConfig, prepare_dataset
 from .tokenizer import add_dialogue_special_tokens, train_tokenizer
-from .trainer import DialogueTrainer, perplexity_metrics, reply_nll_per_sample
+from .trainer import DialogueTrainer, perplexity_metrics, reply_nll_per_sample, seed_everything
 
 logger = logging.getLogger(__name__)
 
@@ -275,10 +273,7 @@ def build_trainer(model_args: ModelArguments, data_args: DataArguments, args: Di
         # sorted, so evaluation batches are nearly padding-free too
         validation = with_length_column(validation, collator, data_args.preprocessing_num_workers).sort("length")
     # seeded before the model is built: one config and seed give one initial model, the same on every process
-    if args.full_determinism:
-        enable_full_determinism(args.seed)
-    else:
-        set_seed(args.seed)
+    seed_everything(args)
     model = load_model(model_args, tokenizer, dialogue_format)
     patience = args.early_stopping_patience
     return DialogueTrainer(
