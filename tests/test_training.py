@@ -146,6 +146,24 @@ def test_best_model_reload_restores_the_tied_head_without_a_missing_keys_warning
     assert model.lm_head.weight is model.transformer.wte.weight
 
 
+@pytest.mark.parametrize(
+    "batching",
+    [["--packing", "true", "--packed_row_length", "128", "--dataloader_drop_last", "true"], ["--train_sampling_strategy", "random"]],
+    ids=["packed rows", "padded samples"],
+)
+def test_batches_by_token_budget_train_as_well(tmp_path, dialogue_file, tokenizer_dir, batching):
+    argv = small_run(dialogue_file, tokenizer_dir, tmp_path, *batching, "--max_tokens_per_batch", "1024")
+    trainer = build_trainer(*parse_arguments(argv))
+    shapes = [tuple(batch["input_ids"].shape) for batch in trainer.get_train_dataloader()]
+    assert all(rows * width <= 1024 for rows, width in shapes)
+    if "--packing" in batching:
+        assert set(shapes) == {(8, 128)}, "packed rows: one shape, for torch_compile"
+    else:
+        assert len({rows for rows, _ in shapes}) > 3, "short samples make larger batches"
+    outcome = run_training(trainer)
+    assert outcome.perplexity_after < outcome.perplexity_before / 3, outcome
+
+
 class PoisonAWeight(TrainerCallback):
     """Writes one NaN into the first attention block after `step`, as a kernel that returns NaN would."""
 

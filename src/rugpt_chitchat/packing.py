@@ -48,14 +48,14 @@ def best_fit_rows(lengths: list[int], row_length: int) -> list[list[int]]:
 
 
 def packed_row(segments: list[dict[str, list[int]]], row_length: int, pad: int) -> dict[str, list[int]]:
-    """One row: the samples one after another, positions restarting at 0, each sample's first label ignored
-    (the previous sample's last token must not learn to predict it); the tail padded, each pad at position 0 so
-    it forms a sequence of its own."""
+    """One row: the samples one after another, positions restarting at 0; the tail padded, each pad at position
+    0 so it forms a sequence of its own. A sample's first label is always -100 (`build_segments` never labels
+    bos), so the previous sample's last token learns nothing across the seam."""
     row: dict[str, list[int]] = {"input_ids": [], "token_type_ids": [], "labels": [], POSITION_COLUMN: []}
     for sample in segments:
         row["input_ids"] += sample["input_ids"]
         row["token_type_ids"] += sample["token_type_ids"]
-        row["labels"] += [IGNORE_INDEX] + sample["labels"][1:]
+        row["labels"] += sample["labels"]
         row[POSITION_COLUMN] += range(len(sample["input_ids"]))
     tail = row_length - len(row["input_ids"])
     for key, value in (("input_ids", pad), ("token_type_ids", pad), ("labels", IGNORE_INDEX), (POSITION_COLUMN, 0)):
@@ -134,17 +134,21 @@ def token_budget_batches(lengths: list[int], max_tokens: int, seed: int) -> list
 
 class TokenBudgetBatchSampler(Sampler[list[int]]):
     """Batches of at most `max_tokens` padded tokens, formed once (as fairseq's `batch_by_size`) and drawn in a
-    new random order every epoch.
+    new random order every epoch; `drop_last` drops the one batch the data ran out on, if it has room left
+    (with packed rows, all others then have one shape).
 
     The order comes from `self.sampler`, a `RandomSampler` over the batches: accelerate swaps it for its seeded
     sampler, so every process draws the same order and takes its own share of the batches.
     """
 
-    def __init__(self, lengths: list[int], max_tokens: int, seed: int):
+    def __init__(self, lengths: list[int], max_tokens: int, seed: int, drop_last: bool = False):
         self.batches = token_budget_batches(lengths, max_tokens, seed)
+        last = self.batches[-1] if self.batches else []
+        if drop_last and last and (len(last) + 1) * max(lengths[i] for i in last) <= max_tokens:
+            self.batches.pop()
         self.sampler = RandomSampler(range(len(self.batches)), generator=torch.Generator().manual_seed(seed))
         self.batch_size = None  # accelerate: batches of varying size
-        self.drop_last = False
+        self.drop_last = False  # accelerate: every batch counts (it loops back to even out the processes)
 
     def __iter__(self) -> Iterator[list[int]]:
         return (self.batches[i] for i in self.sampler)

@@ -123,7 +123,7 @@ class DialogueTrainer(Trainer):
         seed = self.args.data_seed if self.args.data_seed is not None else self.args.seed
         loader = DataLoader(
             self.train_dataset,
-            batch_sampler=TokenBudgetBatchSampler(widths, budget, seed),
+            batch_sampler=TokenBudgetBatchSampler(widths, budget, seed, self.args.dataloader_drop_last),
             collate_fn=self.data_collator,
             num_workers=self.args.dataloader_num_workers,
             pin_memory=self.args.dataloader_pin_memory,
