@@ -18,6 +18,7 @@ from datasets import Dataset, DatasetDict
 from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig, TrainerCallback
 
 from rugpt_chitchat.errors import DataError, TrainingDiverged
+from rugpt_chitchat.evaluation import learning_curve_series
 from rugpt_chitchat.format import DialogueFormat
 from rugpt_chitchat.training import build_trainer, load_model, parse_arguments, run_training
 
@@ -80,6 +81,16 @@ def test_reloaded_checkpoint_gives_identical_logits(trained):
     reloaded = AutoModelForCausalLM.from_pretrained(outcome.output_dir).eval()
     with torch.no_grad():
         assert torch.equal(model(**batch).logits, reloaded(**batch).logits)
+
+
+def test_perplexity_before_training_is_logged_at_step_0_and_the_curve_plots_the_token_weighted_loss(trained):
+    trainer, outcome = trained
+    history = json.loads(Path(outcome.output_dir, "trainer_state.json").read_text())["log_history"]
+    evaluations = [log for log in history if "eval_perplexity" in log]
+    assert evaluations[0]["step"] == 0 and evaluations[0]["eval_perplexity"] == outcome.perplexity_before
+    curve = learning_curve_series(history)["eval"]
+    assert [point[:2] for point in curve] == [(log["step"], log["eval_reply_loss"]) for log in evaluations]
+    assert all(log["eval_reply_loss"] != log["eval_loss"] for log in evaluations), "HF's eval_loss weighs samples"
 
 
 def test_training_resumes_from_the_last_checkpoint(trained, tokenizer_dir, dialogue_file):
