@@ -224,6 +224,15 @@ def test_command_line_overrides_the_yaml_config():
     assert args.metric_for_best_model == "perplexity" and args.train_sampling_strategy == "group_by_length"
 
 
+def test_the_gpu_config_asks_for_bf16_tf32_fused_adamw_compile_and_workers():
+    # bf16 and tf32 need a GPU to parse at all: the values are read from the YAML, then switched off here
+    config = yaml.safe_load((REPO / "configs" / "rugpt3small.yaml").read_text(encoding="utf-8"))
+    assert config["bf16"] and config["tf32"]
+    *_, args = parse_arguments(["--config", str(REPO / "configs" / "rugpt3small.yaml"), "--bf16", "false", "--tf32", "false"])
+    assert args.optim == "adamw_torch_fused" and args.torch_compile
+    assert args.dataloader_num_workers >= 2 and args.dataloader_pin_memory
+
+
 def _config(tmp_path: Path, **values) -> str:
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(values), encoding="utf-8")
