@@ -9,6 +9,7 @@ collated before timing (as dataloader workers would); we count real (non-pad) to
   packed          rows of --row-length tokens packed with whole samples (`packing: true`), --tokens-per-batch
                   per batch: one shape, no padding but each row's tail
   packed-compiled the same, through torch.compile (one shape, so one compilation)
+A strategy@N packs rows of N tokens instead of --row-length (packed@256): attention over a row costs ~N per token.
 
     python benchmarks/train_throughput.py                 # CPU: the tiny model, grouped vs packed
     python benchmarks/train_throughput.py --device cuda   # GPU: ruGPT-3 small's shape, bf16, fused AdamW, MFU
@@ -44,7 +45,7 @@ SHAPES = {
 }
 DEFAULTS = {  # strategies, shape, tokens per batch, row length
     "cpu": ("grouped,grouped-tokens,packed", "tiny", 2048, 256),
-    "cuda": ("grouped,grouped-tokens,packed,packed-compiled", "rugpt3small", 65536, 1024),
+    "cuda": ("grouped,grouped-tokens,packed,packed@256,packed-compiled@256", "rugpt3small", 65536, 1024),
 }
 
 
@@ -61,13 +62,15 @@ def epoch_plan(strategy: str, samples, collator, args) -> tuple[list[list[int]],
     """The batches of one epoch under `strategy` as index lists, the share of real tokens in them (from the
     lengths, without collating), and the dataset and collator that turn an index list into a batch."""
     lengths = samples[LENGTH_COLUMN]
+    strategy, _, row_length = strategy.partition("@")
     if strategy.startswith("packed"):
-        rows = pack_samples(samples, collator, args.row_length, seed=0)
-        per_batch = args.tokens_per_batch // args.row_length
+        row_length = int(row_length or args.row_length)
+        rows = pack_samples(samples, collator, row_length, seed=0)
+        per_batch = args.tokens_per_batch // row_length
         order = list(range(len(rows)))
         random.Random(0).shuffle(order)
         groups = [order[i : i + per_batch] for i in range(0, len(order) - per_batch + 1, per_batch)]
-        return groups, sum(lengths) / (len(rows) * args.row_length), rows, PackedCollator(collator)
+        return groups, sum(lengths) / (len(rows) * row_length), rows, PackedCollator(collator)
     if strategy == "grouped-tokens":
         groups = token_budget_batches(lengths, args.tokens_per_batch, seed=0)
         random.Random(0).shuffle(groups)
@@ -165,7 +168,8 @@ def main() -> None:
         model = GPT2LMHeadModel(GPT2Config(**shape)).to(args.device)
         model.load_state_dict(initial)
         model.train()
-        if name.endswith("compiled"):
+        if "compiled" in name:
+            torch._dynamo.reset()  # a second shape would otherwise be compiled as a dynamic-shape graph
             model = torch.compile(model)
         if mfu:
             torch.cuda.reset_peak_memory_stats()

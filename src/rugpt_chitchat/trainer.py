@@ -112,7 +112,8 @@ class DialogueTrainer(Trainer):
     def initial_perplexity(self) -> float | None:
         """Validation perplexity before the first step (`eval_on_start`), from the log history, which resumed
         runs restore from their checkpoint."""
-        return next((log["eval_perplexity"] for log in self.state.log_history if "eval_perplexity" in log and log["step"] == 0), None)
+        at_start = (log for log in self.state.log_history if log["step"] == 0 and "eval_perplexity" in log)
+        return next((log["eval_perplexity"] for log in at_start), None)
 
     def get_train_dataloader(self) -> DataLoader:
         """With `max_tokens_per_batch`, batches of a token budget instead of `per_device_train_batch_size` samples."""

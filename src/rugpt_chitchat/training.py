@@ -11,6 +11,7 @@ from __future__ import annotations
 import glob
 import inspect
 import logging
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -295,7 +296,7 @@ def build_trainer(model_args: ModelArguments, data_args: DataArguments, args: Di
 @dataclass
 class TrainingOutcome:
     output_dir: str
-    perplexity_before: float | None  # None when eval_on_start was off
+    perplexity_before: float  # nan when eval_on_start was turned off
     perplexity_after: float
     global_step: int
 
@@ -306,7 +307,7 @@ def run_training(trainer: DialogueTrainer) -> TrainingOutcome:
     args = trainer.args
     resume = args.resume_from_checkpoint
     trainer.train(resume_from_checkpoint=True if resume in {"true", "True", "last"} else resume)
-    before = trainer.initial_perplexity
+    before = trainer.initial_perplexity or math.nan
     after = trainer.evaluate()["eval_perplexity"]
     trainer.save_model()
     trainer.save_state()
@@ -314,7 +315,7 @@ def run_training(trainer: DialogueTrainer) -> TrainingOutcome:
         trainer.push_to_hub()
     else:
         trainer.create_model_card()
-    logger.info("Validation perplexity %s -> %.2f after %d steps", f"{before:.2f}" if before else "?", after, trainer.state.global_step)
+    logger.info("Validation perplexity %.2f -> %.2f after %d steps", before, after, trainer.state.global_step)
     return TrainingOutcome(args.output_dir, before, after, trainer.state.global_step)
 
 
