@@ -87,13 +87,17 @@ def _loss_and_gradients(model, batch: dict) -> tuple[torch.Tensor, torch.Tensor]
     return loss.detach(), torch.cat([weights.grad.flatten() for weights in model.parameters()])
 
 
-@pytest.mark.parametrize("attention", ["sdpa", "eager"])
-def test_a_packed_batch_gives_the_loss_and_gradients_of_the_same_samples_padded(real_samples, collator, tiny_model_dir, attention):
+@pytest.mark.parametrize(("attention", "flatten"), [("sdpa", False), ("eager", False), ("sdpa", True)])
+def test_a_packed_batch_gives_the_loss_and_gradients_of_the_same_samples_padded(
+    real_samples, collator, tiny_model_dir, attention, flatten
+):
+    """`flatten` (one row, as flash-attention needs) is checked under SDPA, which reads the same position ids."""
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, attn_implementation=attention)
     samples = [real_samples[i] for i in range(24)]
     rows = pack_batch(_columns(samples), collator, row_length=128)
     assert len(rows["input_ids"]) < len(samples) // 2, "the rows must hold several samples each"
-    packed = PackedCollator(collator)([dict(zip(rows, values)) for values in zip(*rows.values())])
+    packed = PackedCollator(collator, flatten)([dict(zip(rows, values)) for values in zip(*rows.values())])
+    assert packed["input_ids"].shape == ((1, 128 * len(rows["input_ids"])) if flatten else (len(rows["input_ids"]), 128))
     padded_loss, padded_gradients = _loss_and_gradients(model, collator(samples))
     packed_loss, packed_gradients = _loss_and_gradients(model, packed)
     torch.testing.assert_close(packed_loss, padded_loss)

@@ -4,7 +4,7 @@ token budget.
 A packed row concatenates whole samples, each with `position_ids` restarting at 0. That is how transformers
 tells them apart: given no `attention_mask` and no cache, SDPA and eager attention get a block-diagonal causal
 mask built from the position ids (`masking_utils.find_packed_sequence_indices`), flash-attention its varlen
-kernel, so no token attends across samples. Unlike `DataCollatorWithFlattening`, `token_type_ids` and the
+kernel (on rows laid end to end), so no token attends across samples. Unlike `DataCollatorWithFlattening`, `token_type_ids` and the
 reply-only labels are kept per sample. Rows all have one length, so a compiled model sees one shape; they are
 packed once, by `datasets.map`, so the training collator only stacks them.
 """
@@ -97,9 +97,12 @@ class PackedCollator:
     """Stacks packed rows into tensors; samples that are not packed (the validation set) go through `samples`.
 
     The batch carries `use_cache=False`: a model building a key/value cache skips the packed-sequence mask.
+    `flatten` lays the rows end to end in one: flash-attention looks for packed samples only in a batch of one
+    row (and then runs its varlen kernel); for SDPA and eager that would cost a mask over the whole batch.
     """
 
     samples: DialogueCollator
+    flatten: bool = False
 
     def padded_length(self, longest: int) -> int:
         return self.samples.padded_length(longest)
@@ -110,7 +113,8 @@ class PackedCollator:
         keys = ["input_ids", "labels", POSITION_COLUMN]
         if self.samples.dialogue_format.use_token_type_ids:
             keys.append("token_type_ids")
-        batch: dict = {key: torch.tensor([row[key] for row in rows], dtype=torch.long) for key in keys}
+        shape = (1, -1) if self.flatten else (len(rows), -1)
+        batch: dict = {key: torch.tensor([row[key] for row in rows], dtype=torch.long).view(shape) for key in keys}
         batch["use_cache"] = False
         return batch
 

@@ -243,6 +243,10 @@ def select_splits(samples: DatasetDict, data_args: DataArguments, source: str) -
     return train, validation
 
 
+def uses_flash_attention(model: PreTrainedModel) -> bool:
+    return (model.config._attn_implementation or "").startswith("flash")
+
+
 def row_width(args: DialogueTrainingArguments, dialogue_format: DialogueFormat) -> int:
     """Tokens in the widest row of a batch (a packed row, or a sample of max_length); a batch must hold one."""
     width = (args.packed_row_length or dialogue_format.max_length) if args.packing else dialogue_format.max_length
@@ -280,7 +284,7 @@ def build_trainer(model_args: ModelArguments, data_args: DataArguments, args: Di
     return DialogueTrainer(
         model=model,
         args=args,
-        data_collator=PackedCollator(collator) if args.packing else collator,
+        data_collator=PackedCollator(collator, flatten=uses_flash_attention(model)) if args.packing else collator,
         train_dataset=train,
         eval_dataset=validation,
         processing_class=tokenizer,
