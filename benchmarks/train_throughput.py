@@ -142,6 +142,9 @@ def main() -> None:
     strategies = (args.strategies or strategies).split(",")
     args.tokens_per_batch, args.row_length = args.tokens_per_batch or tokens, args.row_length or row_length
     args.bf16 = args.device == "cuda" if args.bf16 is None else args.bf16
+    rows = [int(name.partition("@")[2] or args.row_length) for name in strategies if name.startswith("packed")]
+    if rows and min(rows) < args.max_length:
+        parser.error(f"packed rows of {min(rows)} tokens cannot hold samples of --max-length {args.max_length}")
     logging.disable(logging.WARNING)
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
 
