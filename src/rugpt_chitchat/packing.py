@@ -4,9 +4,9 @@ token budget.
 A packed row concatenates whole samples, each with `position_ids` restarting at 0. That is how transformers
 tells them apart: given no `attention_mask` and no cache, SDPA and eager attention get a block-diagonal causal
 mask built from the position ids (`masking_utils.find_packed_sequence_indices`), flash-attention its varlen
-kernel (on rows laid end to end), so no token attends across samples. Unlike `DataCollatorWithFlattening`, `token_type_ids` and the
-reply-only labels are kept per sample. Rows all have one length, so a compiled model sees one shape; they are
-packed once, by `datasets.map`, so the training collator only stacks them.
+kernel (on rows laid end to end), so no token attends across samples. Unlike `DataCollatorWithFlattening`,
+`token_type_ids` and the reply-only labels are kept per sample. Rows all have one length, so a compiled model
+sees one shape; they are packed once, by `datasets.map`, so the training collator only stacks them.
 """
 
 from __future__ import annotations
