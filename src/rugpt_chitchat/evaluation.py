@@ -246,6 +246,18 @@ def find_trainer_state(checkpoint: str | Path) -> Path | None:
     return states[-1] if states else None
 
 
+def learning_curve_series(history: list[dict]) -> dict[str, list[tuple[int, float, float]]]:
+    """(step, loss, perplexity) of training and evaluation from the Trainer's `log_history`. Evaluation uses
+    the token-weighted reply loss and perplexity our trainer logs (`eval_loss` is a mean over samples)."""
+    return {
+        "train": [(e["step"], e["loss"], math.exp(min(e["loss"], 50))) for e in history if "loss" in e],
+        "eval": [
+            (e["step"], e.get("eval_reply_loss", e["eval_loss"]), e.get("eval_perplexity", math.exp(min(e["eval_loss"], 50))))
+            for e in history if "eval_loss" in e
+        ],
+    }
+
+
 def plot_learning_curve(trainer_state: Path, output: Path) -> Path:
     """Train and eval loss, and their perplexity, by step, from the Trainer's `log_history`."""
     import matplotlib
@@ -253,15 +265,7 @@ def plot_learning_curve(trainer_state: Path, output: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    history = json.loads(trainer_state.read_text(encoding="utf-8"))["log_history"]
-    # eval_perplexity is the token-weighted reply perplexity our trainer logs; exp(loss) where it is absent
-    series = {
-        "train": [(e["step"], e["loss"], math.exp(min(e["loss"], 50))) for e in history if "loss" in e],
-        "eval": [
-            (e["step"], e["eval_loss"], e.get("eval_perplexity", math.exp(min(e["eval_loss"], 50))))
-            for e in history if "eval_loss" in e
-        ],
-    }
+    series = learning_curve_series(json.loads(trainer_state.read_text(encoding="utf-8"))["log_history"])
     figure, (loss_axis, ppl_axis) = plt.subplots(1, 2, figsize=(10, 4))
     for name, points in series.items():
         if points:

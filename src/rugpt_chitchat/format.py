@@ -130,16 +130,17 @@ def build_segments(
     """Token ids, speaker type ids and labels of one sample, truncated to `max_length`.
 
     Truncation keeps what matters for the reply: the oldest history utterances go first, then the input
-    loses tokens from its left; the reply is only cut at its tail when it alone does not fit. With
+    loses tokens from its left; the reply is only cut at its tail when it alone does not fit, and then loses its
+    eos (the model must not learn to stop where a reply was cut). With
     `reply=[]` and `with_eos=False` the result is a generation prompt ending with the bot's speaker token.
     `max_history` keeps only the last utterances of `history` (a baseline trains with 0 on the same data).
     """
     if max_history is not None:
         history = last_utterances(history, max_history)
-    end = [special.eos] if with_eos else []
-    room = max_length - PROMPT_OVERHEAD - len(end)
-    reply = reply[: max(room, 0)]
-    room -= len(reply)
+    room = max_length - PROMPT_OVERHEAD
+    end = [special.eos] if with_eos and len(reply) < room else []
+    reply = reply[: max(room - len(end), 0)]
+    room -= len(reply) + len(end)
     input_ids = input_ids[max(len(input_ids) - room, 0) :]
     room -= len(input_ids)
     kept: list[list[int]] = []

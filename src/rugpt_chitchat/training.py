@@ -2,13 +2,15 @@
 
 Read top to bottom it is the job `rugpt-chitchat train --config configs/tiny.yaml` runs: parse the YAML and
 the command line, get a tokenizer with the dialogue special tokens, a model sized for it, train/validation
-samples with their lengths, then evaluate, train with early stopping on reply perplexity, save and card.
+samples with their lengths (packed into rows if asked), then train with early stopping on reply perplexity
+(evaluated before the first step too), save and card.
 """
 
 from __future__ import annotations
 
 import inspect
 import logging
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,10 +29,11 @@ from .collator import DialogueCollator, with_length_column
 from .config import PipelineArguments, SubsetArguments, parse_config, same_as
 from .errors import DataError, not_loadable
 from .format import DialogueFormat, SpecialIds, default_generation_config, min_length_for_reply
+from .packing import PackedCollator, pack_samples
 from .readers import is_dialogue_dataset, read_many
 from .samples import DATA_ATTRIBUTE, SAMPLE_COLUMNS, PipelineConfig, expand_sources, load_pipeline_settings, prepare_dataset
 from .tokenizer import add_dialogue_special_tokens, chat_template, load_pretrained_tokenizer, train_tokenizer
-from .trainer import DialogueTrainer, perplexity_metrics, reply_nll_per_sample
+from .trainer import DialogueTrainer, perplexity_metrics, reply_nll_per_sample, seed_everything
 
 logger = logging.getLogger(__name__)
 
@@ -85,8 +88,9 @@ class DataArguments(PipelineArguments):
 
 @dataclass
 class DialogueTrainingArguments(TrainingArguments):
-    """TrainingArguments with this project's defaults: length-grouped batches, eval and early stopping on
-    reply perplexity, the best checkpoint loaded at the end; our collator needs the raw sample columns."""
+    """TrainingArguments with this project's defaults: length-grouped batches, eval (before the first step too)
+    and early stopping on reply perplexity, the best checkpoint loaded at the end; our collator needs the raw
+    sample columns. Adds packing and token-budget batches."""
 
     early_stopping_patience: int | None = field(
         default=3, metadata={"help": "Evaluations without a better perplexity before stopping; 0 or empty: never."}
@@ -97,6 +101,18 @@ class DialogueTrainingArguments(TrainingArguments):
     metric_for_best_model: str | None = field(default="perplexity", metadata={"help": "See TrainingArguments."})
     greater_is_better: bool | None = field(default=False, metadata={"help": "See TrainingArguments."})
     load_best_model_at_end: bool = field(default=True, metadata={"help": "See TrainingArguments."})
+    eval_on_start: bool = field(default=True, metadata={"help": "Perplexity before training, logged at step 0."})
+    packing: bool = field(
+        default=False,
+        metadata={"help": "Train on rows of packed samples (no padding, no attention across samples; speaker types "
+                  "and reply labels kept), all packed_row_length long: one shape for torch_compile."},
+    )
+    packed_row_length: int | None = field(default=None, metadata={"help": "Tokens per packed row; default max_length."})
+    max_tokens_per_batch: int | None = field(
+        default=None,
+        metadata={"help": "Batches of at most this many tokens (samples x longest, or packed rows x row length) "
+                  "instead of per_device_train_batch_size samples."},
+    )
     save_total_limit: int | None = field(default=2, metadata={"help": "See TrainingArguments."})
 
 
@@ -223,6 +239,20 @@ def select_splits(samples: DatasetDict, data_args: DataArguments, source: str) -
     return train, validation
 
 
+def uses_flash_attention(model: PreTrainedModel) -> bool:
+    return (model.config._attn_implementation or "").startswith("flash")
+
+
+def row_width(args: DialogueTrainingArguments, dialogue_format: DialogueFormat) -> int:
+    """Tokens in the widest row of a batch (a packed row, or a sample of max_length); a batch must hold one."""
+    width = (args.packed_row_length or dialogue_format.max_length) if args.packing else dialogue_format.max_length
+    if width < dialogue_format.max_length:
+        raise DataError("packed_row_length", f"{width} cannot hold a sample of max_length {dialogue_format.max_length}")
+    if args.max_tokens_per_batch is not None and args.max_tokens_per_batch < width:
+        raise DataError("max_tokens_per_batch", f"{args.max_tokens_per_batch} cannot hold one row of {width} tokens")
+    return width
+
+
 def build_trainer(model_args: ModelArguments, data_args: DataArguments, args: DialogueTrainingArguments) -> DialogueTrainer:
     """Everything checked and prepared before the first step, so bad input fails here and not an hour in."""
     dialogue_format = data_args.dialogue_format()
@@ -230,6 +260,7 @@ def build_trainer(model_args: ModelArguments, data_args: DataArguments, args: Di
         raise DataError("max_length", f"{dialogue_format.max_length} leaves no room for a reply (minimum {min_length_for_reply()})")
     if args.remove_unused_columns:
         raise DataError("remove_unused_columns", "must be false: the collator reads the history/input/reply columns")
+    width = row_width(args, dialogue_format)
     sources = expand_sources(data_args.data)
     with args.main_process_first(local=False, desc="tokenizer and samples"):
         reuse = bool(args.resume_from_checkpoint) or not args.should_save
@@ -238,16 +269,21 @@ def build_trainer(model_args: ModelArguments, data_args: DataArguments, args: Di
         collator = DialogueCollator.from_tokenizer(tokenizer, dialogue_format, data_args.pad_to_multiple_of)
         samples, data_settings = load_samples(data_args, sources, tokenizer, args.seed)
         train, validation = select_splits(samples, data_args, sources[0])
-        train = with_length_column(train, collator, data_args.preprocessing_num_workers)
+        if args.packing:
+            train = pack_samples(train, collator, width, args.seed, data_args.preprocessing_num_workers)
+        else:
+            train = with_length_column(train, collator, data_args.preprocessing_num_workers)
         # sorted, so evaluation batches are nearly padding-free too
         validation = with_length_column(validation, collator, data_args.preprocessing_num_workers).sort("length")
+    # seeded before the model is built: one config and seed give one initial model, the same on every process
+    seed_everything(args)
     model = load_model(model_args, tokenizer, dialogue_format)
     setattr(model.config, DATA_ATTRIBUTE, data_settings)
     patience = args.early_stopping_patience
     return DialogueTrainer(
         model=model,
         args=args,
-        data_collator=collator,
+        data_collator=PackedCollator(collator, flatten=uses_flash_attention(model)) if args.packing else collator,
         train_dataset=train,
         eval_dataset=validation,
         processing_class=tokenizer,
@@ -263,17 +299,18 @@ def build_trainer(model_args: ModelArguments, data_args: DataArguments, args: Di
 @dataclass
 class TrainingOutcome:
     output_dir: str
-    perplexity_before: float
+    perplexity_before: float  # nan when eval_on_start was turned off
     perplexity_after: float
     global_step: int
 
 
 def run_training(trainer: DialogueTrainer) -> TrainingOutcome:
-    """Perplexity before, training (resumed when asked), the best model saved with its card and pushed if asked."""
+    """Training (resumed when asked; perplexity before it logged at step 0), the best model saved with its card
+    and pushed if asked."""
     args = trainer.args
-    before = trainer.evaluate_before_training()
     resume = args.resume_from_checkpoint
     trainer.train(resume_from_checkpoint=True if resume in {"true", "True", "last"} else resume)
+    before = trainer.initial_perplexity or math.nan
     after = trainer.evaluate()["eval_perplexity"]
     trainer.save_model()
     trainer.save_state()
