@@ -157,5 +157,5 @@ def test_cli_names_a_missing_file(tmp_path, tokenizer_dir):
          "--tokenizer", str(tokenizer_dir), "--output", str(tmp_path / "out")],
         capture_output=True, text=True, timeout=120,
     )
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert "nope.txt: no such file" in result.stderr and "Traceback" not in result.stderr

@@ -53,6 +53,7 @@ def _patterns(spell) -> dict[str, str]:
 
 _RE = {name: re.compile(pattern) for name, pattern in _patterns(_python).items()}
 _RE2 = _patterns(_re2)
+_RE2_PLAIN = "^" + _char_class([(0x20, 0x7E), (0x400, 0x45F)], _re2) + "*$"  # printable ASCII, basic Cyrillic
 
 KEPT = ""
 TOO_SHORT = "fewer than 2 utterances"
@@ -79,10 +80,19 @@ def clean_utterance(text: str) -> str:
     return _RE["spaces"].sub(" ", text).strip(" ")
 
 
+def _nfkc(texts: pa.Array) -> pa.Array:
+    """NFKC, run only on the texts that need it: printable ASCII and basic Cyrillic are their own NFKC form,
+    and normalising costs more than the rest of the key."""
+    other = pc.invert(pc.match_substring_regex(texts, _RE2_PLAIN))
+    if not pc.any(other).as_py():
+        return texts
+    return pc.replace_with_mask(texts, other, pc.utf8_normalize(texts.filter(other), "NFKC"))
+
+
 def normalize_utterances(texts: pa.Array) -> pa.Array:
     """`normalize_utterance` over an Arrow array (case folding is Unicode's simple one, as Python's for
     Russian and English; Python folds a few letters such as a final Σ differently)."""
-    folded = pc.replace_substring(pc.utf8_lower(pc.utf8_normalize(texts, "NFKC")), "ё", "е")
+    folded = pc.replace_substring(pc.utf8_lower(_nfkc(texts)), "ё", "е")
     words = pc.utf8_trim(pc.replace_substring_regex(folded, _RE2["not_word"], " "), " ")
     return pc.if_else(pc.equal(words, ""), pc.replace_substring_regex(folded, _RE2["spaces"], ""), words)
 

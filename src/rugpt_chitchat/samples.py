@@ -75,9 +75,11 @@ def step_fingerprint(dataset: Dataset, function, fn_kwargs: dict) -> str:
     return Hasher.hash([dataset._fingerprint, source, fn_kwargs])
 
 
-def clean_and_dedup(dialogues: Dataset, config: PipelineConfig, summary: PipelineSummary) -> Dataset:
-    """Cleaning then the two dedup rules; every dropped utterance and dialogue is counted in `summary` under
-    its reason, and so is every utterance that lost invisible characters."""
+def clean_and_dedup(dialogues: Dataset, config: PipelineConfig, summary: PipelineSummary) -> tuple[Dataset, pa.ChunkedArray]:
+    """Cleaning then the two dedup rules: the kept dialogues and their first utterances' keys (for the split).
+
+    Every dropped utterance and dialogue is counted in `summary` under its reason, and so is every utterance
+    that lost invisible characters."""
     summary.dialogues_read = len(dialogues)
     fn_kwargs = {"max_utterance_chars": config.max_utterance_chars}
     cleaned = dialogues.with_format("arrow").map(
@@ -93,9 +95,10 @@ def clean_and_dedup(dialogues: Dataset, config: PipelineConfig, summary: Pipelin
     total = {column: pc.sum(counts[column]).as_py() or 0 for column in COUNT_COLUMNS}
     summary.utterances_cleaned = {"control or zero-width characters removed": total["invisible_removed"]}
     summary.utterances_dropped = {reason: total[reason] for reason in (cleaning.EMPTY_UTTERANCE, cleaning.INVISIBLE_ONLY)}
-    keep, dropped = cleaning.apply_drop_rules(cleaned.select_columns(DEDUP_COLUMNS).with_format("arrow")[:], config.dedup)
+    rules = cleaned.select_columns(DEDUP_COLUMNS).with_format("arrow")[:]
+    keep, dropped = cleaning.apply_drop_rules(rules, config.dedup)
     summary.dialogues_dropped = dict(dropped)
-    return cleaned.with_format(None).select(keep).select_columns(["dialogue", "first_key"])
+    return cleaned.with_format(None).select(keep).select_columns(["dialogue"]), rules["first_key"].take(keep)
 
 
 def encode_utterances(texts: list[str], tokenizer: PreTrainedTokenizerBase) -> list[list[int]]:
@@ -159,16 +162,12 @@ def is_validation(first_key: str, validation_size: float, seed: int) -> bool:
     return int.from_bytes(digest, "big") < validation_size * 2**64
 
 
-def split_by_dialogue(dialogues: Dataset, validation_size: float, seed: int) -> DatasetDict:
+def split_by_dialogue(dialogues: Dataset, first_keys: pa.ChunkedArray, validation_size: float, seed: int) -> DatasetDict:
     """Split before expansion, so no dialogue feeds both train and validation."""
     if validation_size <= 0:
         return DatasetDict(train=dialogues)
-    keys = dialogues.select_columns(["first_key"]).to_dict()["first_key"]
-    sides = [is_validation(key, validation_size, seed) for key in keys]
-    return DatasetDict(
-        train=dialogues.select([i for i, side in enumerate(sides) if not side]),
-        validation=dialogues.select([i for i, side in enumerate(sides) if side]),
-    )
+    sides = np.array([is_validation(key, validation_size, seed) for key in first_keys.to_pylist()], dtype=bool)
+    return DatasetDict(train=dialogues.select(np.flatnonzero(~sides)), validation=dialogues.select(np.flatnonzero(sides)))
 
 
 def count_split(dialogues: Dataset, samples: Dataset) -> dict[str, int]:
@@ -190,10 +189,10 @@ def prepare_dataset(
     summary = PipelineSummary()
     name = "dataset" if isinstance(sources, Dataset) else ", ".join(map(str, sources))
     dialogues = sources if isinstance(sources, Dataset) else read_many(list(sources))
-    dialogues = clean_and_dedup(dialogues, config, summary)
+    dialogues, first_keys = clean_and_dedup(dialogues, config, summary)
     if len(dialogues) == 0:
         raise DataError(name, f"no training samples: no dialogue is left after cleaning\n{summary.to_markdown()}")
-    splits = split_by_dialogue(dialogues, config.validation_size, config.seed)
+    splits = split_by_dialogue(dialogues, first_keys, config.validation_size, config.seed)
     samples = DatasetDict()
     for split_name, split in splits.items():
         samples[split_name] = dialogues_to_samples(split, tokenizer, config)
