@@ -116,13 +116,13 @@ def _pickle_batches(stream, source: str) -> Iterator[pa.Array]:
     try:
         with _gc_paused():
             dialogues = _DialogueUnpickler(stream, source).load()
-    except DataError:
-        raise
+    except (DataError, OSError, lzma.LZMAError, zlib.error):
+        raise  # our own, or the compressed stream's: `_write_arrow` names those
     except EOFError:
         problem = "the file holds no pickle" if stream.tell() == 0 else "the pickle is truncated (unexpected end of data)"
         raise DataError(source, problem) from None
     except Exception as error:  # the unpickler raises many types on garbage: all mean "not a pickle of dialogues"
-        raise DataError(source, f"not a readable pickle ({type(error).__name__}: {error})") from None
+        raise DataError(source, f"not a readable pickle ({type(error).__name__}: {' '.join(str(error).split())})") from None
     if not isinstance(dialogues, (list, tuple)):
         raise DataError(source, f"the pickle holds {type(dialogues).__name__}; expected a list of dialogues")
     for start in range(0, len(dialogues), BATCH_DIALOGUES):

@@ -141,6 +141,8 @@ def samples_table(batch: pa.Table, tokenizer: PreTrainedTokenizerBase, max_histo
 
 
 def dialogues_to_samples(dialogues: Dataset, tokenizer: PreTrainedTokenizerBase, config: PipelineConfig) -> Dataset:
+    if len(dialogues) == 0:  # `map` over no rows would return no columns either
+        return Dataset.from_dict({column: [] for column in SAMPLE_COLUMNS}, features=SAMPLE_FEATURES)
     fn_kwargs = {"tokenizer": tokenizer, "max_history": config.max_history}
     return dialogues.with_format("arrow").map(
         samples_table,
