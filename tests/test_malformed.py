@@ -143,6 +143,7 @@ CASES = [
     Case("not-gzip.pkl.gz", PICKLED, r": cannot be read \(BadGzipFile"),
     Case("corrupt.txt.gz", gzip.compress(text(GOOD).encode())[:12] + b"\x00" * 40, r": cannot be read"),
     Case("corrupt.txt.bz2", b"BZh9" + b"\x17" * 60, r": cannot be read"),
+    Case("truncated.txt.bz2", bz2.compress(text(GOOD * 50).encode())[:-40], r": cannot be read"),
     Case("truncated.txt.xz", lzma.compress(text(GOOD * 50).encode())[:60], r": cannot be read"),
     Case("corrupt.jsonl.xz", b"\xfd7zXZ\x00" + b"\x01" * 40, r": cannot be read"),
     # text: encodings and lines

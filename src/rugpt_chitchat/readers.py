@@ -69,10 +69,9 @@ def _open_bytes(path: Path):
 
 def _check_dialogue(dialogue, source: str, record: int | None = None, line: int | None = None) -> list[str]:
     """The slow, exact check: names the first thing in `dialogue` that is not a string utterance."""
-    if isinstance(dialogue, str):
-        raise DataError(source, "a dialogue is a string; expected a list of utterances", record, line)
     if not isinstance(dialogue, (list, tuple)):
-        raise DataError(source, f"a dialogue is {type(dialogue).__name__}; expected a list of utterances", record, line)
+        kind = "a string" if isinstance(dialogue, str) else type(dialogue).__name__
+        raise DataError(source, f"a dialogue is {kind}; expected a list of utterances", record, line)
     for turn, utterance in enumerate(dialogue):
         if isinstance(utterance, (list, tuple)):
             raise DataError(source, f"utterance {turn} is a nested list; nesting is too deep (expected list of str)", record, line)
@@ -95,13 +94,13 @@ def _dialogue_array(dialogues: list, source: str, first_record: int) -> pa.Array
             pass  # a lone surrogate: the exact check below names it
     for record, dialogue in enumerate(dialogues, start=first_record):
         _check_dialogue(dialogue, source, record)
-    raise DataError(source, "the dialogues cannot be stored as lists of strings")
+    raise DataError(source, "the dialogues cannot be stored as lists of strings")  # pyarrow refused what the check passed
 
 
 @contextmanager
 def _gc_paused():
     """Millions of new lists would run the cyclic collector again and again (3x the load time of a 1M-dialogue
-    pickle); lists of strings cannot form cycles, so there is nothing for it to find."""
+    pickle) for nothing: lists of strings hold no cycles, and a pickle that loops is refused right after."""
     enabled = gc.isenabled()
     gc.disable()
     try:
@@ -133,9 +132,10 @@ def _decoded_lines(stream, source: str) -> Iterator[tuple[int, str]]:
     """(physical line number, stripped text); a UTF-8 byte order mark on the first line is dropped."""
     for number, raw in enumerate(stream, start=1):
         try:
-            yield number, raw.decode("utf-8-sig" if number == 1 else "utf-8").strip()
+            line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
         except UnicodeDecodeError as error:
             raise DataError(source, f"not UTF-8 ({error.reason} at byte {error.start} of the line); save the file as UTF-8", line=number) from None
+        yield number, line.strip()
 
 
 def _text_batches(stream, source: str) -> Iterator[pa.Array]:
