@@ -5,13 +5,18 @@ from pathlib import Path
 
 
 class DataError(ValueError):
-    """Bad input: names the file (or source), the record and what is wrong."""
+    """Bad input: names the file (or source), the record and/or line, and what is wrong."""
 
-    def __init__(self, source, problem: str, record: int | None = None):
+    def __init__(self, source, problem: str, record: int | None = None, line: int | None = None):
         self.source = str(source)
         self.record = record
+        self.line = line
         self.problem = problem
-        where = self.source if record is None else f"{self.source}, record {record}"
+        where = self.source
+        if record is not None:
+            where += f", record {record}"
+        if line is not None:
+            where += f", line {line}"
         super().__init__(f"{where}: {problem}")
 
 
