@@ -29,11 +29,11 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | 
 python3 -c "import torch, transformers, datasets; print('torch', torch.__version__, 'transformers', transformers.__version__, 'datasets', datasets.__version__)" | tee -a "$OUT/gpu.txt"
 stamp "setup done"
 
-timeout 150 python3 benchmarks/train_throughput.py --device cuda --data ".data/*.xz" 2>&1 | tee "$OUT/throughput.log"
+timeout 150 python3 benchmarks/train_throughput.py --device cuda --data ".data/*.txt.xz" 2>&1 | tee "$OUT/throughput.log"
 stamp "throughput done (exit ${PIPESTATUS[0]})"
 
 timeout $(python3 -c "print(int($MINUTES * 60 + 40))") python3 experiments/books_history.py \
-    --output "$OUT/books-history" --books .data/books --corpora .data/*.xz \
+    --output "$OUT/books-history" --books .data/books --corpora .data/*.txt.xz \
     --time-budget "$MINUTES" --num-proc 16 --seeds 0 1 2 \
     --shape n_layer=6,n_embd=512,n_head=8 --block-size 256 --vocab-size 16000 \
     --base-epochs 3 --base-batch-size 128 --base-lr 1e-3 --base-eval-blocks 1000 \
