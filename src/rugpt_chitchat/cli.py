@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import logging
 import sys
+from dataclasses import dataclass, field
 
 from .errors import DataError, TrainingDiverged
 
@@ -104,52 +106,78 @@ def _chat(argv: list[str]) -> None:
             history = last_utterances([*history, answer], chat.max_history)  # what the next prompt can read
 
 
-def _rate_limit(text: str) -> tuple[int, float] | None:
-    """'20/60' -> (20, 60.0) messages per seconds; 'off' -> None."""
-    if text == "off":
-        return None
-    messages, _, seconds = text.partition("/")
-    try:
-        return int(messages), float(seconds)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected MESSAGES/SECONDS such as 20/60, or 'off'; got {text!r}") from None
-
-
 def _bot(argv: list[str]) -> None:
-    parser = argparse.ArgumentParser(
-        prog="rugpt-chitchat bot",
-        description="Serve a checkpoint as a Telegram bot. The token comes from TELEGRAM_BOT_TOKEN or --token-file.",
-    )
-    parser.add_argument("--checkpoint", required=True, help="checkpoint directory")
-    parser.add_argument("--device", default=None)
-    parser.add_argument("--token-file", default=None, help="file holding the bot token (instead of TELEGRAM_BOT_TOKEN)")
-    parser.add_argument("--api-server", default=None, help="base URL of a self-hosted Bot API server")
-    parser.add_argument("--redis", default=None, help="redis:// URL: keep chat histories in Redis instead of memory")
-    parser.add_argument("--webhook-url", default=None, help="public URL for Telegram to post updates to (default: long polling)")
-    parser.add_argument("--webhook-host", default="0.0.0.0")
-    parser.add_argument("--webhook-port", type=int, default=8080)
-    parser.add_argument("--allow-user", type=int, action="append", default=[], help="user id allowed to chat (repeat); default: everyone")
-    parser.add_argument("--max-batch-size", type=int, default=16, help="most chats answered by one generate call")
-    parser.add_argument("--max-wait-ms", type=float, default=50.0, help="how long a request waits for others to batch with")
-    parser.add_argument("--rate-limit", type=_rate_limit, default="20/60", help="MESSAGES/SECONDS per chat, or 'off'")
-    args = parser.parse_args(argv)
+    """`rugpt-chitchat bot --checkpoint DIR [DIR ...] [--config bot.yaml] [--any_setting value ...]`.
 
-    from .bot import BotSettings, read_token, run
+    A user's mistake (bad arguments, no token, a rejected token, an unreachable Bot API) is one line on
+    stderr and exit status 2; the token is never printed.
+    """
+    from .bot import BotSettings, BotStartError, ServeArguments, read_token, run
+    from .config import parse_config
+
+    try:
+        serve_args, settings = parse_config(
+            argv, (ServeArguments, BotSettings), prog="rugpt-chitchat bot",
+            description="Serve checkpoints as a Telegram bot. The token comes from TELEGRAM_BOT_TOKEN or --token_file.",
+        )
+        if not serve_args.checkpoint:
+            raise DataError("command line", "give the model to serve: --checkpoint DIR (several for an A/B test)")
+        token = read_token(serve_args.token_file)
+        chitchats = _load_checkpoints(serve_args.checkpoint, serve_args.device)
+        run(chitchats, settings, token)
+    except (DataError, ValueError, BotStartError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
+    except RuntimeError as error:  # logged with its traceback (token redacted) by `run`
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(1)
+
+
+def _load_checkpoints(paths: list[str], device: str | None) -> dict:
+    """{path: ChitChat} for the bot; a missing or unreadable checkpoint is a DataError naming it."""
     from .generation import ChitChat
 
-    settings = BotSettings(
-        token=read_token(args.token_file),
-        api_server=args.api_server,
-        redis_url=args.redis,
-        webhook_url=args.webhook_url,
-        webhook_host=args.webhook_host,
-        webhook_port=args.webhook_port,
-        allowed_user_ids=tuple(args.allow_user),
-        max_batch_size=args.max_batch_size,
-        max_wait_ms=args.max_wait_ms,
-        rate_limit=args.rate_limit,
-    )
-    run(ChitChat.from_pretrained(args.checkpoint, device=args.device), settings)
+    chitchats = {}
+    for path in paths:
+        try:
+            chitchats[path] = ChitChat.from_pretrained(path, device=device)
+        except OSError as error:
+            raise DataError(path, f"cannot load the checkpoint: {error}") from None
+    return chitchats
+
+
+def _feedback(argv: list[str]) -> None:
+    """`rugpt-chitchat feedback report DB` | `feedback export DB OUT` (or --feedback_db DB --output_dir OUT)."""
+    from .bot.feedback import export_dataset, open_existing, report_markdown
+    from .config import parse_config
+
+    actions = ("report", "export")
+    if not argv or argv[0] not in actions:
+        print("usage: rugpt-chitchat feedback {report DB | export DB OUT} (see `feedback report --help`)", file=sys.stderr)
+        sys.exit(0 if argv and argv[0] in {"-h", "--help"} else 2)
+    action, rest = argv[0], argv[1:]
+    positional = list(itertools.takewhile(lambda arg: not arg.startswith("-"), rest))
+    named = [f"--{name}" for name in ("feedback_db", "output_dir")]
+    rest = [*itertools.chain.from_iterable(zip(named, positional)), *rest[len(positional):]]
+    try:
+        (args,) = parse_config(rest, (FeedbackArguments,), prog=f"rugpt-chitchat feedback {action}")
+        rows = open_existing(args.feedback_db).rated()
+        if action == "report":
+            print(report_markdown(rows))
+            return
+        if not args.output_dir:
+            raise DataError("command line", "export needs the output directory: feedback export DB OUT")
+        dataset = export_dataset(rows, args.output_dir)
+        print(f"{len(dataset)} rated replies ({sum(dataset['label'])} liked) saved to {args.output_dir}")
+    except DataError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
+
+
+@dataclass
+class FeedbackArguments:
+    feedback_db: str = field(default="feedback.sqlite3", metadata={"help": "SQLite file the bot wrote with --feedback."})
+    output_dir: str | None = field(default=None, metadata={"help": "export: directory for the dataset (save_to_disk)."})
 
 
 SAMPLE_HISTORIES = [["Привет! Как дела?"], ["Ты кто такой?"], ["Куда ты идёшь?", "Домой.", "А что так рано?"]]
@@ -179,6 +207,7 @@ COMMANDS = {
     "evaluate": _evaluate,
     "chat": _chat,
     "bot": _bot,
+    "feedback": _feedback,
 }
 
 
