@@ -120,7 +120,7 @@ def ratings_by_checkpoint(rows: list[dict]) -> list[CheckpointRating]:
         likes_total = counts.setdefault(row["checkpoint"], [0, 0])
         likes_total[0] += row["label"]
         likes_total[1] += 1
-    return [CheckpointRating(name, likes, total) for name, (likes, total) in counts.items()]
+    return [CheckpointRating(name, likes, total) for name, (likes, total) in sorted(counts.items())]
 
 
 def difference_interval(a: CheckpointRating, b: CheckpointRating) -> tuple[float, float, float]:
@@ -133,7 +133,7 @@ def difference_interval(a: CheckpointRating, b: CheckpointRating) -> tuple[float
 
 
 def report_markdown(rows: list[dict]) -> str:
-    """Like-rate per checkpoint with 95 % intervals; with several, each compared with the first."""
+    """Like-rate per checkpoint with 95 % intervals; with several, each compared with the first by name."""
     ratings = ratings_by_checkpoint(rows)
     if not ratings:
         return "No ratings yet."
