@@ -69,6 +69,15 @@ async def say(fake: FakeTelegram, chat_id: int, text: str, timeout: float = 10.0
     return (await fake.wait_for_texts(chat_id, already + 1, timeout))[-1]
 
 
+async def wait_until(condition, timeout: float = 10.0, what: str = "the condition") -> None:
+    """Poll `condition()` (sync or async) every 10 ms until it is true; fail the test after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while not (await result if asyncio.iscoroutine(result := condition()) else result):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        await asyncio.sleep(0.01)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -10,17 +10,17 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
-from contextlib import asynccontextmanager, suppress
+from contextlib import suppress
 
 import pytest
 
-from bot_harness import SECRET, TOKEN, EchoChitChat, bot_process, bot_script, free_port, running_bot, say
+from bot_harness import SECRET, TOKEN, EchoChitChat, bot_process, bot_script, free_port, running_bot, say, wait_until
 from fake_telegram import FakeTelegram
 from rugpt_chitchat.bot import BotSettings, ReplyBatcher, build_bot, build_dispatcher, serve
 from rugpt_chitchat.bot.handlers import APOLOGY, GREETING, HELP, RESET_DONE, TEXT_ONLY
 from rugpt_chitchat.bot.middlewares import NOT_ALLOWED
+from rugpt_chitchat.cli import main
 
 async def test_start_greets_and_help_explains():
     async with running_bot(EchoChitChat()) as fake:
@@ -138,36 +138,28 @@ async def test_webhook_mode_receives_updates_and_replies():
         await fake.stop()
 
 
-async def test_bot_process_stops_cleanly_on_sigterm_and_logs_no_token():
-    fake = FakeTelegram(TOKEN)
-    base_url = await fake.start()
-    fake.redirect("getUpdates", times=11)
-    async with bot_process(fake, *bot_script(base_url)) as (process, stderr):
-        assert await say(fake, 7, "hi", timeout=30) == "re:hi"  # the process imports aiogram first
-        process.send_signal(signal.SIGTERM)
-        assert await asyncio.wait_for(process.wait(), 10) == 0
-    log = stderr.decode()
-    assert "Received SIGTERM" in log and "Polling stopped" in log
-    assert "TooManyRedirects" in log
-    assert SECRET not in log
-
-
-async def test_bot_command_serves_a_real_checkpoint(tiny_model_dir, tmp_path):
-    """`rugpt-chitchat bot --checkpoint DIR` end to end: the real ChitChat behind the real bot, token from a file."""
-    token_file = tmp_path / "token"
+async def test_bot_command_serves_a_real_checkpoint_and_collects_its_ratings(tiny_model_dir, tmp_path, capsys):
+    """`rugpt-chitchat bot --checkpoint DIR --feedback` end to end: the real ChitChat behind the real bot, token
+    from a file, a 👍 stored under the checkpoint's name and reported by `feedback report`."""
+    token_file, db = tmp_path / "token", tmp_path / "feedback.sqlite3"
     token_file.write_text(TOKEN + "\n", encoding="utf-8")
     fake = FakeTelegram(TOKEN)
     base_url = await fake.start()
     command = ["-m", "rugpt_chitchat.cli", "bot", "--checkpoint", str(tiny_model_dir), "--device", "cpu",
-               "--api_server", base_url, "--token_file", str(token_file)]  # fmt: skip
+               "--api_server", base_url, "--token_file", str(token_file), "--feedback", "--feedback_db", str(db)]  # fmt: skip
     env = {key: value for key, value in os.environ.items() if key != "TELEGRAM_BOT_TOKEN"}
-    async with bot_process(fake, *command, env=env) as (process, stderr):
+    async with bot_process(fake, *command, env=env) as (process, output):
         reply = await say(fake, 5, "Привет, как дела?", timeout=60)  # the process loads torch and the model first
         assert reply.strip() and reply != APOLOGY and reply != "Привет, как дела?"
+        reply_id = max(message_id for chat, message_id in fake.messages if chat == 5)
+        fake.push_callback(5, reply_id, "rate:1")
+        await wait_until(lambda: fake.sent("editMessageReplyMarkup"), what="the rating acknowledged")
         assert await say(fake, 5, "/reset") == RESET_DONE
         process.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(process.wait(), 15) == 0
-    assert SECRET not in stderr.decode()
+    assert SECRET not in output.decode()
+    main(["feedback", "report", str(db)])
+    assert f"| {tiny_model_dir} | 1 | 1 | 100.0% |" in capsys.readouterr().out
 
 
 async def test_batcher_bounds_batches_and_keeps_the_event_loop_free():
@@ -230,7 +222,7 @@ def _answers_ping(port: int) -> bool:
 
 
 async def test_redis_keeps_history_per_chat_and_reset_clears_it(redis_url):
-    async with running_bot(EchoChitChat(max_history=2), redis_url=redis_url) as fake:
+    async with running_bot(EchoChitChat(max_history=2), redis=redis_url) as fake:
         assert await say(fake, 1, "a") == "re:a"
         assert await say(fake, 2, "x") == "re:x"
         assert await say(fake, 1, "b") == "re:a|re:a|b"
@@ -244,7 +236,7 @@ async def test_redis_history_survives_a_bot_restart_and_the_bot_closes_its_conne
     """The point of Redis: a bot restarted on the same URL carries on every conversation."""
     import redis.asyncio
 
-    async with running_bot(EchoChitChat(max_history=2), redis_url=redis_url) as fake:
+    async with running_bot(EchoChitChat(max_history=2), redis=redis_url) as fake:
         assert await say(fake, 1, "a") == "re:a"
         assert await say(fake, 2, "x") == "re:x"
     async with redis.asyncio.Redis.from_url(redis_url, decode_responses=True) as client:
@@ -252,7 +244,7 @@ async def test_redis_history_survives_a_bot_restart_and_the_bot_closes_its_conne
         assert sorted(await client.keys("*")) == ["fsm:1:1:data", "fsm:2:2:data"]
         assert json.loads(await client.get("fsm:1:1:data")) == {"history": ["a", "re:a"]}
         assert len(await client.client_list()) == 1  # the stopped bot closed its storage: only this client is left
-    async with running_bot(EchoChitChat(max_history=2), redis_url=redis_url) as fake:
+    async with running_bot(EchoChitChat(max_history=2), redis=redis_url) as fake:
         assert await say(fake, 1, "b") == "re:a|re:a|b"
         assert await say(fake, 2, "/reset") == RESET_DONE
     async with redis.asyncio.Redis.from_url(redis_url, decode_responses=True) as client:
@@ -262,7 +254,7 @@ async def test_redis_history_survives_a_bot_restart_and_the_bot_closes_its_conne
 async def test_redis_isolation_serialises_each_of_five_chats_sending_four_messages_at_once(redis_url):
     """Each chat's updates run one at a time, in order, under the Redis lock, each seeing the history the one before left."""
     chitchat = EchoChitChat(max_history=2)
-    async with running_bot(chitchat, redis_url=redis_url, rate_limit="off", max_batch_size=16, max_wait_ms=20) as fake:
+    async with running_bot(chitchat, redis=redis_url, rate_limit="off", max_batch_size=16, max_wait_ms=20) as fake:
         chats = range(200, 205)
         for turn in range(4):
             for chat in chats:
@@ -317,3 +309,47 @@ async def test_in_a_group_the_bot_answers_only_when_addressed_and_reads_the_rest
         assert len(fake.texts_to(GROUP)) == 4
         replied = [json.loads(call.params["reply_parameters"])["message_id"] for call in fake.sent("sendMessage", GROUP)]
         assert len(replied) == 4  # in a group every answer quotes the message it answers
+
+
+async def test_redis_histories_expire_after_history_ttl(redis_url):
+    import redis.asyncio
+
+    async with running_bot(EchoChitChat(max_history=2), redis=redis_url, history_ttl=1) as fake:
+        assert await say(fake, 1, "a") == "re:a"
+        async with redis.asyncio.Redis.from_url(redis_url) as client:
+            assert 0 < await client.pttl("fsm:1:1:data") <= 1000
+        assert await say(fake, 1, "b") == "re:a|re:a|b"  # within the ttl: remembered, and the ttl starts again
+        await asyncio.sleep(1.2)
+        assert await say(fake, 1, "c") == "re:c"  # forgotten
+
+
+async def test_redis_lock_of_a_killed_bot_is_free_again_within_its_lease(redis_url):
+    """A bot killed mid-reply leaves its chat's lock in Redis; the next bot answers that chat within the lease."""
+    import redis.asyncio
+
+    fake = FakeTelegram(TOKEN)
+    settings = json.dumps({"redis": redis_url, "redis_lock_lease": 1.0, "cost": 60})
+    async with bot_process(fake, *bot_script(await fake.start(), settings)) as (process, _):
+        fake.push_message(21, "never answered")
+        async with redis.asyncio.Redis.from_url(redis_url) as client:
+            await wait_until(lambda: client.exists("fsm:21:21:lock"), timeout=60, what="the lock taken")
+            process.kill()
+            await process.wait()
+            assert await client.exists("fsm:21:21:lock")  # left behind by the killed bot
+    async with running_bot(EchoChitChat(), redis=redis_url, redis_lock_lease=1.0) as fake:
+        started = time.monotonic()
+        assert await say(fake, 21, "hello again", timeout=5) == "re:hello again"
+        assert time.monotonic() - started < 2.0
+
+
+async def test_redis_lock_is_renewed_while_a_reply_takes_longer_than_its_lease(redis_url, caplog):
+    import redis.asyncio
+
+    async with running_bot(EchoChitChat(cost=1.5), redis=redis_url, redis_lock_lease=0.3) as fake:
+        fake.push_message(22, "slow")
+        async with redis.asyncio.Redis.from_url(redis_url) as client:
+            await wait_until(lambda: client.exists("fsm:22:22:lock"), what="the lock taken")
+            await asyncio.sleep(1.0)  # more than three leases
+            assert await client.exists("fsm:22:22:lock")
+        assert await fake.wait_for_texts(22, 1) == ["re:slow"]
+    assert "LockNotOwned" not in caplog.text and "Traceback" not in caplog.text

@@ -12,7 +12,9 @@ import time
 
 import pytest
 
-from bot_harness import FAST_RETRIES, SECRET, TOKEN, EchoChitChat, bot_process, bot_script, free_port, running_bot, say
+from bot_harness import (
+    FAST_RETRIES, SECRET, TOKEN, EchoChitChat, bot_process, bot_script, free_port, running_bot, say, wait_until,
+)  # fmt: skip
 from fake_telegram import FakeTelegram
 from rugpt_chitchat.bot import BotSettings, BotStartError, build_bot, build_dispatcher, serve
 from rugpt_chitchat.cli import main
@@ -39,8 +41,7 @@ async def test_a_reply_due_while_the_api_server_is_down_is_delivered_when_it_com
     caplog.set_level(logging.INFO)
     async with running_bot(EchoChitChat(cost=0.3), **FAST_RETRIES, retry_attempts=10) as fake:
         fake.push_message(3, "hi")
-        while 1 not in fake.delivered:
-            await asyncio.sleep(0.01)
+        await wait_until(lambda: 1 in fake.delivered, what="the message fetched")
         await fake.go_down()  # the reply is being generated; sendMessage and sendChatAction meet a closed port
         await asyncio.sleep(1.5)
         await fake.come_up()
@@ -57,8 +58,7 @@ async def test_a_reply_failing_past_the_retries_is_logged_as_lost_with_its_chat_
     async with running_bot(EchoChitChat(), **FAST_RETRIES, retry_attempts=3) as fake:
         fake.fail("sendMessage", 500, times=3)
         fake.push_message(4, "lost")
-        while len(fake.sent("sendMessage", 4)) < 3:
-            await asyncio.sleep(0.01)
+        await wait_until(lambda: len(fake.sent("sendMessage", 4)) == 3, what="three tries")
         assert await say(fake, 5, "other chat") == "re:other chat"
         assert await say(fake, 4, "next") == "re:next"  # the lost turn left no history
         assert len(fake.sent("sendMessage", 4)) == 4 and fake.texts_to(4) == ["re:next"]
@@ -74,11 +74,11 @@ async def test_chat_actions_failing_or_hanging_neither_delay_the_reply_nor_leave
         fake.fail("sendChatAction", 500, times=2)
         assert await say(fake, 6, "a") == "re:a"
         assert await say(fake, 7, "b") == "re:b"
-        fake.delay("sendChatAction", 5.0)
+        fake.delay("sendChatAction", 2.5)
         fake.push_message(8, "c")
         started = time.monotonic()
         assert await fake.wait_for_texts(8, 1) == ["re:c"]
-        assert time.monotonic() - started < 2.0  # not held up by the hanging "typing…"
+        assert time.monotonic() - started < 1.5  # not held up by the hanging "typing…"
     gc.collect()
     assert "Task exception was never retrieved" not in caplog.text
     assert len(fake.sent("sendChatAction")) == 3  # tried once each, never retried
@@ -119,8 +119,8 @@ async def test_sigterm_answers_every_fetched_message_then_exits_0_fetching_no_mo
         assert await say(fake, 1, "warm-up", timeout=30) == "re:warm-up"
         in_flight = {(11, "a"), (12, "b"), (13, "c"), (11, "d")}  # chat 11's second waits for its first
         ids = [fake.push_message(chat, text) for chat, text in sorted(in_flight)]
-        while fake.confirmed_offset <= max(ids):  # fetched, and the next long poll is waiting
-            await asyncio.sleep(0.01)
+        # fetched, and the next long poll waiting
+        await wait_until(lambda: fake.confirmed_offset > max(ids), what="the messages fetched")
         process.send_signal(signal.SIGTERM)
         signalled = time.monotonic()
         await asyncio.sleep(0.3)
@@ -139,8 +139,7 @@ async def test_stopping_gives_up_after_shutdown_timeout_and_logs_each_lost_reply
     caplog.set_level(logging.INFO)
     async with running_bot(EchoChitChat(cost=3.0), shutdown_timeout=0.5) as fake:
         update = fake.push_message(15, "slow")
-        while update not in fake.delivered:
-            await asyncio.sleep(0.01)
+        await wait_until(lambda: update in fake.delivered, what="the message fetched")
         started = time.monotonic()
         await fake.dispatcher.stop_gracefully(0.5)
         assert time.monotonic() - started < 1.5

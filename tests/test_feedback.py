@@ -10,7 +10,7 @@ import sqlite3
 import pytest
 from datasets import load_from_disk
 
-from bot_harness import EchoChitChat, running_bot, say
+from bot_harness import EchoChitChat, running_bot, say, wait_until
 from rugpt_chitchat.bot.feedback import CheckpointRating, FeedbackStore, difference_interval, report_markdown, wilson_interval
 from rugpt_chitchat.bot.handlers import NOT_RATABLE, THANKS
 from rugpt_chitchat.bot.models import ModelPool
@@ -26,8 +26,7 @@ async def press(fake, chat_id: int, message_id: int, data: str) -> str:
     """Push a button press and return the text the bot acknowledged it with."""
     already = len(fake.sent("answerCallbackQuery"))
     fake.push_callback(chat_id, message_id, data)
-    while len(fake.sent("answerCallbackQuery")) <= already:
-        await asyncio.sleep(0.01)
+    await wait_until(lambda: len(fake.sent("answerCallbackQuery")) > already, what="answerCallbackQuery")
     return fake.sent("answerCallbackQuery")[already].params.get("text", "")
 
 
@@ -42,8 +41,7 @@ async def test_a_press_is_stored_with_what_the_model_saw_acknowledged_and_its_bu
         message_id = max(mid for chat, mid in fake.messages if chat == 1)
 
         assert await press(fake, 1, message_id, dislike_data) == THANKS
-        while not fake.sent("editMessageReplyMarkup"):
-            await asyncio.sleep(0.01)
+        await wait_until(lambda: fake.sent("editMessageReplyMarkup"), what="the buttons removed")
         assert "reply_markup" not in fake.messages[(1, message_id)]  # rated once: the buttons are gone
         assert await press(fake, 1, message_id - 2, like_data) == THANKS  # the first reply, rated later
 
