@@ -56,10 +56,12 @@ async def running_bot(chitchat, token: str = TOKEN, **settings_overrides):
             await asyncio.sleep(0.01)
         yield fake
     finally:
-        if not polling.done():
-            await dispatcher.stop_gracefully(settings.shutdown_timeout)
-        await polling
-        await fake.stop()
+        try:  # a bot that does not stop fails the test instead of hanging it
+            if not polling.done():
+                await asyncio.wait_for(dispatcher.stop_gracefully(settings.shutdown_timeout), settings.shutdown_timeout + 5)
+            await asyncio.wait_for(polling, 5)
+        finally:
+            await fake.stop()
 
 
 async def say(fake: FakeTelegram, chat_id: int, text: str, timeout: float = 10.0, **message) -> str:

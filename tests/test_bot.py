@@ -183,6 +183,19 @@ async def test_batcher_bounds_batches_and_keeps_the_event_loop_free():
     assert ticks > 20  # ~0.9 s of generation in a thread; a blocked loop would not tick at all
 
 
+async def test_stopping_the_batcher_releases_callers_queued_and_mid_generation():
+    batcher = ReplyBatcher(EchoChitChat(cost=1.0).reply_batch, max_batch_size=1, max_wait=0.0)
+    await batcher.start()
+    generating = asyncio.create_task(batcher.reply(["first"]))
+    await asyncio.sleep(0.2)
+    queued = asyncio.create_task(batcher.reply(["second"]))
+    await asyncio.sleep(0.05)
+    await batcher.stop()
+    for caller in (generating, queued):
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(caller, 0.5)  # released at once, not left waiting forever
+
+
 @pytest.fixture
 def redis_url(tmp_path):
     """A redis-server of the test's own (empty, no persistence) on a free port, so RedisStorage is tested for real."""

@@ -146,6 +146,17 @@ async def test_stopping_gives_up_after_shutdown_timeout_and_logs_each_lost_reply
     assert f"Reply lost: update {update} of chat 15 not answered within the 0.5 s shutdown timeout" in caplog.text
 
 
+async def test_polling_stops_whenever_the_cancel_meets_the_abandoned_long_poll():
+    """The stop may cancel polling at any step of abandoning its long poll: it must never be swallowed there."""
+    for steps in range(8):
+        async with running_bot(EchoChitChat(), shutdown_timeout=1) as fake:
+            await wait_until(lambda: not fake.sent("getUpdates")[-1].ok, what="a long poll waiting")
+            fake.dispatcher.fetched.closed.set()
+            for _ in range(steps):
+                await asyncio.sleep(0)
+            await asyncio.wait_for(fake.dispatcher.stop_polling(), 2)
+
+
 ALL_FAULTS = ("500", "502", "timeout", "429", "redirects", "down")
 
 

@@ -194,17 +194,14 @@ async def _serve_webhook(bot: Bot, dispatcher: DrainingDispatcher, settings: Bot
 
 async def _until_stopped(handle_signals: bool) -> None:
     stopped = asyncio.Event()
+
+    async def stop() -> None:
+        stopped.set()
+
     if handle_signals:
-        _on_stop_signal(_setter(stopped))
+        _on_stop_signal(stop)
     await stopped.wait()
     logger.info("Webhook server stopping")
-
-
-def _setter(event: asyncio.Event) -> Callable[[], Awaitable[None]]:
-    async def set_event() -> None:
-        event.set()
-
-    return set_event
 
 
 def run(chitchat: ChitChatLike | Mapping[str, ChitChatLike], settings: BotSettings, token: str) -> None:

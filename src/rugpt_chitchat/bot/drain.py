@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from contextlib import suppress
 from typing import Any
 
 from aiogram import Bot, Dispatcher
@@ -44,8 +43,7 @@ class FetchedUpdates(BaseRequestMiddleware):
             closed.cancel()
         if not request.done():
             request.cancel()
-            with suppress(asyncio.CancelledError):
-                await request
+            await asyncio.wait({request})  # unlike `await request`, never mistakes its cancellation for ours
             await asyncio.Future()  # polling waits here until the dispatcher cancels it
         updates = request.result()
         for update in updates:
