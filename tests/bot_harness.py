@@ -45,7 +45,8 @@ class EchoChitChat:
 
 @asynccontextmanager
 async def running_bot(chitchat, token: str = TOKEN, **settings_overrides):
-    """A fake Bot API server and the bot long-polling it; yields the server, then drains and stops the bot."""
+    """A fake Bot API server and the bot long-polling it; yields the server (the bot's dispatcher as its
+    `dispatcher` attribute), then drains and stops the bot."""
     fake = FakeTelegram(TOKEN)
     settings = BotSettings(api_server=await fake.start(), polling_timeout=1, **settings_overrides)
     bot, dispatcher = build_bot(token, settings), build_dispatcher(chitchat, settings)

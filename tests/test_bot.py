@@ -118,24 +118,27 @@ async def test_token_never_reaches_the_logs_even_in_errors_quoting_urls(caplog):
     assert all(SECRET not in record.getMessage() for record in caplog.records)
 
 
-async def test_webhook_mode_receives_updates_and_replies():
+async def test_webhook_mode_receives_updates_replies_and_answers_the_posts_in_flight_when_stopped():
     fake = FakeTelegram(TOKEN)
     port = free_port()
     settings = BotSettings(
         api_server=await fake.start(), webhook_url=f"http://127.0.0.1:{port}/telegram",
         webhook_host="127.0.0.1", webhook_port=port,
     )
-    server = asyncio.create_task(serve(build_bot(TOKEN, settings), build_dispatcher(EchoChitChat(), settings), settings, handle_signals=False))
+    chitchat = EchoChitChat(cost=1.0)
+    server = asyncio.create_task(serve(build_bot(TOKEN, settings), build_dispatcher(chitchat, settings), settings, handle_signals=False))
     try:
-        while fake.webhook is None:
-            await asyncio.sleep(0.01)
+        await wait_until(lambda: fake.webhook is not None, what="the webhook set")
         assert fake.webhook["secret_token"]
         assert await say(fake, 11, "hi") == "re:hi"
+        fake.push_message(12, "in flight")
+        await wait_until(lambda: ["in flight"] in chitchat.seen, what="the reply being generated")
     finally:
-        server.cancel()
+        server.cancel()  # as SIGTERM does: stop taking posts, answer those in flight, then shut down
         with suppress(asyncio.CancelledError):
             await server
         await fake.stop()
+    assert fake.texts_to(12) == ["re:in flight"]
 
 
 async def test_bot_command_serves_a_real_checkpoint_and_collects_its_ratings(tiny_model_dir, tmp_path, capsys):
