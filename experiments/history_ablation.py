@@ -54,10 +54,10 @@ def repeats_itself(reply: str) -> bool:
     return len(bigrams) != len(set(bigrams))
 
 
-def prepare(output: Path, corpora: list[str], tokenizer, dedup: bool) -> Path:
+def prepare(output: Path, corpora: list[str], tokenizer, dedup: bool, num_proc: int = 2) -> Path:
     directory = output / ("data" if dedup else "data-no-dedup")
     if not directory.exists():
-        samples, summary = prepare_dataset(corpora, tokenizer, PipelineConfig(num_proc=2, dedup=dedup))
+        samples, summary = prepare_dataset(corpora, tokenizer, PipelineConfig(num_proc=num_proc, dedup=dedup))
         samples.save_to_disk(str(directory))
         (output / f"{directory.name}.md").write_text(summary.to_markdown() + "\n", encoding="utf-8")
     return directory
@@ -67,8 +67,8 @@ def evaluate_run(checkpoint: Path, validation, sample, contexts: list[list[str]]
     chat = ChitChat.from_pretrained(str(checkpoint))
     metrics = {f"reply_{k}": v for k, v in reply_perplexity(chat, validation).items()}
     torch.manual_seed(seed)
-    histories, references, predictions = generate_for_samples(chat, sample)
-    metrics |= compute_generation_metrics(predictions, references, [h[-1] for h in histories])
+    histories, references, predictions, first_draws = generate_for_samples(chat, sample)
+    metrics |= compute_generation_metrics(predictions, references, [h[-1] for h in histories], first_draws)
     metrics["repetition_rate"] = sum(map(repeats_itself, predictions)) / len(predictions)
     torch.manual_seed(seed)
     return {"metrics": metrics, "replies": chat.reply_batch(contexts)}

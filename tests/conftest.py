@@ -83,3 +83,12 @@ def tiny_model_dir(tmp_path_factory, tokenizer_dir, tokenizer) -> Path:
     tokenizer.save_pretrained(directory)
     DialogueFormat(max_history=3, max_length=128).save(directory)
     return directory
+
+
+@pytest.fixture(scope="session")
+def books_dir() -> Path:
+    """The shelf of real Russian prose: books/<Author>/<title>.txt."""
+    books = SHARED_DATA / "books"
+    if not books.is_dir():
+        pytest.skip(f"real books not found in {books} (clone the repo with ../shared beside it)")
+    return books

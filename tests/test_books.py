@@ -1,23 +1,15 @@
-"""Dialogues from books: real passages of the real books, the .fb2 reader, encodings, refusals, output formats."""
+"""Turns and dialogues from real passages of the real books: author's words, dash-less remarks, speakers."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
-from rugpt_chitchat.books import (
-    extract_dialogues,
-    extract_dialogues_from_book,
-    find_books,
-    reports_to_markdown,
-    spoken_words,
-    write_dialogues,
-)
-from rugpt_chitchat.errors import DataError
+from rugpt_chitchat.books import read_turn, spoken_words
+from rugpt_chitchat.extraction import ExtractArguments, extract_book
+from rugpt_chitchat.library import BookRef, find_books
 
-BOOKS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "books"
 ANYUTA_VISIT = [
     "А я к вам с просьбой. Сделайте одолжение, одолжите мне вашу прекрасную девицу часика на два! "
     "Пишу, видите ли, картину, а без натурщицы никак нельзя!",
@@ -27,11 +19,19 @@ ANYUTA_VISIT = [
 ]
 
 
+def extract_dialogues_from_book(path, **rules):
+    dialogues, report, _ = extract_book(BookRef(str(path)), ExtractArguments(**rules))
+    return dialogues, report
+
+
+def line_of(book: Path, words: str) -> str:
+    """The line of a real book holding `words`: the tests quote passages by locating them."""
+    return next(line.strip() for line in book.read_text(encoding="utf-8").splitlines() if words in line)
+
+
 @pytest.fixture(scope="module")
-def books() -> Path:
-    if not BOOKS.is_dir():
-        pytest.skip(f"real books not found in {BOOKS} (clone the repo with ../shared beside it)")
-    return BOOKS
+def books(books_dir) -> Path:
+    return books_dir
 
 
 @pytest.fixture(scope="module")
@@ -94,140 +94,65 @@ def test_control_bytes_become_spaces_and_are_counted(books):
 
 
 def test_every_paragraph_of_every_book_is_kept_or_counted(books):
-    dialogues, reports = extract_dialogues([books / "Chekhov", books / "Lermontov"])
-    assert len(reports) == len(find_books([books / "Chekhov", books / "Lermontov"]))
-    for report in reports:
-        assert report.paragraphs == report.turns + sum(report.skipped.values()), report.path
-    assert sum(report.dialogues for report in reports) == len(dialogues)
-    assert "| **total** |" in reports_to_markdown(reports)
+    for ref in find_books([books / "Chekhov", books / "Lermontov"]).books:
+        for split_speakers in (False, True):
+            dialogues, report = extract_dialogues_from_book(ref.path, max_narrative=1, split_speakers=split_speakers)
+            assert report.paragraphs == report.turns + sum(report.skipped.values()), ref.name
+            assert report.dialogues == len(dialogues) and all(len(dialogue) >= 2 for dialogue in dialogues)
 
 
-def test_cp1251_book_gives_the_same_dialogues(anyuta, tmp_path):
-    copy = tmp_path / "anyuta-cp1251.txt"
-    copy.write_bytes(anyuta.read_text(encoding="utf-8").encode("cp1251", errors="replace"))
-    dialogues, report = extract_dialogues_from_book(copy)
-    assert report.encoding == "cp1251"
-    assert ANYUTA_VISIT in dialogues
 
 
-def test_undecodable_text_names_the_file(tmp_path):
-    bad = tmp_path / "bad.txt"
-    bad.write_bytes(b"\xd0\x98\x98\x98 \xff\x98")
-    with pytest.raises(DataError, match="bad.txt.*neither UTF-8 nor cp1251"):
-        extract_dialogues_from_book(bad)
+@pytest.mark.parametrize(("book", "words", "speech", "speaker"), [
+    ("Turgenev/Дым.txt", "проговорил Литвинов вполголоса",
+     "Зачем же я стану вам рассказывать, что вы и без меня знаете?", "Литвинов"),
+    ("Dostoevsky/Хозяйка.txt", "сказал Ордынов, и голос", "А за много ль счастья ты свое горе купила?", "Ордынов"),
+    # speech goes on after the dash-less remark, set off by a dash
+    ("Dostoevsky/Хозяйка.txt", "продажного! отвечал старик",
+     "Знать, у тебя, барин, своего много продажного! что суешься непрошеный.", ""),
+    # the dash after "извините!" is the speaker's, not the author's: the remark without a dash shows it
+    ("Gorky/Фома Гордеев.txt", "не умею я говорить! сказал Фома",
+     "Нет! Не это... а то, что... Я - вы извините! не умею я говорить! Необразован я...", "Фома"),
+])  # fmt: skip
+def test_a_remark_without_its_dash_after_a_question_or_exclamation_is_removed(books, book, words, speech, speaker):
+    turn = read_turn(" ".join(line_of(books / book, words).replace("--", "—").split()))
+    assert (turn.speech, turn.speaker, turn.dashless_remarks) == (speech, speaker, 1)
 
 
-FB2 = """<?xml version="1.0" encoding="{encoding}"?>
-<FictionBook xmlns="http://www.gribuser.ru/xml/fictionbook/2.0" xmlns:l="http://www.w3.org/1999/xlink">
-<description><title-info><book-title>Проба</book-title></title-info></description>
-<body><title><p>Глава первая</p></title>
-<section>
-<p>— Ты <emphasis>куда</emphasis>? — спросил он.<a l:href="#n1" type="note">1</a></p>
-<p>— Домой, — ответила она, — к маме.</p>
-<p>— Одна?</p>
-<p>Он замолчал и долго смотрел в окно, думая о чем-то своем, далеком и неясном, пока поезд не тронулся.</p>
-<p>— Одна.</p>
-</section></body>
-<body name="notes"><section id="n1"><p>Примечание.</p></section></body>
-</FictionBook>"""
+@pytest.mark.parametrize(("book", "words"), [
+    ("Dostoevsky/Игрок.txt", "не превышают? сказал!"),  # "сказал!" is the speaker's own word
+    ("Gogol/Вечера на хуторе близ Диканьки.txt", "служила тебе? сказала ли противное"),  # a question, not a remark
+    ("Gogol/Мёртвые души.txt", "Как жаль мне, что нечего вам покушать! не хотите"),  # lower case after "!" is speech
+])  # fmt: skip
+def test_lower_case_speech_after_a_question_or_exclamation_stays(books, book, words):
+    line = line_of(books / book, words)
+    assert words in spoken_words(line)
+    assert read_turn(" ".join(line.split())).dashless_remarks == 0
 
 
-@pytest.mark.parametrize("encoding", ["utf-8", "windows-1251"])
-def test_fb2_paragraphs_of_the_main_body(tmp_path, encoding):
-    book = tmp_path / "book.fb2"
-    book.write_bytes(FB2.format(encoding=encoding).encode(encoding))
-    dialogues, report = extract_dialogues_from_book(book)
-    assert dialogues == [["Ты куда?", "Домой, к маме.", "Одна?"]]
-    assert report.skipped["notes"] == 1
-    assert report.skipped["lone_turn"] == 1
-    assert report.paragraphs == report.turns + sum(report.skipped.values()) == 7
+def test_the_issues_remark_after_an_exclamation_is_removed():
+    assert spoken_words("— Браво! раздалось было несколько восклицаний.") == "Браво!"
 
 
-@pytest.mark.parametrize("declaration", [
-    '<!DOCTYPE FictionBook SYSTEM "http://example.com/fb2.dtd">',
-    '<!DOCTYPE lol [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;">]>',
-])
-def test_fb2_with_dtd_or_entities_is_refused(tmp_path, declaration):
-    book = tmp_path / "bomb.fb2"
-    book.write_text(f'<?xml version="1.0"?>{declaration}<FictionBook><body><p>— &lol2;</p></body></FictionBook>')
-    with pytest.raises(DataError, match="bomb.fb2.*DTD"):
-        extract_dialogues_from_book(book)
+def test_a_dialogue_is_split_where_a_third_named_speaker_talks(books):
+    bab = books / "Chekhov" / "Бабы.txt"
+    question, answer, third = (spoken_words(line_of(bab, words)) for words in
+                               ("спросил Матвей Саввич", "ответил Дюдя", "вздохнула Афанасьевна"))  # fmt: skip
+    together, report = extract_dialogues_from_book(bab)
+    assert any([question, answer, third] == dialogue[i:i + 3] for dialogue in together for i in range(len(dialogue)))
+    split, split_report = extract_dialogues_from_book(bab, split_speakers=True)
+    assert [question, answer] in split
+    assert any(dialogue[0] == third for dialogue in split)
+    assert split_report.speaker_splits >= 1 and report.speaker_splits == 0
+    assert split_report.turns + split_report.skipped["lone_turn"] == report.turns + report.skipped["lone_turn"]
 
 
-def test_broken_fb2_names_the_file(tmp_path):
-    book = tmp_path / "broken.fb2"
-    book.write_text("<FictionBook><body><p>— Да</body>", encoding="utf-8")
-    with pytest.raises(DataError, match="broken.fb2.*not a well-formed"):
-        extract_dialogues_from_book(book)
-
-
-def test_missing_path_is_a_clear_error(tmp_path):
-    with pytest.raises(DataError, match="nope.txt: no such file"):
-        extract_dialogues_from_book(tmp_path / "nope.txt")
-    with pytest.raises(DataError, match="nope: no such file or directory"):
-        extract_dialogues([tmp_path / "nope"])
-    with pytest.raises(DataError, match="no .txt or .fb2 books"):
-        extract_dialogues([tmp_path])
-    (tmp_path / "book.pdf").write_bytes(b"%PDF-1.4")
-    with pytest.raises(DataError, match="book.pdf: not a book"):
-        extract_dialogues([tmp_path / "book.pdf"])
-
-
-def test_empty_file_gives_no_dialogues(tmp_path):
-    (tmp_path / "empty.txt").write_bytes(b"")
-    dialogues, report = extract_dialogues_from_book(tmp_path / "empty.txt")
-    assert dialogues == [] and report.paragraphs == 0 and report.dialogues == 0
-
-
-def test_write_dialogues_text_and_jsonl_round_trip(tmp_path):
-    dialogues = [["Ты куда?", "Домой, к маме."], ["Одна?", "Одна.", "Ну, иди."]]
-    write_dialogues(dialogues, tmp_path / "out.txt")
-    blocks = (tmp_path / "out.txt").read_text(encoding="utf-8").strip().split("\n\n")
-    assert [[line.removeprefix("- ") for line in block.split("\n")] for block in blocks] == dialogues
-    assert all(line.startswith("- ") for block in blocks for line in block.split("\n"))
-    write_dialogues(dialogues, tmp_path / "out.jsonl")
-    lines = (tmp_path / "out.jsonl").read_text(encoding="utf-8").splitlines()
-    assert [json.loads(line)["dialogue"] for line in lines] == dialogues
-
-
-@pytest.mark.parametrize("suffix", [".txt", ".jsonl"])
-def test_corpus_from_real_books_goes_through_the_pipeline(books, tmp_path, tokenizer, suffix):
-    from rugpt_chitchat.readers import read_dialogues
-    from rugpt_chitchat.samples import PipelineConfig, prepare_dataset
-
-    dialogues, _ = extract_dialogues([books / "Chekhov", books / "Tolstoy" / "Хозяин и работник.txt"])
-    corpus = tmp_path / f"books{suffix}"
-    write_dialogues(dialogues, corpus)
-    read = read_dialogues(corpus)["dialogue"]
-    assert [[turn.removeprefix("- ") for turn in dialogue] for dialogue in read] == dialogues
-    samples, summary = prepare_dataset([corpus], tokenizer, PipelineConfig(validation_size=0.1))
-    assert summary.dialogues_read == len(dialogues)
-    assert len(samples["train"]) > len(dialogues)
-
-
-def test_cli_writes_dialogues_and_prints_the_table(books, tmp_path, capsys):
-    from rugpt_chitchat.cli import main
-
-    output = tmp_path / "chekhov.jsonl"
-    main(["extract-dialogues", str(books / "Chekhov" / "Анюта.txt"), str(books / "Lermontov"), "--output", str(output)])
-    printed = capsys.readouterr().out
-    assert "| **total** |" in printed and "Анюта.txt" in printed and "Штосс.txt" in printed
-    assert ANYUTA_VISIT in [json.loads(line)["dialogue"] for line in output.read_text(encoding="utf-8").splitlines()]
-
-
-def test_dialogues_from_all_books_train_a_tiny_model(books, tmp_path):
-    """Every book of the shelf -> one dialogue corpus -> the pipeline -> a short training run that learns."""
-    from rugpt_chitchat.training import train
-
-    dialogues, reports = extract_dialogues([books])
-    assert len(reports) > 200 and len(dialogues) > 10_000
-    corpus = tmp_path / "books.txt"
-    write_dialogues(dialogues, corpus)
-    outcome = train([
-        "--data", str(corpus), "--tokenizer_name", "train", "--tokenizer_vocab_size", "2000",
-        "--config_overrides", "n_layer=2,n_embd=64,n_head=2,n_positions=96", "--max_length", "96",
-        "--max_train_samples", "2000", "--max_eval_samples", "128", "--output_dir", str(tmp_path / "run"),
-        "--use_cpu", "true", "--disable_tqdm", "true", "--report_to", "none", "--learning_rate", "3e-3",
-        "--per_device_train_batch_size", "16", "--max_steps", "30", "--eval_steps", "30", "--save_steps", "30",
-    ])  # fmt: skip
-    assert outcome.perplexity_after < outcome.perplexity_before / 3, outcome
+def test_a_narrative_paragraph_naming_a_newcomer_ends_the_dialogue(anyuta):
+    """"Анюта быстро накинула... Вошел художник Фетисов." lies between "Можно войти?" and the painter's request."""
+    joined, _ = extract_dialogues_from_book(anyuta, max_narrative=1)
+    assert any(dialogue[dialogue.index(ANYUTA_VISIT[0]) - 1] == "Можно войти?" for dialogue in joined if ANYUTA_VISIT[0] in dialogue)
+    split, report = extract_dialogues_from_book(anyuta, max_narrative=1, split_speakers=True)
+    visit = next(dialogue for dialogue in split if ANYUTA_VISIT[0] in dialogue)
+    assert visit[0] == ANYUTA_VISIT[0]
+    assert visit[:5] == ANYUTA_VISIT + ["А что вы пишете?"]  # "Анюта стала одеваться.": she speaks in it already
+    assert report.speaker_splits >= 1

@@ -81,13 +81,16 @@ def test_pad_to_multiple_of_rounds_the_batch_width_up():
         (12, [BOS, BOT, 12, USER, 13, 14, BOT, 15, 16, 17, EOS]),  # oldest utterance dropped first
         (9, [BOS, USER, 13, 14, BOT, 15, 16, 17, EOS]),  # then the rest of the history
         (8, [BOS, USER, 14, BOT, 15, 16, 17, EOS]),  # then the input loses tokens from its left
-        (6, [BOS, USER, BOT, 15, 16, EOS]),  # the reply is only cut at its tail, and keeps its eos
+        (7, [BOS, USER, BOT, 15, 16, 17, EOS]),  # the whole input gone, the reply whole
+        (6, [BOS, USER, BOT, 15, 16, 17]),  # no room for eos: the reply did not end there, so no eos
+        (5, [BOS, USER, BOT, 15, 16]),  # the reply is only cut at its tail, without eos
     ],
 )
 def test_truncation_drops_oldest_history_then_input_left_then_reply_tail(max_length, expected):
     batch = collate([LONG], max_length=max_length)
     assert batch["input_ids"] == [expected]
-    assert batch["labels"][0][-1] == EOS
+    reply_start = expected.index(BOT, expected.index(USER)) + 1
+    assert batch["labels"][0] == [X] * reply_start + expected[reply_start:]
 
 
 def test_max_history_keeps_only_the_last_utterances():

@@ -12,11 +12,11 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM
 
-from rugpt_chitchat.cleaning import clean_utterance, normalize_utterance
+from rugpt_chitchat.cleaning import clean_utterance, has_words, normalize_utterance
 from rugpt_chitchat.collator import DialogueCollator
 from rugpt_chitchat.errors import DataError
 from rugpt_chitchat.format import DialogueFormat, build_segments
-from rugpt_chitchat.generation import ChitChat, trim_to_clean_end
+from rugpt_chitchat.generation import FALLBACK_REPLY, ChitChat, trim_to_clean_end
 
 GREEDY = {"do_sample": False, "max_new_tokens": 8}
 ECHOED = ["Привет, как дела?", "Куда ты идёшь?", "Сколько стоит билет?", "Ты меня слышишь?"]
@@ -114,12 +114,12 @@ def test_truncate_utterance_keeps_what_the_prompt_holds(chat):
     assert len(chat.prompt_ids([cut])["input_ids"]) <= chat.format.max_length - chat.generation_config.max_new_tokens
 
 
-@pytest.fixture(scope="module")
-def echo_chat(tiny_model_dir) -> ChitChat:
-    """The tiny model trained to answer four utterances by repeating them: greedy decoding echoes."""
+def chat_trained_on(tiny_model_dir, pairs: list[tuple[str, str]]) -> ChitChat:
+    """The tiny model trained (120 full-batch steps) to answer each input of `pairs` with its reply."""
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
     chat = ChitChat(model, ChitChat.from_pretrained(str(tiny_model_dir)).tokenizer, DialogueFormat(max_length=128))
-    samples = [{"history": [encode(chat, "Добрый вечер.")], "input": encode(chat, text), "reply": encode(chat, text)} for text in ECHOED]
+    samples = [{"history": [encode(chat, "Добрый вечер.")], "input": encode(chat, text), "reply": encode(chat, reply)}
+               for text, reply in pairs]
     batch = DialogueCollator(chat.special, chat.format)(samples)
     torch.manual_seed(0)
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
@@ -130,6 +130,12 @@ def echo_chat(tiny_model_dir) -> ChitChat:
         optimizer.zero_grad()
     chat.model = model.eval()
     return chat
+
+
+@pytest.fixture(scope="module")
+def echo_chat(tiny_model_dir) -> ChitChat:
+    """Trained to answer four utterances by repeating them: greedy decoding echoes."""
+    return chat_trained_on(tiny_model_dir, [(text, text) for text in ECHOED])
 
 
 def test_echoing_replies_are_redrawn_and_other_rows_kept(echo_chat):
@@ -146,6 +152,21 @@ def test_echoing_replies_are_redrawn_and_other_rows_kept(echo_chat):
     replies = echo_chat.reply_batch([*histories, other], **settings)
     assert all(reply and normalize_utterance(reply) != normalize_utterance(text) for reply, text in zip(replies, ECHOED))
     assert replies[-1] == not_echoed
+
+
+def test_wordless_replies_are_redrawn_and_first_draws_kept(tiny_model_dir):
+    """Trained to answer "." twice as often as "Хорошо": greedy says "." first, the guard redraws to words."""
+    chat = chat_trained_on(tiny_model_dir, [(text, reply) for text in ECHOED for reply in (".", ".", "Хорошо")])
+    settings = {**GREEDY, "repetition_penalty": 1.0, "no_repeat_ngram_size": 0}
+    histories = [["Добрый вечер.", text] for text in ECHOED]
+    chat.max_redraws = 0
+    replies, first_draws = chat.reply_batch_with_first_draws(histories, **settings)
+    assert first_draws == ["."] * 4
+    assert replies == [FALLBACK_REPLY] * 4, "a reply still wordless after the redraws is never shown"
+    chat.max_redraws = 3
+    replies, first_draws = chat.reply_batch_with_first_draws(histories, **settings)
+    assert first_draws == ["."] * 4
+    assert replies == ["Хорошо"] * 4
 
 
 def test_chat_repl_keeps_going_through_stdin(tiny_model_dir):
@@ -169,3 +190,16 @@ def test_a_checkpoint_with_nan_weights_is_refused_by_name(tiny_model_dir, tmp_pa
     model.save_pretrained(tmp_path)
     with pytest.raises(DataError, match=rf"{tmp_path}: 1 weight tensors hold NaN or inf \(first: .*wte.weight\)"):
         ChitChat.from_pretrained(str(tmp_path), device="cpu")
+
+
+def test_serving_and_training_import_only_the_layers_below_them():
+    """Serving needs the format and the tokenizer, not the data pipeline; training needs the format, not serving."""
+    code = (
+        "import sys, importlib\n"
+        "importlib.import_module(sys.argv[1])\n"
+        "print(' '.join(m for m in sys.argv[2:] if m in sys.modules))"
+    )
+    pipeline = ["datasets", "pyarrow", "rugpt_chitchat.samples", "rugpt_chitchat.readers"]
+    for module, forbidden in [("rugpt_chitchat.generation", pipeline), ("rugpt_chitchat.training", ["rugpt_chitchat.generation"])]:
+        result = subprocess.run([sys.executable, "-c", code, module, *forbidden], capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0 and result.stdout.strip() == "", (module, result.stdout, result.stderr[-500:])

@@ -17,6 +17,7 @@ import huggingface_hub
 import pytest
 from rouge_score import rouge_scorer
 
+from rugpt_chitchat.cleaning import has_words
 from rugpt_chitchat.errors import DataError
 from rugpt_chitchat.metrics import METRIC_NAMES, compute_generation_metrics, load_metric
 
@@ -149,6 +150,24 @@ def test_generation_metrics_in_one_flat_dict():
     assert result["echo_rate"] == pytest.approx(1 / 2)
     assert result["reply_length_words"] == pytest.approx((5 + 1) / 2)
     assert result["distinct_1"] == pytest.approx(1)
+
+
+def test_raw_rates_count_the_first_draws_not_the_guarded_replies():
+    result = compute_generation_metrics(
+        predictions=["Я дома.", "Не знаю.", "Ну да."],
+        references=["дома", "знаю", "да"],
+        user_utterances=["Где ты?", "Что это?", "Правда?"],
+        first_draws=["Где ты?", ".", "Ну да."],
+    )
+    assert result["echo_rate"] == 0
+    assert result["echo_rate_raw"] == pytest.approx(1 / 3)
+    assert result["wordless_rate_raw"] == pytest.approx(1 / 3)
+
+
+def test_has_words_needs_a_letter_or_digit():
+    assert [has_words(text) for text in ["", ".", ", …", "?!", "—", "__", "Да", "5", "ё"]] == [
+        False, False, False, False, False, False, True, True, True
+    ]
 
 
 def test_generation_metrics_reject_misaligned_inputs():

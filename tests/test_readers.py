@@ -83,10 +83,10 @@ def test_bad_pickles_get_a_clear_error(tmp_path, payload, message):
         read_dialogues(path)
 
 
-def test_non_utf8_text_names_the_line_and_record(tmp_path):
+def test_non_utf8_text_names_the_line(tmp_path):
     path = tmp_path / "cp1251.txt"
     path.write_bytes("- Привет\n- Пока\n\n".encode() + "- Как дела?\n".encode("cp1251"))
-    with pytest.raises(DataError, match=r"cp1251\.txt, record 1: line 4 is not UTF-8"):
+    with pytest.raises(DataError, match=r"cp1251\.txt, line 4: not UTF-8"):
         read_dialogues(path)
 
 
@@ -97,5 +97,5 @@ def test_empty_and_missing_files_and_bad_jsonl(tmp_path):
     with pytest.raises(DataError, match=r"missing\.txt\.xz: no such file"):
         read_dialogues(tmp_path / "missing.txt.xz")
     (tmp_path / "bad.jsonl").write_text('{"dialogue": ["а", "б"]}\n{"dialogue": ["в",\n', encoding="utf-8")
-    with pytest.raises(DataError, match=r"bad\.jsonl, record 1: not valid JSON"):
+    with pytest.raises(DataError, match=r"bad\.jsonl, line 2: not valid JSON"):
         read_dialogues(tmp_path / "bad.jsonl")

@@ -15,9 +15,10 @@ import pytest
 import torch
 import yaml
 from datasets import Dataset, DatasetDict
-from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig, TrainerCallback
+from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, GenerationConfig, TrainerCallback
 
 from rugpt_chitchat.errors import DataError, TrainingDiverged
+from rugpt_chitchat.evaluation import learning_curve_series
 from rugpt_chitchat.format import DialogueFormat
 from rugpt_chitchat.training import build_trainer, load_model, parse_arguments, run_training
 
@@ -58,14 +59,20 @@ def test_validation_perplexity_falls_on_real_dialogues(trained):
     assert outcome.perplexity_after < outcome.perplexity_before / 3, outcome
 
 
-def test_checkpoint_holds_model_tokenizer_generation_config_format_and_card(trained):
+def test_checkpoint_holds_model_tokenizer_generation_config_format_and_card(trained, dialogue_file):
     trainer, outcome = trained
     output_dir = Path(outcome.output_dir)
     for directory in [output_dir, *output_dir.glob("checkpoint-*")]:
-        assert {"model.safetensors", "tokenizer.json", "generation_config.json", "dialogue_format.json"} <= {
+        assert {"model.safetensors", "tokenizer.json", "generation_config.json"} <= {
             path.name for path in directory.iterdir()
         }, directory
-    assert DialogueFormat.load(output_dir) == DialogueFormat(max_history=3, max_length=96)
+        config = json.loads((directory / "config.json").read_text())
+        assert config["dialogue_format"]["max_length"] == 96, directory
+        assert config["dialogue_data"] == {
+            "data": [str(dialogue_file)], "max_history": 3, "validation_size": 0.1, "seed": 1, "dedup": True,
+            "max_utterance_chars": 2000,
+        }
+    assert DialogueFormat.load(output_dir, AutoConfig.from_pretrained(output_dir)) == DialogueFormat(max_history=3, max_length=96)
     generation = GenerationConfig.from_pretrained(output_dir)
     assert generation.do_sample and generation.top_p == 0.9 and generation.pad_token_id == trainer.processing_class.pad_token_id
     card = (output_dir / "README.md").read_text(encoding="utf-8")
@@ -80,6 +87,16 @@ def test_reloaded_checkpoint_gives_identical_logits(trained):
     reloaded = AutoModelForCausalLM.from_pretrained(outcome.output_dir).eval()
     with torch.no_grad():
         assert torch.equal(model(**batch).logits, reloaded(**batch).logits)
+
+
+def test_perplexity_before_training_is_logged_at_step_0_and_the_curve_plots_the_token_weighted_loss(trained):
+    trainer, outcome = trained
+    history = json.loads(Path(outcome.output_dir, "trainer_state.json").read_text())["log_history"]
+    evaluations = [log for log in history if "eval_perplexity" in log]
+    assert evaluations[0]["step"] == 0 and evaluations[0]["eval_perplexity"] == outcome.perplexity_before
+    curve = learning_curve_series(history)["eval"]
+    assert [point[:2] for point in curve] == [(log["step"], log["eval_reply_loss"]) for log in evaluations]
+    assert all(log["eval_reply_loss"] != log["eval_loss"] for log in evaluations), "HF's eval_loss weighs samples"
 
 
 def test_training_resumes_from_the_last_checkpoint(trained, tokenizer_dir, dialogue_file):
@@ -98,6 +115,70 @@ def test_early_stopping_stops_when_perplexity_stops_improving(tmp_path, dialogue
     )  # fmt: skip
     outcome = run_training(build_trainer(*parse_arguments(argv)))
     assert outcome.global_step == 4  # best at step 2, no better at step 4: patience 1 is spent
+
+
+def _weights(model) -> dict[str, torch.Tensor]:
+    return {name: tensor.detach().clone() for name, tensor in model.state_dict().items()}
+
+
+def _differing(first: dict, second: dict) -> list[str]:
+    return [name for name in first if not torch.equal(first[name], second[name])]
+
+
+def test_one_config_and_seed_give_identical_initial_and_final_weights(tmp_path, dialogue_file, tokenizer_dir):
+    quick = ["--max_steps", "4", "--eval_steps", "4", "--save_steps", "4", "--max_eval_samples", "16"]
+    runs = [small_run(dialogue_file, tokenizer_dir, tmp_path / name, *quick, "--seed", seed)
+            for name, seed in (("a", "1"), ("b", "1"), ("c", "2"))]  # fmt: skip
+    trainers = [build_trainer(*parse_arguments(argv)) for argv in runs]
+    initial = [_weights(trainer.model) for trainer in trainers]
+    assert not _differing(initial[0], initial[1])
+    assert _differing(initial[0], initial[2])  # the seed, not a fixed init, makes them equal
+    for trainer in trainers[:2]:
+        run_training(trainer)
+    assert not _differing(_weights(trainers[0].model), _weights(trainers[1].model))
+    assert _differing(_weights(trainers[0].model), initial[0])
+
+
+def test_new_token_rows_are_reproducible_under_one_seed(tmp_path, tiny_model_dir, dialogue_file):
+    """`mean_resizing` draws the new rows at random around the mean: the seed must come before it."""
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    tokenizer.add_tokens(["<new-token>"], special_tokens=True)
+    tokenizer.save_pretrained(tmp_path / "grown")
+    argv = ["--model_name_or_path", str(tiny_model_dir), "--config_overrides", ""]
+    trainers = [build_trainer(*parse_arguments([*small_run(dialogue_file, tmp_path / "grown", tmp_path / name), *argv]))
+                for name in ("a", "b")]  # fmt: skip
+    rows = [trainer.model.get_input_embeddings().weight[-1].detach() for trainer in trainers]
+    assert torch.equal(rows[0], rows[1])
+
+
+def test_best_model_reload_restores_the_tied_head_without_a_missing_keys_warning(trained, caplog):
+    trainer, outcome = trained
+    model = trainer.model
+    assert model.lm_head.weight is model.transformer.wte.weight
+    best = AutoModelForCausalLM.from_pretrained(trainer.state.best_model_checkpoint)
+    assert torch.equal(model.lm_head.weight, best.transformer.wte.weight)
+    with caplog.at_level("WARNING"):
+        trainer._load_best_model()
+    assert "missing keys" not in caplog.text
+    assert model.lm_head.weight is model.transformer.wte.weight
+
+
+@pytest.mark.parametrize(
+    "batching",
+    [["--packing", "true", "--packed_row_length", "128", "--dataloader_drop_last", "true"], ["--train_sampling_strategy", "random"]],
+    ids=["packed rows", "padded samples"],
+)
+def test_batches_by_token_budget_train_as_well(tmp_path, dialogue_file, tokenizer_dir, batching):
+    argv = small_run(dialogue_file, tokenizer_dir, tmp_path, *batching, "--max_tokens_per_batch", "1024")
+    trainer = build_trainer(*parse_arguments(argv))
+    shapes = [tuple(batch["input_ids"].shape) for batch in trainer.get_train_dataloader()]
+    assert all(rows * width <= 1024 for rows, width in shapes)
+    if "--packing" in batching:
+        assert set(shapes) == {(8, 128)}, "packed rows: one shape, for torch_compile"
+    else:
+        assert len({rows for rows, _ in shapes}) > 3, "short samples make larger batches"
+    outcome = run_training(trainer)
+    assert outcome.perplexity_after < outcome.perplexity_before / 3, outcome
 
 
 class PoisonAWeight(TrainerCallback):
@@ -149,6 +230,15 @@ def test_command_line_overrides_the_yaml_config():
     assert args.metric_for_best_model == "perplexity" and args.train_sampling_strategy == "group_by_length"
 
 
+def test_the_gpu_config_asks_for_bf16_tf32_fused_adamw_compile_and_workers():
+    # bf16 and tf32 need a GPU to parse at all: the values are read from the YAML, then switched off here
+    config = yaml.safe_load((REPO / "configs" / "rugpt3small.yaml").read_text(encoding="utf-8"))
+    assert config["bf16"] and config["tf32"]
+    *_, args = parse_arguments(["--config", str(REPO / "configs" / "rugpt3small.yaml"), "--bf16", "false", "--tf32", "false"])
+    assert args.optim == "adamw_torch_fused" and args.torch_compile
+    assert args.dataloader_num_workers >= 2 and args.dataloader_pin_memory
+
+
 def _config(tmp_path: Path, **values) -> str:
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(values), encoding="utf-8")
@@ -170,7 +260,7 @@ def test_unknown_config_key_fails_the_command_with_a_clear_message(tmp_path):
         [sys.executable, "-m", "rugpt_chitchat.cli", "train", "--config", _config(tmp_path, n_layers=4)],
         capture_output=True, text=True, timeout=120, env={**os.environ, "HF_HUB_OFFLINE": "1"},
     )  # fmt: skip
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert "unknown key 'n_layers'" in result.stderr
 
 
@@ -212,12 +302,57 @@ def test_preprocessed_samples_are_refused_without_their_tokenizer(tmp_path, toke
         build_trainer(*parse_arguments(small_run(foreign, tokenizer_dir, tmp_path / "out")))
 
 
-TWO_PROCESS_SCRIPT = """
+@pytest.fixture(scope="module")
+def prepared_with_one_turn(tmp_path_factory, dialogue_file, tokenizer_dir) -> Path:
+    """The real dialogues preprocessed with max_history=1, saved as `preprocess` saves them."""
+    from rugpt_chitchat.samples import PipelineConfig, prepare_dataset, save_samples
+
+    config = PipelineConfig(max_history=1, validation_size=0.1, seed=4)
+    samples, _ = prepare_dataset([str(dialogue_file)], AutoTokenizer.from_pretrained(tokenizer_dir), config)
+    directory = tmp_path_factory.mktemp("prepared")
+    save_samples(samples, directory, config, [str(dialogue_file)], str(tokenizer_dir))
+    return directory
+
+
+def test_training_refuses_more_history_than_the_samples_hold(tmp_path, prepared_with_one_turn, tokenizer_dir):
+    with pytest.raises(DataError, match="prepared with max_history=1, but training asks for max_history=3"):
+        build_trainer(*parse_arguments(small_run(prepared_with_one_turn, tokenizer_dir, tmp_path)))
+
+
+def test_preprocessed_settings_and_tokenizer_travel_into_the_checkpoint(tmp_path, prepared_with_one_turn, dialogue_file):
+    argv = small_run(prepared_with_one_turn, Path("unused"), tmp_path, "--max_history", "1", "--max_steps", "2")
+    for flag in ("--tokenizer_name", "unused"):  # the directory records its tokenizer
+        argv.remove(flag)
+    trainer = build_trainer(*parse_arguments(argv))
+    run_training(trainer)
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert config["dialogue_data"] == {
+        "data": [str(prepared_with_one_turn)], "max_history": 1, "validation_size": 0.1, "seed": 4, "dedup": True,
+        "max_utterance_chars": 2000, "preprocessed_from": [str(dialogue_file)],
+    }
+    assert config["dialogue_format"]["max_history"] == 1
+
+
+TRAINING_SCRIPT = """
 import json, sys
+import torch
+from transformers import TrainerCallback
 from rugpt_chitchat.training import build_trainer, parse_arguments, run_training
+
+class RecordWeights(TrainerCallback):
+    \"\"\"After every optimizer step, a checksum of this process's weights; after the last, the weights, saved
+    before `load_best_model_at_end` reloads the main process's checkpoint on every process.\"\"\"
+
+    def on_step_end(self, args, state, control, model=None, **kwargs):
+        weights = {name: tensor.detach().clone() for name, tensor in model.state_dict().items()}
+        checksums.append(sum(float(tensor.double().abs().sum()) for tensor in weights.values()))
+        if state.global_step == state.max_steps:
+            torch.save(weights, f"{args.output_dir}/weights-rank{args.process_index}.pt")
 
 trainer = build_trainer(*parse_arguments(sys.argv[1:]))
 args = trainer.args
+checksums = []
+trainer.add_callback(RecordWeights)
 trainer.train_dataset = trainer.train_dataset.map(lambda _, i: {"sample_id": i}, with_indices=True, keep_in_memory=True)
 record = open(f"{args.output_dir}/rank{args.process_index}.jsonl", "w")
 collate, step = trainer.data_collator, trainer.training_step
@@ -236,8 +371,7 @@ def recording_step(model, inputs, num_items_in_batch=None):
 
 trainer.data_collator, trainer.training_step = collate_with_ids, recording_step
 run_training(trainer)
-weights = sum(float(p.double().abs().sum()) for p in trainer.model.parameters())
-record.write(json.dumps({"world_size": args.world_size, "weights": weights}) + "\\n")
+record.write(json.dumps({"world_size": args.world_size, "checksums": checksums}) + "\\n")
 """
 
 
@@ -247,30 +381,48 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def test_two_processes_train_on_disjoint_shards_with_averaged_loss(tmp_path, dialogue_file, tokenizer_dir):
-    script = tmp_path / "train_two.py"
-    script.write_text(textwrap.dedent(TWO_PROCESS_SCRIPT), encoding="utf-8")
-    output_dir = tmp_path / "out"
-    launch = [
-        sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-        "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(_free_port()), str(script),
-    ]  # fmt: skip
-    run = small_run(dialogue_file, tokenizer_dir, output_dir, "--max_steps", "6", "--logging_steps", "1",
-                    "--eval_steps", "6", "--save_steps", "6", "--per_device_train_batch_size", "8")  # fmt: skip
-    result = subprocess.run(launch + run, capture_output=True, text=True, timeout=300, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+def _run_script(tmp_path: Path, launcher: list[str], argv: list[str]) -> None:
+    script = tmp_path / "train_and_record.py"
+    script.write_text(textwrap.dedent(TRAINING_SCRIPT), encoding="utf-8")
+    result = subprocess.run(
+        [*launcher, str(script), *argv], capture_output=True, text=True, timeout=300, env={**os.environ, "HF_HUB_OFFLINE": "1"}
+    )
     assert result.returncode == 0, result.stderr[-3000:]
 
-    records = [[json.loads(line) for line in (output_dir / f"rank{rank}.jsonl").open()] for rank in (0, 1)]
+
+def test_two_processes_train_one_model_on_disjoint_shards_as_one_process_would(tmp_path, dialogue_file, tokenizer_dir):
+    """Real data parallelism: both processes hold the same weights after every step (gradients all-reduced), and
+    they equal a one-process run of the same global batch. Samples in order and no dropout, so the two runs see
+    the same batches and the same arithmetic up to the order of summation."""
+    no_dropout = f"{TINY_MODEL},resid_pdrop=0,embd_pdrop=0,attn_pdrop=0"
+    common = ["--max_steps", "6", "--logging_steps", "1", "--eval_steps", "6", "--save_steps", "6",
+              "--train_sampling_strategy", "sequential", "--config_overrides", no_dropout]  # fmt: skip
+    two, one = tmp_path / "two", tmp_path / "one"
+    launch = [
+        sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+        "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(_free_port()),
+    ]  # fmt: skip
+    _run_script(tmp_path, launch, small_run(dialogue_file, tokenizer_dir, two, *common, "--per_device_train_batch_size", "8"))
+    _run_script(tmp_path, [sys.executable], small_run(dialogue_file, tokenizer_dir, one, *common, "--per_device_train_batch_size", "16"))
+
+    records = [[json.loads(line) for line in (two / f"rank{rank}.jsonl").open()] for rank in (0, 1)]
     ids = [[i for r in rank for i in r.get("ids", [])] for rank in records]
     losses = [[r["loss"] for r in rank if "loss" in r] for rank in records]
     finals = [rank[-1] for rank in records]
     assert [final["world_size"] for final in finals] == [2, 2]
     assert len(ids[0]) == len(ids[1]) == 6 * 8 and not set(ids[0]) & set(ids[1])
-    assert finals[0]["weights"] == pytest.approx(finals[1]["weights"], rel=1e-9)  # gradients were synchronised
+    assert len(finals[0]["checksums"]) == 6 and finals[0]["checksums"] == finals[1]["checksums"]
 
-    state = json.loads((output_dir / "checkpoint-6" / "trainer_state.json").read_text())
+    weights = [torch.load(two / f"weights-rank{rank}.pt") for rank in (0, 1)]
+    alone = torch.load(one / "weights-rank0.pt")
+    for name, tensor in weights[0].items():
+        assert torch.equal(tensor, weights[1][name]), name
+        torch.testing.assert_close(tensor, alone[name], rtol=1e-4, atol=1e-5, msg=name)
+
+    state = json.loads((two / "checkpoint-6" / "trainer_state.json").read_text())
     logged = [log["loss"] for log in state["log_history"] if "loss" in log]
     assert losses[0] != losses[1]
     assert logged == pytest.approx([(a + b) / 2 for a, b in zip(*losses)], rel=1e-3)
-    assert [path.name for path in output_dir.glob("checkpoint-*")] == ["checkpoint-6"]
-    assert (output_dir / "checkpoint-6" / "dialogue_format.json").exists()
+    assert [log["step"] for log in state["log_history"] if "eval_perplexity" in log] == [0, 6]
+    assert [path.name for path in two.glob("checkpoint-*")] == ["checkpoint-6"]
+    assert "dialogue_format" in json.loads((two / "checkpoint-6" / "config.json").read_text())

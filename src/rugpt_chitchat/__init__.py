@@ -1,19 +1,43 @@
-"""rugpt-chitchat: fine-tune a Russian GPT into a history-aware chit-chat model, evaluate it, serve it."""
+"""rugpt-chitchat: fine-tune a Russian GPT into a history-aware chit-chat model, evaluate it, serve it.
 
-from .errors import DataError
-from .generation import ChitChat
-from .readers import read_dialogues
-from .samples import PipelineConfig, prepare_dataset, preprocess_data_for_model
-from .tokenizer import add_dialogue_special_tokens, train_tokenizer
+The names below are imported on first use (module `__getattr__`, as transformers does), so importing the
+package, and `rugpt-chitchat --help`, load neither torch, transformers nor datasets.
+"""
 
-__all__ = [
-    "ChitChat",
-    "DataError",
-    "PipelineConfig",
-    "add_dialogue_special_tokens",
-    "prepare_dataset",
-    "preprocess_data_for_model",
-    "read_dialogues",
-    "train_tokenizer",
-]
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+_EXPORTS = {
+    "ChitChat": "generation",
+    "DataError": "errors",
+    "PipelineConfig": "samples",
+    "add_dialogue_special_tokens": "tokenizer",
+    "prepare_dataset": "samples",
+    "preprocess_data_for_model": "samples",
+    "read_dialogues": "readers",
+    "train_tokenizer": "tokenizer",
+}
+
+__all__ = sorted(_EXPORTS)
 __version__ = "0.1.0"
+
+if TYPE_CHECKING:
+    from .errors import DataError
+    from .generation import ChitChat
+    from .readers import read_dialogues
+    from .samples import PipelineConfig, prepare_dataset, preprocess_data_for_model
+    from .tokenizer import add_dialogue_special_tokens, train_tokenizer
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])

@@ -1,227 +1,185 @@
-"""`rugpt-chitchat` command line: each subcommand turns its arguments into one library call."""
+"""`rugpt-chitchat` command line: each subcommand is a module of `rugpt_chitchat.commands`, imported only when
+it runs, whose dataclasses `parse_config` fills (`--config FILE.yaml` + overrides) before one library call.
+
+Adding a subcommand: write `commands/NAME.py` (docstring, `ARGUMENTS`, `run`; see `commands/__init__.py`)
+and add one `Command` line below. Errors caused by the user's input or environment end as one paragraph
+and exit status 2; `rugpt-chitchat --debug ...` (or `--log_level debug`) shows the traceback instead.
+"""
 
 from __future__ import annotations
 
-import argparse
-import itertools
+import contextlib
+import hashlib
+import importlib
+import io
 import logging
+import os
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Literal, NamedTuple
 
+from .config import parse_config
 from .errors import DataError, TrainingDiverged
 
-
-def _preprocess(argv: list[str]) -> None:
-    parser = argparse.ArgumentParser(prog="rugpt-chitchat preprocess", description="Dialogues -> tokenised samples on disk.")
-    parser.add_argument("--data", nargs="+", required=True, help="dialogue files (.pkl, .txt[.xz|.gz|.bz2], .jsonl) or a Hub dataset name")
-    parser.add_argument("--tokenizer", required=True, help="tokenizer name on the Hub or a local directory")
-    parser.add_argument("--output", required=True, help="directory for the DatasetDict (save_to_disk)")
-    parser.add_argument("--max-history", type=int, default=3)
-    parser.add_argument("--num-proc", type=int, default=None)
-    parser.add_argument("--validation-size", type=float, default=0.05)
-    parser.add_argument("--seed", type=int, default=42)
-    args = parser.parse_args(argv)
-
-    from transformers import AutoTokenizer
-
-    from .samples import PipelineConfig, prepare_dataset
-
-    tokenizer = AutoTokenizer.from_pretrained(args.tokenizer)
-    config = PipelineConfig(
-        max_history=args.max_history,
-        validation_size=args.validation_size,
-        seed=args.seed,
-        num_proc=args.num_proc,
-    )
-    dataset, summary = prepare_dataset(args.data, tokenizer, config)
-    dataset.save_to_disk(args.output)
-    print(summary.to_markdown())
-    print(f"\nSaved to {args.output}")
+PROG = "rugpt-chitchat"
+USER_ERROR_STATUS = 2
 
 
-def _extract_dialogues(argv: list[str]) -> None:
-    parser = argparse.ArgumentParser(prog="rugpt-chitchat extract-dialogues", description="Books (.txt, .fb2) -> dialogues.")
-    parser.add_argument("books", nargs="+", help="book files or directories (searched recursively for .txt and .fb2)")
-    parser.add_argument("--output", required=True, help="dialogue file: .jsonl, else the `- реплика` text format")
-    parser.add_argument("--max-narrative", type=int, default=0, help="short narrative paragraphs allowed between two turns")
-    args = parser.parse_args(argv)
-
-    from .books import extract_dialogues, reports_to_markdown, write_dialogues
-
-    dialogues, reports = extract_dialogues(args.books, args.max_narrative, progress=True)
-    write_dialogues(dialogues, args.output)
-    print(reports_to_markdown(reports))
-    print(f"\n{len(dialogues)} dialogues from {len(reports)} books saved to {args.output}")
-
-
-def _evaluate(argv: list[str]) -> None:
-    parser = argparse.ArgumentParser(prog="rugpt-chitchat evaluate", description="Checkpoint -> metrics on the validation split.")
-    parser.add_argument("--checkpoint", required=True, help="checkpoint directory (model, tokenizer, dialogue_format.json)")
-    parser.add_argument("--data", nargs="+", required=True, help="a preprocessed directory (save_to_disk) or dialogue files")
-    parser.add_argument("--num-samples", type=int, default=200, help="validation samples answered for generation metrics")
-    parser.add_argument("--max-eval-samples", type=int, default=None, help="score perplexity on the first N validation samples (default: all)")
-    parser.add_argument("--output", default=None, help="directory for metrics.json, metrics.md, learning_curve.png")
-    parser.add_argument("--validation-size", type=float, default=0.05, help="as in preprocess, when --data are dialogue files")
-    parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--device", default=None)
-    args = parser.parse_args(argv)
-
-    from .evaluation import evaluate_checkpoint, write_report
-
-    report = evaluate_checkpoint(
-        args.checkpoint, args.data, args.num_samples, args.seed, args.validation_size, args.device, args.max_eval_samples
-    )
-    written = write_report(report, args.checkpoint, args.output or f"{args.checkpoint.rstrip('/')}/evaluation")
-    print(report.to_markdown())
-    print("Wrote " + ", ".join(map(str, written)))
-
-
-def _chat(argv: list[str]) -> None:
-    parser = argparse.ArgumentParser(prog="rugpt-chitchat chat", description="Talk to a checkpoint in the terminal.")
-    parser.add_argument("--checkpoint", required=True, help="checkpoint directory")
-    parser.add_argument("--device", default=None)
-    args = parser.parse_args(argv)
-
-    from .format import last_utterances
-    from .generation import ChitChat
-
-    chat = ChitChat.from_pretrained(args.checkpoint, device=args.device)
-    print("Write a message; /reset starts a new dialogue, /quit (or end of input) leaves.")
-    history: list[str] = []
-    while True:
-        try:
-            text = input("> ").strip()
-        except EOFError:
-            break
-        if text == "/quit":
-            break
-        if text == "/reset":
-            history = []
-            print("(new dialogue)")
-            continue
-        if text:
-            history.append(chat.truncate_utterance(text))
-            answer = chat.reply(history)
-            print(f"bot: {answer}", flush=True)
-            history = last_utterances([*history, answer], chat.max_history)  # what the next prompt can read
-
-
-def _bot(argv: list[str]) -> None:
-    """`rugpt-chitchat bot --checkpoint DIR [DIR ...] [--config bot.yaml] [--any_setting value ...]`.
-
-    A user's mistake (bad arguments, no token, a rejected token, an unreachable Bot API) is one line on
-    stderr and exit status 2; the token is never printed.
-    """
-    from .bot import BotSettings, BotStartError, ServeArguments, read_token, run
-    from .config import parse_config
-
-    try:
-        serve_args, settings = parse_config(
-            argv, (ServeArguments, BotSettings), prog="rugpt-chitchat bot",
-            description="Serve checkpoints as a Telegram bot. The token comes from TELEGRAM_BOT_TOKEN or --token_file.",
-        )
-        if not serve_args.checkpoint:
-            raise DataError("command line", "give the model to serve: --checkpoint DIR (several for an A/B test)")
-        token = read_token(serve_args.token_file)
-        chitchats = _load_checkpoints(serve_args.checkpoint, serve_args.device)
-        run(chitchats, settings, token)
-    except (DataError, ValueError, BotStartError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
-    except RuntimeError as error:  # logged with its traceback (token redacted) by `run`
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(1)
-
-
-def _load_checkpoints(paths: list[str], device: str | None) -> dict:
-    """{path: ChitChat} for the bot; a missing or unreadable checkpoint is a DataError naming it."""
-    from .generation import ChitChat
-
-    chitchats = {}
-    for path in paths:
-        try:
-            chitchats[path] = ChitChat.from_pretrained(path, device=device)
-        except OSError as error:
-            raise DataError(path, f"cannot load the checkpoint: {error}") from None
-    return chitchats
-
-
-def _feedback(argv: list[str]) -> None:
-    """`rugpt-chitchat feedback report DB` | `feedback export DB OUT` (or --feedback_db DB --output_dir OUT)."""
-    from .bot.feedback import export_dataset, open_existing, report_markdown
-    from .config import parse_config
-
-    actions = ("report", "export")
-    if not argv or argv[0] not in actions:
-        print("usage: rugpt-chitchat feedback {report DB | export DB OUT} (see `feedback report --help`)", file=sys.stderr)
-        sys.exit(0 if argv and argv[0] in {"-h", "--help"} else 2)
-    action, rest = argv[0], argv[1:]
-    positional = list(itertools.takewhile(lambda arg: not arg.startswith("-"), rest))
-    named = [f"--{name}" for name in ("feedback_db", "output_dir")]
-    rest = [*itertools.chain.from_iterable(zip(named, positional)), *rest[len(positional):]]
-    try:
-        (args,) = parse_config(rest, (FeedbackArguments,), prog=f"rugpt-chitchat feedback {action}")
-        rows = open_existing(args.feedback_db).rated()
-        if action == "report":
-            print(report_markdown(rows))
-            return
-        if not args.output_dir:
-            raise DataError("command line", "export needs the output directory: feedback export DB OUT")
-        dataset = export_dataset(rows, args.output_dir)
-        print(f"{len(dataset)} rated replies ({sum(dataset['label'])} liked) saved to {args.output_dir}")
-    except DataError as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
-
-
-@dataclass
-class FeedbackArguments:
-    feedback_db: str = field(default="feedback.sqlite3", metadata={"help": "SQLite file the bot wrote with --feedback."})
-    output_dir: str | None = field(default=None, metadata={"help": "export: directory for the dataset (save_to_disk)."})
-
-
-SAMPLE_HISTORIES = [["Привет! Как дела?"], ["Ты кто такой?"], ["Куда ты идёшь?", "Домой.", "А что так рано?"]]
-
-
-def _train(argv: list[str]) -> None:
-    """`rugpt-chitchat train --config configs/tiny.yaml [--any_field value ...]`; see `--help` for the fields."""
-    from accelerate import PartialState
-
-    from .generation import ChitChat
-    from .training import train
-
-    outcome = train(argv)
-    if not PartialState().is_main_process:
-        return
-    print(f"\nValidation reply perplexity: {outcome.perplexity_before:.1f} before, {outcome.perplexity_after:.1f} after "
-          f"{outcome.global_step} steps. Model saved to {outcome.output_dir}")
-    chitchat = ChitChat.from_pretrained(outcome.output_dir)
-    for history in SAMPLE_HISTORIES:
-        print(f"  {' / '.join(history)}  ->  {chitchat.reply(history)}")
+class Command(NamedTuple):
+    module: str
+    summary: str
 
 
 COMMANDS = {
-    "preprocess": _preprocess,
-    "train": _train,
-    "extract-dialogues": _extract_dialogues,
-    "evaluate": _evaluate,
-    "chat": _chat,
-    "bot": _bot,
-    "feedback": _feedback,
+    "preprocess": Command("rugpt_chitchat.commands.preprocess", "dialogue files -> tokenised samples on disk"),
+    "pretrain": Command("rugpt_chitchat.commands.pretrain", "pretrain a base model on books or other prose"),
+    "train": Command("rugpt_chitchat.commands.train", "fine-tune or train a model on dialogues"),
+    "evaluate": Command("rugpt_chitchat.commands.evaluate", "reply perplexity and generation metrics of a checkpoint"),
+    "chat": Command("rugpt_chitchat.commands.chat", "talk to a checkpoint in the terminal"),
+    "bot": Command("rugpt_chitchat.commands.bot", "serve checkpoints as a Telegram bot (several: an A/B test)"),
+    "feedback": Command("rugpt_chitchat.commands.feedback", "report or export the ratings the bot collected"),
+    "extract-dialogues": Command("rugpt_chitchat.commands.extract_dialogues", "books and zip archives of them -> dialogue files"),
 }
 
 
+@dataclass
+class LoggingArguments:
+    """Added to every subcommand whose own arguments lack `log_level` (train has TrainingArguments')."""
+
+    log_level: Literal["debug", "info", "warning", "error"] = field(
+        default="info", metadata={"help": "Logging level; 'debug' also shows the traceback of an error."}
+    )
+
+
+def usage() -> str:
+    width = max(map(len, COMMANDS))
+    lines = [f"usage: {PROG} [--debug] COMMAND [--config FILE.yaml] [--field value ...]", "", "commands:"]
+    lines += [f"  {name:<{width}}  {command.summary}" for name, command in COMMANDS.items()]
+    lines += ["", f"`{PROG} COMMAND --help` lists the fields of a command; --debug shows tracebacks."]
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> None:
-    argv = sys.argv[1:] if argv is None else argv
-    if not argv or argv[0] in {"-h", "--help"} or argv[0] not in COMMANDS:
-        print("usage: rugpt-chitchat {" + ",".join(COMMANDS) + "} ...", file=sys.stderr)
-        sys.exit(0 if argv and argv[0] in {"-h", "--help"} else 2)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = bool(argv) and argv[0] == "--debug"
+    argv = argv[debug:]
+    if not argv or argv[0] in {"-h", "--help"}:
+        print(usage())
+        sys.exit(0 if argv else USER_ERROR_STATUS)
+    if argv[0] not in COMMANDS:
+        print(f"{PROG}: unknown command {argv[0]!r}\n\n{usage()}", file=sys.stderr)
+        sys.exit(USER_ERROR_STATUS)
     try:
-        COMMANDS[argv[0]](argv[1:])
-    except (DataError, TrainingDiverged) as error:
+        if {"-h", "--help"} & set(argv[1:]):
+            print_help(argv[0], argv[1:])
+        command, parsed, level = parse_command(argv[0], argv[1:])
+        debug = debug or level == "debug"
+        logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        command.run(*parsed)
+    except TrainingDiverged as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as error:
+        if debug or not is_user_error(error):
+            raise
+        print(f"error: {explain(error)}\n(run `{PROG} --debug ...` for the traceback)", file=sys.stderr)
+        sys.exit(USER_ERROR_STATUS)
+
+
+def parse_command(name: str, argv: list[str]) -> tuple[ModuleType, tuple, str]:
+    """The command's module, its parsed dataclasses and the log level asked for."""
+    command = importlib.import_module(COMMANDS[name].module)
+    positional = getattr(command, "POSITIONAL", None)
+    if positional and argv and not argv[0].startswith("-"):
+        argv = [f"--{positional}", *argv]
+    classes = command.ARGUMENTS
+    own_log_level = any("log_level" in cls.__dataclass_fields__ for cls in classes)
+    parsed = parse_config(
+        argv,
+        classes if own_log_level else (*classes, LoggingArguments),
+        prog=f"{PROG} {name}",
+        description=command.__doc__,
+        recorded=getattr(command, "recorded", None),
+    )
+    level = next((p.log_level for p in parsed if hasattr(p, "log_level")), "info")
+    return command, parsed[: len(classes)], "info" if level == "passive" else level
+
+
+def print_help(name: str, argv: list[str]) -> None:
+    """`COMMAND --help`, from a cache when this version has printed it before: `train`'s lists every field of
+    TrainingArguments, which takes importing torch and transformers (seconds); the cache makes it instant."""
+    cache = help_cache_path(name)
+    if cache.is_file():
+        print(cache.read_text(encoding="utf-8"), end="")
+        sys.exit(0)
+    text = io.StringIO()
+    with contextlib.redirect_stdout(text), contextlib.suppress(SystemExit):
+        parse_command(name, argv)
+    print(text.getvalue(), end="")
+    with contextlib.suppress(OSError):  # a read-only home only costs the speed
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        cache.write_text(text.getvalue(), encoding="utf-8")
+    sys.exit(0)
+
+
+def help_cache_path(name: str) -> Path:
+    """A file per command, named after the installed transformers and this package's sources (path, size, mtime),
+    so an upgrade or an edit prints fresh help."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    package = Path(__file__).parent
+    stamp = [(str(path.relative_to(package)), path.stat().st_size, path.stat().st_mtime_ns) for path in sorted(package.rglob("*.py"))]
+    with contextlib.suppress(PackageNotFoundError):
+        stamp.append(("transformers", version("transformers"), 0))
+    digest = hashlib.blake2b(repr(stamp).encode(), digest_size=8).hexdigest()
+    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return root / "rugpt-chitchat" / "help" / f"{name}-{digest}.txt"
+
+
+def is_user_error(error: BaseException) -> bool:
+    """Errors of the input or the environment, which a message explains better than a traceback."""
+    if isinstance(error, (DataError, OSError)):  # OSError: missing paths, permissions, the Hub unreachable
+        return True
+    if isinstance(error, RuntimeError) and isinstance(error.__cause__, ImportError):  # an optional package missing
+        return True
+    return isinstance(error, _loaded_environment_errors())
+
+
+def _loaded_environment_errors() -> tuple[type, ...]:
+    """Hub and Telegram errors, from the libraries only when they were loaded (they raised nothing otherwise)."""
+    found: list[type] = []
+    if "huggingface_hub" in sys.modules:
+        from huggingface_hub import errors
+
+        found += [errors.HfHubHTTPError, errors.OfflineModeIsEnabled]
+    if "aiogram" in sys.modules:
+        from aiogram.exceptions import TelegramAPIError, TelegramNetworkError
+
+        found += [TelegramAPIError, TelegramNetworkError]
+    return tuple(found)
+
+
+def explain(error: BaseException) -> str:
+    """One paragraph: what went wrong, where, and what to do."""
+    if isinstance(error, DataError):
+        return str(error)
+    if isinstance(error, FileNotFoundError) and error.filename:
+        return f"{error.filename}: no such file or directory; check the path"
+    if isinstance(error, ConnectionError) or type(error).__name__ in {"OfflineModeIsEnabled", "HfHubHTTPError"}:
+        offline = " (HF_HUB_OFFLINE is set)" if os.environ.get("HF_HUB_OFFLINE", "0") not in {"", "0"} else ""
+        return (f"{error}. The name is no local path (no such file or directory), so it was looked up on the "
+                f"Hugging Face Hub, which could not be reached{offline}: check the path (files need their extension, "
+                "e.g. .txt.xz), or connect once so the Hub files are cached")
+    if type(error).__module__.startswith("aiogram"):
+        return f"Telegram: {error}; check the token and --api_server"
+    if isinstance(error, OSError):
+        where = f"{error.filename}: " if getattr(error, "filename", None) else ""
+        return f"{where}{error.strerror or error}; check the path, its permissions and the free space"
+    return str(error)
 
 
 if __name__ == "__main__":

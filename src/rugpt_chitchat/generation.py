@@ -15,40 +15,26 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig, PreTrainedModel, PreTrainedTokenizerBase
+from transformers import AutoModelForCausalLM, GenerationConfig, PreTrainedModel, PreTrainedTokenizerBase
 
-from .cleaning import clean_utterance, normalize_utterance
-from .errors import DataError
-from .format import DialogueFormat, SpecialIds, build_segments, min_length_for_reply
-from .samples import encode_utterances
+from .cleaning import clean_utterance, has_words, normalize_utterance
+from .errors import DataError, not_loadable
+from .format import (
+    PROMPT_OVERHEAD,
+    DialogueFormat,
+    SpecialIds,
+    build_segments,
+    default_generation_config,
+    encode_utterances,
+    min_prompt_length,
+    with_dialogue_tokens,
+)
+from .tokenizer import load_pretrained_tokenizer
 
 logger = logging.getLogger(__name__)
 
 FALLBACK_REPLY = "Не знаю, что и сказать."
-# Used when the checkpoint has no generation_config.json; training writes its own.
-DEFAULT_DECODING = dict(
-    do_sample=True, top_p=0.9, top_k=30, temperature=0.8, repetition_penalty=1.2, no_repeat_ngram_size=3, max_new_tokens=40
-)
 _LAST_SENTENCE_END = re.compile(r"^(.*[.!?…])[^.!?…]*$", re.DOTALL)
-
-
-def default_generation_config(special: SpecialIds) -> GenerationConfig:
-    """Nucleus sampling that stops at eos or at either speaker token (the model starting a new turn)."""
-    config = GenerationConfig(**DEFAULT_DECODING)
-    return with_dialogue_tokens(config, special)
-
-
-def with_dialogue_tokens(config: GenerationConfig, special: SpecialIds) -> GenerationConfig:
-    """A copy of `config` that stops at eos and the speaker tokens, pads with pad, never emits pad or bos,
-    never replies with nothing and bounds the reply by `max_new_tokens` (the prompt gets the rest of `max_length`)."""
-    config = copy.deepcopy(config)
-    config.eos_token_id = [special.eos, special.user, special.bot]
-    config.pad_token_id = special.pad
-    config.bos_token_id = special.bos
-    config.min_new_tokens = config.min_new_tokens or 1
-    config.suppress_tokens = sorted({*(config.suppress_tokens or []), special.pad, special.bos})  # never inside a reply
-    config.max_new_tokens = config.max_new_tokens or DEFAULT_DECODING["max_new_tokens"]
-    return config
 
 
 def check_finite_weights(model: PreTrainedModel, path: str) -> None:
@@ -97,20 +83,25 @@ class ChitChat:
 
     @classmethod
     def from_pretrained(cls, path: str, device: str | None = None, **model_kwargs) -> ChitChat:
-        """Load model, tokenizer, dialogue_format.json and generation_config.json (defaults when absent).
+        """Load model, tokenizer, the dialogue format (config.json, or an older checkpoint's dialogue_format.json)
+        and generation_config.json (defaults when absent).
 
         `model_kwargs` go to `AutoModelForCausalLM.from_pretrained` (e.g. `dtype`, `attn_implementation`).
         """
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        tokenizer = AutoTokenizer.from_pretrained(path)
-        model = AutoModelForCausalLM.from_pretrained(path, **model_kwargs).to(device)
+        tokenizer = load_pretrained_tokenizer(path)
+        try:
+            model = AutoModelForCausalLM.from_pretrained(path, **model_kwargs)
+        except OSError as error:
+            raise not_loadable(path, "model", error) from error
+        model = model.to(device)
         check_finite_weights(model, path)
         config = None
         if Path(path, "generation_config.json").exists():
             config = GenerationConfig.from_pretrained(path)
             # save_pretrained writes one copied from the model config (greedy, 20 tokens): not decoding settings
             config = None if getattr(config, "_from_model_config", False) else config
-        return cls(model, tokenizer, DialogueFormat.load(path), config)
+        return cls(model, tokenizer, DialogueFormat.load(path, model.config), config)
 
     @property
     def max_history(self) -> int:
@@ -124,10 +115,15 @@ class ChitChat:
     def reply_batch(self, histories: list[list[str]], **generation_kwargs) -> list[str]:
         """Answers to many histories from one left-padded `generate` call (plus redraws of bad rows only).
 
-        `generation_kwargs` override the checkpoint's GenerationConfig for this call. A reply without words
-        or that repeats the user's utterance (normalised) is redrawn up to `max_redraws` times, the earlier
-        attempts banned; the last draw is kept, or FALLBACK_REPLY if it is still empty.
+        `generation_kwargs` override the checkpoint's GenerationConfig for this call. A wordless reply (no
+        letter or digit: "", ".", ", …") or one that repeats the user's utterance (normalised) is redrawn up
+        to `max_redraws` times, the earlier attempts banned; the last draw is kept, or FALLBACK_REPLY if it
+        is still wordless.
         """
+        return self.reply_batch_with_first_draws(histories, **generation_kwargs)[0]
+
+    def reply_batch_with_first_draws(self, histories: list[list[str]], **generation_kwargs) -> tuple[list[str], list[str]]:
+        """`reply_batch`'s replies and the model's first draws, before any redraw: what the raw model says."""
         if any(not history for history in histories):
             raise ValueError("every history needs at least the user's utterance")
         config = copy.deepcopy(self.generation_config)
@@ -137,10 +133,11 @@ class ChitChat:
         prompts = [self.prompt_ids(history, config.max_new_tokens) for history in histories]
         draws = self._generate(prompts, config)
         replies = [self._to_text(draw) for draw in draws]
+        first_draws = list(replies)
         users = [normalize_utterance(history[-1]) for history in histories]
         banned: list[list[int]] = list(config.bad_words_ids or [])
         for _ in range(self.max_redraws):
-            bad = [i for i, text in enumerate(replies) if normalize_utterance(text) in {"", users[i]}]
+            bad = [i for i, text in enumerate(replies) if not has_words(text) or normalize_utterance(text) == users[i]]
             if not bad:
                 break
             # banning the exact tokens drawn makes a redraw differ even under greedy decoding
@@ -150,7 +147,7 @@ class ChitChat:
             redraw_config.bad_words_ids = banned or None
             for i, draw in zip(bad, self._generate([prompts[i] for i in bad], redraw_config)):
                 draws[i], replies[i] = draw, self._to_text(draw)
-        return [text or FALLBACK_REPLY for text in replies]
+        return [text if has_words(text) else FALLBACK_REPLY for text in replies], first_draws
 
     def prompt_ids(self, history: list[str], max_new_tokens: int | None = None) -> dict[str, list[int]]:
         """`input_ids` and `token_type_ids` of the generation prompt, within the budget left for the reply."""
@@ -162,7 +159,7 @@ class ChitChat:
 
     def truncate_utterance(self, text: str) -> str:
         """`text` cut to its last tokens the prompt can hold, as `build_segments` would cut it."""
-        room = self._prompt_budget() - min_length_for_reply() + 1  # bos and two speaker tokens stay
+        room = self._prompt_budget() - PROMPT_OVERHEAD
         ids = self._encode([text])[0]
         if len(ids) <= room:
             return text
@@ -171,8 +168,8 @@ class ChitChat:
     def _prompt_budget(self, max_new_tokens: int | None = None) -> int:
         max_new_tokens = self.generation_config.max_new_tokens if max_new_tokens is None else max_new_tokens
         budget = self.format.max_length - max_new_tokens
-        if budget < min_length_for_reply():
-            raise ValueError(f"max_new_tokens={max_new_tokens} leaves no room for a prompt in max_length={self.format.max_length}")
+        if budget < min_prompt_length():
+            raise DataError("max_new_tokens", f"{max_new_tokens} leaves no room for a prompt in max_length={self.format.max_length}")
         return budget
 
     def _encode(self, texts: list[str]) -> list[list[int]]:

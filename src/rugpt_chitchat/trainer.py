@@ -1,5 +1,5 @@
-"""The Trainer pieces only we know: reply perplexity over the whole validation set, and checkpoints that
-carry the dialogue format and a model card describing data, format and perplexity."""
+"""The Trainer pieces only we know: reply perplexity over the whole validation set, batches by token budget,
+a stop on divergence, and a model card describing data, format and perplexity."""
 
 from __future__ import annotations
 
@@ -12,11 +12,23 @@ from pathlib import Path
 import evaluate
 import torch
 import torch.nn.functional as F
-from transformers import EvalPrediction, Trainer, TrainerCallback, TrainerControl, TrainerState, TrainingArguments
+from torch.utils.data import DataLoader
+from transformers import (
+    EvalPrediction,
+    Trainer,
+    TrainerCallback,
+    TrainerControl,
+    TrainerState,
+    TrainingArguments,
+    enable_full_determinism,
+    set_seed,
+)
 
 from .errors import TrainingDiverged
+from .collator import LENGTH_COLUMN
 from .format import IGNORE_INDEX, DialogueFormat
 from .metrics import load_metric
+from .packing import TokenBudgetBatchSampler
 
 
 def reply_nll_per_sample(logits: torch.Tensor | tuple, labels: torch.Tensor) -> torch.Tensor:
@@ -65,8 +77,23 @@ class StopOnNonFinite(TrainerCallback):
             )
 
 
+def seed_everything(args: TrainingArguments) -> None:
+    if args.full_determinism:
+        enable_full_determinism(args.seed)
+    else:
+        set_seed(args.seed)
+
+
+def tied_parameter_names(model: torch.nn.Module) -> set[str]:
+    """Names of parameters that share their tensor with another name (GPT-2's LM head and word embeddings)."""
+    names_by_tensor: dict[int, list[str]] = {}
+    for name, parameter in model.named_parameters(remove_duplicate=False):
+        names_by_tensor.setdefault(id(parameter), []).append(name)
+    return {name for names in names_by_tensor.values() if len(names) > 1 for name in names}
+
+
 class DialogueTrainer(Trainer):
-    """A Trainer whose saves include `dialogue_format.json` and whose model card records data and format."""
+    """A Trainer whose model card records data and format (the model config carries the format into every save)."""
 
     def __init__(self, *args, dialogue_format: DialogueFormat, data_sources: list[str], base_model: str | None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -74,18 +101,44 @@ class DialogueTrainer(Trainer):
         self.dialogue_format = dialogue_format
         self.data_sources = data_sources
         self.base_model = base_model
-        self.initial_perplexity: float | None = None
 
-    def evaluate_before_training(self) -> float:
-        """Validation perplexity of the model as it starts (logged at step 0, kept for the model card)."""
-        self.initial_perplexity = self.evaluate()["eval_perplexity"]
-        return self.initial_perplexity
+    def train(self, *args, **kwargs):
+        """Seeded again first: data order and dropout then depend on the seed alone, not on whatever used the
+        random generators since the trainer was built (a checkpoint's saved RNG state still wins on resume)."""
+        seed_everything(self.args)
+        return super().train(*args, **kwargs)
 
-    def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
-        # Every save (checkpoints, the final model, Hub pushes) goes through here: generation needs the format.
-        super()._save(output_dir, state_dict)
-        if self.args.should_save:
-            self.dialogue_format.save(output_dir or self.args.output_dir)
+    @property
+    def initial_perplexity(self) -> float | None:
+        """Validation perplexity before the first step (`eval_on_start`), from the log history, which resumed
+        runs restore from their checkpoint."""
+        at_start = (log for log in self.state.log_history if log["step"] == 0 and "eval_perplexity" in log)
+        return next((log["eval_perplexity"] for log in at_start), None)
+
+    def get_train_dataloader(self) -> DataLoader:
+        """With `max_tokens_per_batch`, batches of a token budget instead of `per_device_train_batch_size` samples."""
+        budget = getattr(self.args, "max_tokens_per_batch", None)
+        if not budget:
+            return super().get_train_dataloader()
+        widths = [self.data_collator.padded_length(length) for length in self.train_dataset[LENGTH_COLUMN]]
+        seed = self.args.data_seed if self.args.data_seed is not None else self.args.seed
+        loader = DataLoader(
+            self.train_dataset,
+            batch_sampler=TokenBudgetBatchSampler(widths, budget, seed, self.args.dataloader_drop_last),
+            collate_fn=self.data_collator,
+            num_workers=self.args.dataloader_num_workers,
+            pin_memory=self.args.dataloader_pin_memory,
+            persistent_workers=self.args.dataloader_persistent_workers,
+            prefetch_factor=self.args.dataloader_prefetch_factor,
+        )
+        return self.accelerator.prepare(loader)
+
+    def _issue_warnings_after_load(self, load_result) -> None:
+        # A tied LM head is not saved (it is the embedding's own tensor), so loading the embedding restored it:
+        # not worth the "missing keys ['lm_head.weight']" warning of `load_best_model_at_end`.
+        tied = tied_parameter_names(self.model)
+        load_result.missing_keys[:] = [key for key in load_result.missing_keys if key not in tied]
+        super()._issue_warnings_after_load(load_result)
 
     def create_model_card(self, **kwargs) -> None:
         kwargs.setdefault("language", "ru")
@@ -107,7 +160,8 @@ class DialogueTrainer(Trainer):
             "\n## Chit-chat training (rugpt-chitchat)\n\n"
             f"Data: {', '.join(self.data_sources)}; {len(self.train_dataset):,} training and "
             f"{len(self.eval_dataset):,} validation samples, split by dialogue.\n\n"
-            "Format (`dialogue_format.json`, read by `rugpt_chitchat.generation.ChitChat`): "
+            "Format (`dialogue_format` in config.json, read by `rugpt_chitchat.generation.ChitChat`; the tokenizer's "
+            "chat template renders it): "
             "`<s> <speaker…> history… <speaker1> input <speaker2> reply </s>`, token_type_ids = speaker token ids.\n\n"
             f"```json\n{json.dumps(asdict(self.dialogue_format), indent=2)}\n```\n\n"
             f"| metric | value |\n| --- | ---: |\n{table}\n"

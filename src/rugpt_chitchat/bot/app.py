@@ -55,8 +55,8 @@ def read_token(token_file: str | None = None) -> str:
     return token
 
 
-class BotStartError(RuntimeError):
-    """The bot could not start: Telegram rejected the token, or the Bot API did not answer."""
+class BotStartError(DataError):
+    """The bot could not start: the Bot API (the source) rejected the token, or did not answer."""
 
 
 def build_bot(token: str, settings: BotSettings) -> Bot:
@@ -143,10 +143,12 @@ async def connect(bot: Bot, settings: BotSettings) -> User:
             await bot.delete_webhook()  # Telegram refuses getUpdates while a webhook is set
         me = await bot.me()
     except (TelegramUnauthorizedError, TelegramNotFound):
-        raise BotStartError(f"{api} rejected the bot token: check TELEGRAM_BOT_TOKEN or --token_file") from None
+        raise BotStartError(api, "the Bot API rejected the bot token; check TELEGRAM_BOT_TOKEN or --token_file") from None
     except (TelegramNetworkError, TelegramServerError, TelegramRetryAfter) as error:
-        reason = str(error).replace(bot.token, "<token>")
-        raise BotStartError(f"the Bot API at {api} did not answer after {settings.retry_attempts} tries: {reason}") from None
+        reason = f"{type(error).__name__}: {error}".replace(bot.token, "<token>")
+        raise BotStartError(
+            api, f"no answer after {settings.retry_attempts} tries ({reason}); check --api_server and the network"
+        ) from None
     logger.info("Connected to %s as @%s", api, me.username)
     return me
 
@@ -207,13 +209,13 @@ async def _until_stopped(handle_signals: bool) -> None:
 def run(chitchat: ChitChatLike | Mapping[str, ChitChatLike], settings: BotSettings, token: str) -> None:
     """Blocking entry point of `rugpt-chitchat bot`: serves until SIGINT/SIGTERM.
 
-    Raises BotStartError when the bot cannot connect; any other failure is logged (token redacted) and
-    raised as RuntimeError with a message that holds no token.
+    Raises DataError for bad settings and BotStartError when the bot cannot connect; any other failure is logged with its traceback (token
+    redacted) and raised as a RuntimeError whose message and traceback hold no token.
     """
     with token_redacted_from_logs(token):
         try:
             asyncio.run(serve(build_bot(token, settings), build_dispatcher(chitchat, settings), settings))
-        except BotStartError:
+        except DataError:  # bad settings or a start refused: the user's to fix, and said without the token
             raise
         except Exception as error:
             logger.exception("The bot stopped on an unexpected error")

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from ..errors import DataError
 from .batcher import ReplyBatcher
 
 
@@ -47,10 +48,10 @@ class ModelPool:
         max_wait: float = 0.05,
     ):
         if not chitchats:
-            raise ValueError("no model to serve: give at least one --checkpoint")
+            raise DataError("checkpoint", "no model to serve: give at least one --checkpoint")
         weights = list(weights) or [1.0] * len(chitchats)
         if len(weights) != len(chitchats) or any(weight < 0 for weight in weights) or sum(weights) <= 0:
-            raise ValueError(f"--ab_weights: expected {len(chitchats)} non-negative shares, one per --checkpoint; got {weights}")
+            raise DataError("ab_weights", f"expected {len(chitchats)} non-negative shares, one per --checkpoint; got {weights}")
         self.arms = [
             Arm(name, chitchat, ReplyBatcher(chitchat.reply_batch, max_batch_size, max_wait))
             for name, chitchat in chitchats.items()

@@ -1,26 +1,13 @@
-"""Settings of `rugpt-chitchat bot`: what to serve (`ServeArguments`) and how the bot behaves (`BotSettings`).
+"""How the bot behaves (`BotSettings`): a dataclass with `help` metadata, which `rugpt-chitchat bot` fills with
+`parse_config`, so every setting can come from `--config bot.yaml` or the command line.
 
-Both are dataclasses with `help` metadata, parsed by `rugpt_chitchat.config.parse_config`, so every
-setting can come from `--config bot.yaml` or the command line. The token is not a setting: it comes
-from TELEGRAM_BOT_TOKEN or `--token_file`, never from a command line other users can read.
+The token is not a setting: it comes from TELEGRAM_BOT_TOKEN or `--token_file`, never from a command line
+other users can read. Light to import (no aiogram), so `--help` stays instant.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-
-
-@dataclass
-class ServeArguments:
-    checkpoint: list[str] = field(
-        default_factory=list,
-        metadata={"help": "Checkpoint directory; give several (space-separated) to compare them: each chat is "
-                  "served by one, picked by a stable hash of its id (A/B test)."},
-    )
-    device: str | None = field(default=None, metadata={"help": "Torch device of the models (default: cuda if available)."})
-    token_file: str | None = field(
-        default=None, metadata={"help": "File holding the bot token (default: the TELEGRAM_BOT_TOKEN variable)."}
-    )
 
 
 @dataclass

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import evaluate
 
+from rugpt_chitchat.cleaning import has_words
 from rugpt_chitchat.errors import DataError
 
 METRICS_DIR = Path(__file__).resolve().parent
@@ -24,14 +25,17 @@ def load_metric(name: str, **load_kwargs) -> evaluate.EvaluationModule:
 
 
 def compute_generation_metrics(
-    predictions: list[str], references: list[str], user_utterances: list[str]
+    predictions: list[str], references: list[str], user_utterances: list[str], first_draws: list[str] | None = None
 ) -> dict[str, float]:
     """Generated replies, reference replies and the user utterances they answer, aligned by index
     -> {bleu (0-100), rouge1, rouge2, rougeL, distinct_1, distinct_2, echo_rate (0-1), reply_length_words}.
+
+    With `first_draws` (the model's replies before the echo and wordless guard redrew any) also
+    `echo_rate_raw` and `wordless_rate_raw`: what the model does, beside what the guarded bot says.
     """
     if not predictions:
         raise DataError("generation metrics", "no predictions to score")
-    if not len(predictions) == len(references) == len(user_utterances):
+    if not len(predictions) == len(references) == len(user_utterances) == len(first_draws or predictions):
         raise DataError(
             "generation metrics",
             f"{len(predictions)} predictions, {len(references)} references and "
@@ -46,4 +50,8 @@ def compute_generation_metrics(
         predictions=predictions, user_utterances=user_utterances
     )
     results |= load_metric("reply_length", keep_in_memory=True).compute(predictions=predictions)
+    if first_draws is not None:
+        raw = load_metric("echo_rate", keep_in_memory=True).compute(predictions=first_draws, user_utterances=user_utterances)
+        results["echo_rate_raw"] = raw["echo_rate"]
+        results["wordless_rate_raw"] = sum(not has_words(reply) for reply in first_draws) / len(first_draws)
     return results

@@ -1,0 +1,279 @@
+"""Does history help a *pretrained* model? The seed's experiment redone from one base pretrained on books.
+
+    python experiments/books_history.py --output runs/books-history --books ../shared/data/books \
+        [--corpora FILE ...] [--time-budget MINUTES] [--seeds 0 1 2] [--steps 300] [size knobs, see --help] \
+        [-- --use_cpu false --bf16 true ...]     # after --: TrainingArguments for every pretrain and train run
+
+Stages, in this order; a run whose predicted time no longer fits --time-budget is skipped and listed:
+  base     a byte-level BPE on books + dialogues and a GPT-2 pretrained on the books (`rugpt_chitchat.pretrain`);
+  books    baseline / history / history-full-loss (history_ablation.py's runs) fine-tuned from the base, every seed;
+  scratch  the same runs from random weights of the base's shape, identical per seed across variants (first seed
+           first, the other seeds after the size study);
+  size     the history run from the base on --size-fractions of the training dialogues for --size-epochs epochs,
+           validation reply perplexity after each: the epoch where it turns up.
+Same tokenizer, split and steps for every run, all evaluated on the same validation dialogues: reply perplexity
+(first --eval-samples), the history probe (--probe-samples with history), generation metrics (--num-samples) and
+replies to fixed contexts. results.json, results.md and the plots are rewritten after every run;
+`--report-only` rewrites results.md and the plots from results.json (e.g. where matplotlib is missing).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import logging
+import math
+import random
+import statistics
+import time
+import traceback
+from pathlib import Path
+
+import torch
+from datasets import DatasetDict, load_from_disk
+from history_ablation import RUNS, prepare, repeats_itself
+from transformers import AutoTokenizer, set_seed
+
+from books_report import write_results
+from rugpt_chitchat.commands.train import SAMPLE_HISTORIES
+from rugpt_chitchat.evaluation import dialogue_ids, generate_for_samples, history_probe, reply_perplexity
+from rugpt_chitchat.generation import ChitChat
+from rugpt_chitchat.metrics import compute_generation_metrics
+from rugpt_chitchat.pretrain import pretrain
+from rugpt_chitchat.training import train
+
+CORPORA = ["../shared/data/extract_dialogues_from_anekdots.txt.xz", "../shared/data/cornell_movie_corpus.txt.xz"]
+VARIANTS = ["baseline", "history", "history-full-loss"]
+logger = logging.getLogger("books_history")
+
+
+def parse_arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add = parser.add_argument
+    add("--output", default="runs/books-history")
+    add("--books", nargs="+", default=["../shared/data/books"], help="book directories or files to pretrain on")
+    add("--corpora", nargs="+", default=CORPORA, help="dialogue files (default: ../shared/data)")
+    add("--time-budget", type=float, default=None, help="minutes from the start; runs predicted not to fit are skipped")
+    add("--stages", nargs="+", choices=["books", "scratch", "size"], default=["books", "scratch", "size"])
+    add("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    add("--num-proc", type=int, default=2, help="processes for tokenising and preparing data")
+    base = parser.add_argument_group("base model (pretraining)")
+    base.add_argument("--shape", default="n_layer=4,n_embd=256,n_head=4", help="GPT-2 shape of the base and scratch runs")
+    base.add_argument("--block-size", type=int, default=128, help="pretraining block = the model's positions")
+    base.add_argument("--vocab-size", type=int, default=8000)
+    base.add_argument("--base-epochs", type=float, default=1.0)
+    base.add_argument("--base-steps", type=int, default=-1, help="> 0: this many steps instead of --base-epochs")
+    base.add_argument("--base-batch-size", type=int, default=32)
+    base.add_argument("--base-lr", type=float, default=2e-3)
+    base.add_argument("--base-eval-blocks", type=int, default=400)
+    tune = parser.add_argument_group("fine-tuning runs")
+    tune.add_argument("--steps", type=int, default=300, help="steps of every books and scratch run")
+    tune.add_argument("--batch-size", type=int, default=32)
+    tune.add_argument("--lr", type=float, default=5e-4, help="learning rate of runs from the base")
+    tune.add_argument("--scratch-lr", type=float, default=2e-3, help="learning rate of runs from random weights")
+    tune.add_argument("--max-length", type=int, default=128)
+    tune.add_argument("--size-fractions", nargs="+", type=float, default=[0.1, 1.0])
+    tune.add_argument("--size-epochs", nargs="+", type=int, default=[6, 3], help="epochs for each fraction")
+    tune.add_argument("--size-batch-size", type=int, default=None, help="batch of the size study (default: --batch-size)")
+    evaluation = parser.add_argument_group("evaluation (the same validation samples for every run)")
+    evaluation.add_argument("--eval-samples", type=int, default=2000, help="validation samples scored for reply perplexity")
+    evaluation.add_argument("--probe-samples", type=int, default=1000, help="validation samples with history for the probe")
+    evaluation.add_argument("--num-samples", type=int, default=200, help="validation samples answered (generation metrics)")
+    evaluation.add_argument("--generation-batch-size", type=int, default=16)
+    add("--report-only", action="store_true", help="rewrite results.md and the plots from results.json, run nothing")
+    add("device_args", nargs="*", help="after --: TrainingArguments for every run, e.g. --use_cpu false --bf16 true")
+    args = parser.parse_args()
+    if len(args.size_epochs) != len(args.size_fractions):
+        parser.error("--size-epochs needs one number per --size-fractions")
+    return args
+
+
+class Budget:
+    """Wall-clock budget. A run is predicted as a fixed cost (data, evaluation) plus its steps at the seconds
+    per step measured so far, both from the fine-tuning runs already finished."""
+
+    def __init__(self, minutes: float | None):
+        self.deadline = time.monotonic() + minutes * 60 if minutes else math.inf
+        self.steps, self.train_seconds, self.fixed_seconds = 0, 0.0, []
+
+    def record(self, steps: int, seconds: float, train_seconds: float) -> None:
+        self.steps += steps
+        self.train_seconds += train_seconds
+        self.fixed_seconds.append(seconds - train_seconds)
+
+    def fits(self, steps: int) -> bool:
+        expected = statistics.fmean(self.fixed_seconds) + steps * self.train_seconds / self.steps if self.steps else 0.0
+        return time.monotonic() + expected <= self.deadline
+
+
+def build_base(args: argparse.Namespace, output: Path) -> dict:
+    """Tokenizer and base model, once: reused when the output directory already has them."""
+    base_dir = output / "base"
+    if not (base_dir / "model.safetensors").exists():
+        started = time.monotonic()
+        by_steps = args.base_steps > 0
+        length = ["--max_steps", str(args.base_steps)] if by_steps else ["--num_train_epochs", str(args.base_epochs)]
+        outcome = pretrain([
+            "--data", *args.books, "--tokenizer_dialogues", *args.corpora, "--output_dir", str(base_dir),
+            "--config_overrides", f"{args.shape},n_positions={args.block_size}", "--block_size", str(args.block_size),
+            "--tokenizer_vocab_size", str(args.vocab_size), *length,
+            "--per_device_train_batch_size", str(args.base_batch_size),
+            "--learning_rate", str(args.base_lr), "--warmup_steps", "0.05", "--lr_scheduler_type", "cosine",
+            "--weight_decay", "0.01", "--eval_strategy", "no", "--save_strategy", "no", "--load_best_model_at_end", "false",
+            "--early_stopping_patience", "0", "--max_eval_blocks", str(args.base_eval_blocks), "--logging_steps", "50",
+            "--preprocessing_num_workers", str(args.num_proc), "--report_to", "none", "--seed", str(args.seeds[0]),
+            *args.device_args,
+        ])
+        summary = {"perplexity": outcome.perplexity, "steps": outcome.global_step, "seconds": time.monotonic() - started}
+        (base_dir / "base_summary.json").write_text(json.dumps(summary))
+    return json.loads((base_dir / "base_summary.json").read_text())
+
+
+def subset_by_dialogue(data_dir: Path, fraction: float, seed: int) -> Path:
+    """The training samples of a random `fraction` of the training dialogues (validation unchanged), saved once."""
+    if fraction >= 1:
+        return data_dir
+    directory = data_dir.with_name(f"{data_dir.name}-{round(fraction * 100)}pct")
+    if not directory.exists():
+        samples = load_from_disk(str(data_dir))
+        groups = dialogue_ids(samples["train"])
+        kept = set(random.Random(seed).sample(range(groups[-1] + 1), round(fraction * (groups[-1] + 1))))
+        train_split = samples["train"].select([i for i, group in enumerate(groups) if group in kept])
+        DatasetDict(train=train_split, validation=samples["validation"]).save_to_disk(str(directory))
+    return directory
+
+
+def fine_tune(args: argparse.Namespace, run_dir: Path, data_dir: Path, base_dir: Path, init: str, variant: str,
+              seed: int, length: list[str], batch_size: int) -> None:
+    """One `rugpt-chitchat train` run; from scratch its weights depend only on the seed (set just before)."""
+    start = ["--model_name_or_path", str(base_dir)] if init == "books" else [
+        "--tokenizer_name", str(base_dir), "--config_overrides", f"{args.shape},n_positions={args.block_size}"]
+    learning_rate = args.lr if init == "books" else args.scratch_lr
+    set_seed(seed)
+    train([
+        *start, "--data", str(data_dir), "--output_dir", str(run_dir), *length, "--max_length", str(args.max_length),
+        "--per_device_train_batch_size", str(batch_size), "--learning_rate", str(learning_rate),
+        "--warmup_steps", "0.05", "--lr_scheduler_type", "cosine", "--weight_decay", "0.01",
+        "--save_strategy", "no", "--load_best_model_at_end", "false", "--early_stopping_patience", "0",
+        "--max_eval_samples", str(args.eval_samples), "--logging_steps", "25", "--report_to", "none",
+        "--preprocessing_num_workers", str(args.num_proc), "--seed", str(seed), *RUNS[variant], *args.device_args,
+    ])
+
+
+def evaluate_run(
+    checkpoint: Path, validation, sample, contexts: list[list[str]], args: argparse.Namespace, seed: int
+) -> dict:
+    """Every figure of one run on the fixed validation samples, and its replies to the fixed contexts."""
+    chat = ChitChat.from_pretrained(str(checkpoint))
+    scored = validation.select(range(min(args.eval_samples, len(validation))))
+    metrics = {f"reply_{name}": value for name, value in reply_perplexity(chat, scored).items()}
+    probe, notes = history_probe(chat, validation, args.probe_samples, seed=args.seeds[0])  # one subset for all runs
+    metrics |= probe
+    torch.manual_seed(seed)
+    histories, references, predictions, first_draws = generate_for_samples(chat, sample, args.generation_batch_size)
+    metrics |= compute_generation_metrics(predictions, references, [h[-1] for h in histories], first_draws)
+    metrics["repetition_rate"] = sum(map(repeats_itself, predictions)) / len(predictions)
+    torch.manual_seed(seed)
+    return {"metrics": metrics, "notes": notes, "replies": chat.reply_batch(contexts)}
+
+
+def train_seconds(run_dir: Path) -> float:
+    """The training loop's own seconds (the Trainer's `train_runtime`), without data preparation and evaluation."""
+    history = json.loads((run_dir / "trainer_state.json").read_text())["log_history"]
+    return next(entry["train_runtime"] for entry in history if "train_runtime" in entry)
+
+
+def epoch_curve(run_dir: Path) -> list[float]:
+    """Validation reply perplexity after each epoch, from the run's trainer_state.json (the final evaluation
+    repeats the last epoch's)."""
+    history = json.loads((run_dir / "trainer_state.json").read_text())["log_history"]
+    by_epoch = {round(entry["epoch"], 3): entry["eval_perplexity"] for entry in history
+                if "eval_perplexity" in entry and entry.get("epoch", 0) > 0}
+    return list(by_epoch.values())
+
+
+def plan(args: argparse.Namespace, train_samples: int) -> list[dict]:
+    """Every run, in the order the budget serves them: books, scratch first seed, size study, other scratch seeds."""
+    fixed = ["--max_steps", str(args.steps), "--eval_strategy", "no"]
+    runs = {"books": [], "scratch-first": [], "size": [], "scratch-rest": []}
+    for seed in args.seeds:
+        for variant in VARIANTS:
+            common = dict(variant=variant, seed=seed, steps=args.steps, length=fixed, fraction=1.0,
+                          batch_size=args.batch_size)
+            runs["books"].append(dict(name=f"books/{variant}/seed{seed}", init="books", **common))
+            stage = "scratch-first" if seed == args.seeds[0] else "scratch-rest"
+            runs[stage].append(dict(name=f"scratch/{variant}/seed{seed}", init="scratch", **common))
+    batch_size = args.size_batch_size or args.batch_size
+    for fraction, epochs in zip(args.size_fractions, args.size_epochs):
+        steps = epochs * math.ceil(fraction * train_samples / batch_size)
+        length = ["--num_train_epochs", str(epochs), "--max_steps", "-1", "--eval_strategy", "epoch"]
+        runs["size"].append(dict(name=f"size/{round(fraction * 100)}pct", init="books", variant="history",
+                                 seed=args.seeds[0], steps=steps, length=length, fraction=fraction, epochs=epochs,
+                                 batch_size=batch_size))
+    wanted = {"books": "books" in args.stages, "scratch-first": "scratch" in args.stages,
+              "size": "size" in args.stages, "scratch-rest": "scratch" in args.stages}
+    return [run for stage, stage_runs in runs.items() if wanted[stage] for run in stage_runs]
+
+
+def main() -> None:
+    args = parse_arguments()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    output = Path(args.output)
+    output.mkdir(parents=True, exist_ok=True)
+    results_path = output / "results.json"
+    if args.report_only:
+        write_results(output, json.loads(results_path.read_text(encoding="utf-8")))
+        return
+    if torch.cuda.is_available():
+        # cuDNN attention is the suspect of the NaN gradients that broke the last GPU history run (EXPERIMENTS.md);
+        # flash and memory-efficient SDPA remain
+        torch.backends.cuda.enable_cudnn_sdp(False)
+    budget = Budget(args.time_budget)
+    settings = {key: value for key, value in vars(args).items() if key != "report_only"}
+    results = {"settings": settings, "runs": {}, "skipped": [], "failed": {}}
+    results["base"] = build_base(args, output)
+    base_dir = output / "base"
+    tokenizer = AutoTokenizer.from_pretrained(base_dir)
+    data_dir = prepare(output, args.corpora, tokenizer, dedup=True, num_proc=args.num_proc)
+    samples = load_from_disk(str(data_dir))
+    validation = samples["validation"]
+    sample = validation.shuffle(seed=args.seeds[0]).select(range(min(args.num_samples, len(validation))))
+    contexts = [[tokenizer.decode(ids) for ids in [*row["history"], row["input"]]] for row in sample.select(range(5))]
+    results["contexts"] = contexts + SAMPLE_HISTORIES
+    for run in plan(args, len(samples["train"])):
+        if not budget.fits(run["steps"]):
+            results["skipped"].append(run["name"])
+            logger.info("Skipping %s: it would not fit the time budget", run["name"])
+            continue
+        run_dir = output / run["name"]
+        started = time.monotonic()
+        try:
+            data = subset_by_dialogue(data_dir, run["fraction"], args.seeds[0])
+            fine_tune(args, run_dir, data, base_dir, run["init"], run["variant"], run["seed"], run["length"],
+                      run["batch_size"])
+            result = evaluate_run(run_dir, validation, sample, results["contexts"], args, run["seed"])
+            budget.record(run["steps"], time.monotonic() - started, train_seconds(run_dir))
+            if "epochs" in run:
+                result["epoch_perplexity"] = epoch_curve(run_dir)
+                result["train_samples"] = len(load_from_disk(str(data))["train"])
+            result["seconds"] = time.monotonic() - started
+            results["runs"][run["name"]] = result
+            logger.info("%s: %s", run["name"], json.dumps(result["metrics"], ensure_ascii=False))
+        except Exception as error:  # unattended: one failed run (diverged, out of memory) must not cost the others
+            results["failed"][run["name"]] = f"{type(error).__name__}: {error}"
+            logger.error("%s failed:\n%s", run["name"], traceback.format_exc())
+        finally:
+            gc.collect()
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+        results_path.write_text(json.dumps(results, ensure_ascii=False, indent=2), encoding="utf-8")
+        write_results(output, results)
+    results_path.write_text(json.dumps(results, ensure_ascii=False, indent=2), encoding="utf-8")
+    write_results(output, results)
+    print(f"Done: {len(results['runs'])} runs, {len(results['skipped'])} skipped, {len(results['failed'])} failed; "
+          f"see {output / 'results.md'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,143 @@
+"""results.md and the plots of books_history.py, from its results dict (rewritten after every run)."""
+
+from __future__ import annotations
+
+import logging
+import statistics
+from collections import defaultdict
+from pathlib import Path
+
+from history_ablation import COLORS
+
+logger = logging.getLogger("books_history")
+
+SHOWN = ["reply_perplexity", "reply_perplexity_true_history", "reply_perplexity_no_history",
+         "reply_perplexity_shuffled_history", "history_gain_none", "history_gain_shuffled", "bleu", "rougeL",
+         "distinct_2", "echo_rate", "echo_rate_raw", "wordless_rate_raw", "reply_length_words", "repetition_rate"]
+PLOTTED = ["reply_perplexity", "history_gain_none", "history_gain_shuffled", "rougeL"]
+
+
+def groups(results: dict) -> dict[str, list[dict]]:
+    """Finished books/scratch runs by `init/variant`, seeds together."""
+    grouped = defaultdict(list)
+    for name, run in results["runs"].items():
+        if not name.startswith("size/"):
+            grouped[name.rsplit("/", 1)[0]].append(run)
+    return dict(grouped)
+
+
+def mean_sd(values: list[float]) -> tuple[float, float]:
+    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def summary_table(grouped: dict[str, list[dict]]) -> list[str]:
+    names = list(grouped)
+    lines = ["| metric | " + " | ".join(f"{name} (n={len(grouped[name])})" for name in names) + " |",
+             "| --- |" + " ---: |" * len(names)]
+    for metric in SHOWN:
+        cells = []
+        for name in names:
+            mean, sd = mean_sd([run["metrics"][metric] for run in grouped[name]])
+            cells.append(f"{mean:.4g} ± {sd:.2g}")
+        lines.append(f"| {metric} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def gains_table(results: dict) -> list[str]:
+    lines = ["| run | reply perplexity | history_gain_none (95 % CI) | history_gain_shuffled (95 % CI) |",
+             "| --- | ---: | ---: | ---: |"]
+    for name, run in results["runs"].items():
+        m = run["metrics"]
+        gains = [f"{m[g]:.3f} ({m[g + '_ci_low']:.3f}–{m[g + '_ci_high']:.3f})"
+                 for g in ("history_gain_none", "history_gain_shuffled")]
+        lines.append(f"| {name} | {m['reply_perplexity']:.1f} | " + " | ".join(gains) + " |")
+    return lines
+
+
+def size_table(results: dict) -> list[str]:
+    sized = {name: run for name, run in results["runs"].items() if name.startswith("size/")}
+    if not sized:
+        return []
+    lines = ["| training dialogues | samples | validation reply perplexity by epoch | best epoch | turns up at epoch |",
+             "| --- | ---: | --- | ---: | ---: |"]
+    for name, run in sized.items():
+        curve = run["epoch_perplexity"]
+        best = curve.index(min(curve)) + 1
+        up = next((epoch + 1 for epoch in range(1, len(curve)) if curve[epoch] > curve[epoch - 1]), None)
+        lines.append(f"| {name.split('/')[1]} | {run['train_samples']:,} | " + ", ".join(f"{p:.1f}" for p in curve)
+                     + f" | {best} | {up or 'not within ' + str(len(curve))} |")
+    return lines
+
+
+def replies_section(results: dict) -> list[str]:
+    """Each context with the replies of every group's first finished seed."""
+    firsts = {name: runs[0] for name, runs in groups(results).items()}
+    lines = []
+    for index, context in enumerate(results.get("contexts", [])):
+        lines += ["", f"**Context {index + 1}:** " + " / ".join(context)]
+        lines += [f"- {name}: {run['replies'][index]}" for name, run in firsts.items()]
+    return lines
+
+
+def plot(results: dict, output: Path) -> None:
+    try:
+        import matplotlib
+    except ImportError:
+        logger.warning("matplotlib is missing: no plots (rerun with --report-only where it is installed)")
+        return
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    grouped = groups(results)
+    if grouped:
+        figure, axes = plt.subplots(1, len(PLOTTED), figsize=(4 * len(PLOTTED), 3.6))
+        names = list(grouped)
+        for axis, metric in zip(axes, PLOTTED):
+            stats = [mean_sd([run["metrics"][metric] for run in grouped[name]]) for name in names]
+            colors = [COLORS[name.split("/")[1]] for name in names]
+            hatches = ["" if name.startswith("books") else "//" for name in names]
+            bars = axis.bar(names, [m for m, _ in stats], yerr=[s for _, s in stats], color=colors, capsize=3)
+            for bar, hatch in zip(bars, hatches):
+                bar.set_hatch(hatch)
+            axis.set_title(metric + (" (1 = no use)" if "gain" in metric else ""))
+            if "gain" in metric:
+                axis.axhline(1.0, color="black", linewidth=0.8)
+                axis.set_ylim(bottom=min(0.98, *(m - s - 0.01 for m, s in stats)))
+            axis.tick_params(axis="x", rotation=60, labelsize=7)
+        figure.tight_layout()
+        figure.savefig(output / "books_history.png", dpi=100)
+        plt.close(figure)
+    sized = {name: run for name, run in results["runs"].items() if name.startswith("size/")}
+    if sized:
+        figure, axis = plt.subplots(figsize=(5, 3.6))
+        for name, run in sized.items():
+            curve = run["epoch_perplexity"]
+            axis.plot(range(1, len(curve) + 1), curve, marker="o", label=name.split("/")[1])
+        axis.set(xlabel="epoch", ylabel="validation reply perplexity", title="history run from the books base")
+        axis.legend()
+        figure.tight_layout()
+        figure.savefig(output / "size_study.png", dpi=100)
+        plt.close(figure)
+
+
+def write_results(output: Path, results: dict) -> None:
+    """results.md and the plots for the runs finished, skipped and failed so far."""
+    base = results.get("base", {})
+    settings = results["settings"]
+    shown = ["shape", "block_size", "vocab_size", "steps", "batch_size", "lr", "scratch_lr", "max_length", "seeds"]
+    lines = [f"Base: held-out perplexity {base.get('perplexity', float('nan')):.1f} after {base.get('steps', 0)} steps "
+             f"({base.get('seconds', 0) / 60:.1f} min). " + ", ".join(f"{key} {settings[key]}" for key in shown)
+             + " (all settings in results.json).", ""]
+    grouped = groups(results)
+    if grouped:
+        lines += ["Mean ± sd over seeds:", "", *summary_table(grouped), "", *gains_table(results)]
+    size = size_table(results)
+    if size:
+        lines += ["", "Data size (history run from the base):", "", *size]
+    notes = sorted({f"{name.split('/')[1]}: {note}" for name, run in results["runs"].items() for note in run["notes"]})
+    lines += ["", *notes] if notes else []
+    lines += replies_section(results)
+    lines += [f"- **skipped** (time budget): {name}" for name in results["skipped"]]
+    lines += [f"- **failed**: {name}: {reason}" for name, reason in results["failed"].items()]
+    (output / "results.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    plot(results, output)
