@@ -58,17 +58,17 @@ async def chat_latencies(fake: FakeTelegram, chat_id: int, turns: int) -> list[f
 async def measure(chitchat, chats: int, turns: int, max_batch_size: int, max_wait_ms: float) -> list[float]:
     fake = FakeTelegram(TOKEN)
     settings = BotSettings(
-        token=TOKEN, api_server=await fake.start(), max_batch_size=max_batch_size, max_wait_ms=max_wait_ms,
-        rate_limit=None, polling_timeout=1,
+        api_server=await fake.start(), max_batch_size=max_batch_size, max_wait_ms=max_wait_ms, rate_limit="off",
+        polling_timeout=1,
     )
     dispatcher = build_dispatcher(chitchat, settings)
-    polling = asyncio.create_task(serve(build_bot(settings), dispatcher, settings, handle_signals=False))
+    polling = asyncio.create_task(serve(build_bot(TOKEN, settings), dispatcher, settings, handle_signals=False))
     while not fake.sent("getUpdates"):
         await asyncio.sleep(0.01)
     try:
         per_chat = await asyncio.gather(*(chat_latencies(fake, 1000 + chat, turns) for chat in range(chats)))
     finally:
-        await dispatcher.stop_polling()
+        await dispatcher.stop_gracefully(settings.shutdown_timeout)
         await polling
         await fake.stop()
     return [latency for latencies in per_chat for latency in latencies]

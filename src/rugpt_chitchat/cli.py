@@ -38,7 +38,8 @@ COMMANDS = {
     "train": Command("rugpt_chitchat.commands.train", "fine-tune or train a model on dialogues"),
     "evaluate": Command("rugpt_chitchat.commands.evaluate", "reply perplexity and generation metrics of a checkpoint"),
     "chat": Command("rugpt_chitchat.commands.chat", "talk to a checkpoint in the terminal"),
-    "bot": Command("rugpt_chitchat.commands.bot", "serve a checkpoint as a Telegram bot"),
+    "bot": Command("rugpt_chitchat.commands.bot", "serve checkpoints as a Telegram bot (several: an A/B test)"),
+    "feedback": Command("rugpt_chitchat.commands.feedback", "report or export the ratings the bot collected"),
     "extract-dialogues": Command("rugpt_chitchat.commands.extract_dialogues", "books and zip archives of them -> dialogue files"),
 }
 

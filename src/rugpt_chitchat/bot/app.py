@@ -1,8 +1,9 @@
-"""Wiring of the bot: settings, Bot with its HTTP session, Dispatcher, long polling or webhook.
+"""Wiring of the bot: the Bot with its retrying HTTP session, the Dispatcher, long polling or a webhook.
 
-`build_dispatcher` takes any object with the `ChitChat` protocol (`max_history`,
-`reply_batch`, `truncate_utterance`), so the bot runs the same with a real checkpoint or a
-stand-in. The token is never printed, and is redacted from log records while the bot serves.
+`build_dispatcher` takes any object with the `ChitChat` protocol (`max_history`, `reply_batch`,
+`truncate_utterance`), or a mapping of names to such objects (an A/B test), so the bot runs the same
+with real checkpoints or stand-ins. The token is never printed: it is redacted from every log record
+while the bot runs, and start-up failures become a `BotStartError` with a clean message.
 """
 
 from __future__ import annotations
@@ -12,134 +13,76 @@ import logging
 import os
 import secrets
 import signal
-from collections.abc import Iterator
-from contextlib import asynccontextmanager, contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from aiogram import Bot, Dispatcher
-from aiogram.client.session.aiohttp import AiohttpSession
-from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextRequestMiddlewareType
-from aiogram.client.telegram import TelegramAPIServer
-from aiogram.exceptions import TelegramRetryAfter
-from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage, StorageKey
-from aiogram.fsm.storage.memory import MemoryStorage, SimpleEventIsolation
+from aiogram import Bot
+from aiogram.client.telegram import PRODUCTION, TelegramAPIServer
+from aiogram.exceptions import (
+    TelegramNetworkError, TelegramNotFound, TelegramRetryAfter, TelegramServerError, TelegramUnauthorizedError,
+)  # fmt: skip
 from aiogram.fsm.strategy import FSMStrategy
-from aiogram.methods import Response, TelegramMethod
+from aiogram.types import User
 
 from ..errors import DataError
-from .batcher import ReplyBatcher
-from .handlers import ChitChatLike, build_router
+from .drain import DrainingDispatcher
+from .feedback import FeedbackStore
+from .handlers import build_router
+from .models import ChitChatLike, ModelPool
+from .retry import ApiSession, RetryMiddleware
+from .settings import BotSettings
+from .storage import build_storage
 
 logger = logging.getLogger(__name__)
 
 TOKEN_ENV = "TELEGRAM_BOT_TOKEN"
 
 
-@dataclass
-class BotSettings:
-    """Everything the bot needs besides the model; the CLI's `bot` subcommand fills it."""
-
-    token: str = field(repr=False)
-    api_server: str | None = None  # base URL of a self-hosted Bot API server; None: api.telegram.org
-    redis_url: str | None = field(default=None, repr=False)  # may carry a password
-    webhook_url: str | None = None  # public HTTPS URL Telegram posts to; None: long polling
-    webhook_host: str = "0.0.0.0"
-    webhook_port: int = 8080
-    allowed_user_ids: tuple[int, ...] = ()  # empty: everyone may talk to the bot
-    max_batch_size: int = 16
-    max_wait_ms: float = 50.0
-    rate_limit: tuple[int, float] | None = (20, 60.0)  # (messages, seconds) per chat; None: no limit
-    retry_after_attempts: int = 3
-    polling_timeout: int = 10
-
-
 def read_token(token_file: str | None = None) -> str:
     """The bot token from `token_file` if given, else from the TELEGRAM_BOT_TOKEN environment variable."""
     if token_file is not None:
+        if not Path(token_file).is_file():
+            raise DataError(token_file, "token file not found")
         token = Path(token_file).read_text(encoding="utf-8").strip()
         if not token:
             raise DataError(token_file, "the token file is empty")
         return token
     token = os.environ.get(TOKEN_ENV, "").strip()
     if not token:
-        raise DataError(TOKEN_ENV, "no bot token: set the environment variable or pass --token-file")
+        raise DataError(TOKEN_ENV, "no bot token: set the environment variable or pass --token_file")
     return token
 
 
-class RetryAfterMiddleware(BaseRequestMiddleware):
-    """Waits the `retry_after` Telegram asks for (HTTP 429) and sends the request again.
-
-    aiogram itself only backs off while polling `getUpdates`; every other request would fail.
-    """
-
-    def __init__(self, attempts: int = 3):
-        self.attempts = attempts
-
-    async def __call__(self, make_request: NextRequestMiddlewareType, bot: Bot, method: TelegramMethod) -> Response:
-        for _ in range(self.attempts):
-            try:
-                return await make_request(bot, method)
-            except TelegramRetryAfter as error:
-                logger.warning("Flood control on %s: retrying in %d s", type(method).__name__, error.retry_after)
-                await asyncio.sleep(error.retry_after)
-        return await make_request(bot, method)
+class BotStartError(DataError):
+    """The bot could not start: the Bot API (the source) rejected the token, or did not answer."""
 
 
-def build_bot(settings: BotSettings) -> Bot:
-    """A Bot talking to Telegram or to `settings.api_server`, retrying after flood control."""
-    session = AiohttpSession(api=TelegramAPIServer.from_base(settings.api_server)) if settings.api_server else AiohttpSession()
-    session.middleware(RetryAfterMiddleware(settings.retry_after_attempts))
-    return Bot(settings.token, session=session)
+def build_bot(token: str, settings: BotSettings) -> Bot:
+    """A Bot talking to Telegram or to `settings.api_server`, retrying failed calls with backoff."""
+    api = TelegramAPIServer.from_base(settings.api_server) if settings.api_server else PRODUCTION
+    session = ApiSession(api=api, timeout=settings.request_timeout)
+    session.middleware(RetryMiddleware(settings.retry_attempts, settings.retry_first_delay))
+    return Bot(token, session=session)
 
 
-def build_storage(redis_url: str | None) -> tuple[BaseStorage, BaseEventIsolation]:
-    """FSM storage for the histories and the lock that serialises one chat's updates."""
-    if redis_url is None:
-        return MemoryStorage(), SimpleEventIsolation()
-    try:
-        from aiogram.fsm.storage.redis import RedisStorage
-    except ImportError as error:
-        raise RuntimeError("--redis needs the redis package: pip install 'rugpt-chitchat[redis]'") from error
-    storage = RedisStorage.from_url(redis_url)
-    return storage, QueuedRedisIsolation(storage.create_isolation())
-
-
-class QueuedRedisIsolation(BaseEventIsolation):
-    """The Redis lock per chat (across processes), taken in arrival order within this process.
-
-    redis-py's lock is polled every 0.1 s, not queued, so alone it lets a chat's later message
-    overtake an earlier one; a FIFO asyncio lock per chat in front of it keeps the order.
-    """
-
-    def __init__(self, redis_isolation: BaseEventIsolation):
-        self.local = SimpleEventIsolation()
-        self.redis = redis_isolation
-
-    @asynccontextmanager
-    async def lock(self, key: StorageKey):
-        async with self.local.lock(key), self.redis.lock(key):
-            yield
-
-    async def close(self) -> None:
-        await self.local.close()
-        await self.redis.close()
-
-
-def build_dispatcher(chitchat: ChitChatLike, settings: BotSettings) -> Dispatcher:
-    """Dispatcher with per-chat FSM history, one ReplyBatcher over `chitchat`, and the bot's routers."""
-    storage, isolation = build_storage(settings.redis_url)
-    batcher = ReplyBatcher(chitchat.reply_batch, settings.max_batch_size, settings.max_wait_ms / 1000)
+def build_dispatcher(chitchat: ChitChatLike | Mapping[str, ChitChatLike], settings: BotSettings) -> DrainingDispatcher:
+    """Dispatcher with per-chat FSM history, a batcher per model, the feedback store if asked, and the routers."""
+    chitchats = chitchat if isinstance(chitchat, Mapping) else {"default": chitchat}
+    models = ModelPool(chitchats, settings.ab_weights, settings.max_batch_size, settings.max_wait_ms / 1000)
+    storage, isolation = build_storage(settings.redis, settings.history_ttl, settings.redis_lock_lease)
+    feedback = FeedbackStore(settings.feedback_db) if settings.feedback else None
     # Isolation runs one chat's updates in order, so each reply sees the history the previous one left.
-    dispatcher = Dispatcher(
-        storage=storage, events_isolation=isolation, fsm_strategy=FSMStrategy.CHAT, chitchat=chitchat, batcher=batcher
+    dispatcher = DrainingDispatcher(
+        storage=storage, events_isolation=isolation, fsm_strategy=FSMStrategy.CHAT, models=models, feedback=feedback
     )
-    dispatcher.startup.register(batcher.start)
-    dispatcher.shutdown.register(batcher.stop)
-    dispatcher.include_router(build_router(settings.allowed_user_ids, settings.rate_limit))
+    dispatcher.startup.register(models.start)
+    dispatcher.shutdown.register(models.stop)
+    if feedback is not None:
+        dispatcher.shutdown.register(feedback.close)
+    dispatcher.include_router(build_router(settings.allow_user, settings.rate_limit_window))
     return dispatcher
-
 
 class _RedactToken(logging.Filter):
     def __init__(self, token: str):
@@ -171,26 +114,75 @@ def token_redacted_from_logs(token: str) -> Iterator[None]:
             handler.removeFilter(redact)
 
 
-async def serve(bot: Bot, dispatcher: Dispatcher, settings: BotSettings, handle_signals: bool = True) -> None:
-    """Serve until SIGINT/SIGTERM (or `dispatcher.stop_polling()`): long polling, or a webhook when configured."""
-    with token_redacted_from_logs(settings.token):
+async def serve(bot: Bot, dispatcher: DrainingDispatcher, settings: BotSettings, handle_signals: bool = True) -> None:
+    """Serve until SIGINT/SIGTERM (or `dispatcher.stop_gracefully()`): long polling, or a webhook when configured.
+
+    Raises BotStartError, with the bot's session and storage closed, when it cannot connect.
+    """
+    with token_redacted_from_logs(bot.token):
+        try:
+            await connect(bot, settings)
+        except BaseException:
+            await bot.session.close()
+            await dispatcher.fsm.close()
+            raise
         if settings.webhook_url:
             await _serve_webhook(bot, dispatcher, settings, handle_signals)
         else:
+            bot.session.middleware(dispatcher.fetched)
+            if handle_signals:
+                _on_stop_signal(lambda: dispatcher.stop_gracefully(settings.shutdown_timeout))
+            await dispatcher.start_polling(bot, polling_timeout=settings.polling_timeout, handle_signals=False)
+
+
+async def connect(bot: Bot, settings: BotSettings) -> User:
+    """Who the bot is (`getMe`), after removing any webhook when polling; transient failures are retried first."""
+    api = settings.api_server or "https://api.telegram.org"
+    try:
+        if not settings.webhook_url:
             await bot.delete_webhook()  # Telegram refuses getUpdates while a webhook is set
-            await dispatcher.start_polling(bot, polling_timeout=settings.polling_timeout, handle_signals=handle_signals)
+        me = await bot.me()
+    except (TelegramUnauthorizedError, TelegramNotFound):
+        raise BotStartError(api, "the Bot API rejected the bot token; check TELEGRAM_BOT_TOKEN or --token_file") from None
+    except (TelegramNetworkError, TelegramServerError, TelegramRetryAfter) as error:
+        reason = f"{type(error).__name__}: {error}".replace(bot.token, "<token>")
+        raise BotStartError(
+            api, f"no answer after {settings.retry_attempts} tries ({reason}); check --api_server and the network"
+        ) from None
+    logger.info("Connected to %s as @%s", api, me.username)
+    return me
 
 
-async def _serve_webhook(bot: Bot, dispatcher: Dispatcher, settings: BotSettings, handle_signals: bool) -> None:
+def _on_stop_signal(stop: Callable[[], Awaitable[None]]) -> None:
+    """Run `stop()` once on the first SIGINT or SIGTERM."""
+    loop = asyncio.get_running_loop()
+    stopping: list[asyncio.Future] = []  # holds the task, so it is not garbage-collected while it runs
+
+    def on_signal(sig: signal.Signals) -> None:
+        logger.info("Received %s", sig.name)
+        if not stopping:
+            stopping.append(asyncio.ensure_future(stop()))
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, on_signal, sig)
+
+
+async def _serve_webhook(bot: Bot, dispatcher: DrainingDispatcher, settings: BotSettings, handle_signals: bool) -> None:
+    """An aiohttp app answering Telegram's posts; on stop, the posts in flight are answered before shutdown.
+
+    Updates are handled before Telegram gets its 200 (not in the background), so one the bot could not
+    answer is posted again, and aiohttp's graceful shutdown (`shutdown_timeout`) is the drain.
+    """
     from aiohttp import web
-    from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
+    from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 
     secret = secrets.token_urlsafe(32)  # Telegram echoes it in a header, so forged posts are refused
     app = web.Application()
-    SimpleRequestHandler(dispatcher, bot, secret_token=secret).register(app, path=urlsplit(settings.webhook_url).path or "/")
-    setup_application(app, dispatcher, bot=bot)
-    runner = web.AppRunner(app)
+    handler = SimpleRequestHandler(dispatcher, bot, secret_token=secret, handle_in_background=False)
+    app.router.add_post(urlsplit(settings.webhook_url).path or "/", handler.handle)
+    runner = web.AppRunner(app, shutdown_timeout=settings.shutdown_timeout)
     await runner.setup()
+    await dispatcher.emit_startup(bot=bot)
     try:
         await web.TCPSite(runner, settings.webhook_host, settings.webhook_port).start()
         await bot.set_webhook(settings.webhook_url, secret_token=secret, allowed_updates=dispatcher.resolve_used_update_types())
@@ -198,19 +190,33 @@ async def _serve_webhook(bot: Bot, dispatcher: Dispatcher, settings: BotSettings
         await _until_stopped(handle_signals)
     finally:
         await runner.cleanup()
+        await dispatcher.emit_shutdown(bot=bot)
         await bot.session.close()
 
 
 async def _until_stopped(handle_signals: bool) -> None:
     stopped = asyncio.Event()
+
+    async def stop() -> None:
+        stopped.set()
+
     if handle_signals:
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stopped.set)
+        _on_stop_signal(stop)
     await stopped.wait()
     logger.info("Webhook server stopping")
 
 
-def run(chitchat: ChitChatLike, settings: BotSettings) -> None:
-    """Blocking entry point of `rugpt-chitchat bot`."""
-    asyncio.run(serve(build_bot(settings), build_dispatcher(chitchat, settings), settings))
+def run(chitchat: ChitChatLike | Mapping[str, ChitChatLike], settings: BotSettings, token: str) -> None:
+    """Blocking entry point of `rugpt-chitchat bot`: serves until SIGINT/SIGTERM.
+
+    Raises DataError for bad settings and BotStartError when the bot cannot connect; any other failure is logged with its traceback (token
+    redacted) and raised as a RuntimeError whose message and traceback hold no token.
+    """
+    with token_redacted_from_logs(token):
+        try:
+            asyncio.run(serve(build_bot(token, settings), build_dispatcher(chitchat, settings), settings))
+        except DataError:  # bad settings or a start refused: the user's to fix, and said without the token
+            raise
+        except Exception as error:
+            logger.exception("The bot stopped on an unexpected error")
+            raise RuntimeError(f"the bot stopped on an unexpected {type(error).__name__} (see the log above)") from None

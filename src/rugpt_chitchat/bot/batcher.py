@@ -28,6 +28,7 @@ class ReplyBatcher:
         self.max_wait = max_wait
         self._queue: asyncio.Queue[tuple[list[str], asyncio.Future[str]]] | None = None
         self._worker: asyncio.Task[None] | None = None
+        self._generating: list[tuple[list[str], asyncio.Future[str]]] = []
 
     async def start(self) -> None:
         """Start the worker on the running loop (the dispatcher's startup hook)."""
@@ -43,8 +44,8 @@ class ReplyBatcher:
             await self._worker
         except asyncio.CancelledError:
             pass
-        while not self._queue.empty():
-            _, future = self._queue.get_nowait()
+        waiting = [self._queue.get_nowait() for _ in range(self._queue.qsize())]
+        for _, future in [*self._generating, *waiting]:
             future.cancel()
         self._worker = None
 
@@ -58,7 +59,7 @@ class ReplyBatcher:
 
     async def _serve(self) -> None:
         while True:
-            batch = await self._next_batch()
+            batch = self._generating = await self._next_batch()
             try:
                 replies = await asyncio.to_thread(self.reply_batch, [history for history, _ in batch])
                 if len(replies) != len(batch):
@@ -77,15 +78,20 @@ class ReplyBatcher:
     async def _next_batch(self) -> list[tuple[list[str], asyncio.Future[str]]]:
         batch = [await self._queue.get()]
         deadline = asyncio.get_running_loop().time() + self.max_wait
-        while len(batch) < self.max_batch_size:
-            if not self._queue.empty():
-                batch.append(self._queue.get_nowait())
-                continue
-            remaining = deadline - asyncio.get_running_loop().time()
-            if remaining <= 0:
-                break
-            try:
-                batch.append(await asyncio.wait_for(self._queue.get(), remaining))
-            except asyncio.TimeoutError:
-                break
+        try:
+            while len(batch) < self.max_batch_size:
+                if not self._queue.empty():
+                    batch.append(self._queue.get_nowait())
+                    continue
+                remaining = deadline - asyncio.get_running_loop().time()
+                if remaining <= 0:
+                    break
+                try:
+                    batch.append(await asyncio.wait_for(self._queue.get(), remaining))
+                except asyncio.TimeoutError:
+                    break
+        except asyncio.CancelledError:  # stopped while gathering: these callers are off the queue, release them here
+            for _, future in batch:
+                future.cancel()
+            raise
         return batch

@@ -1,56 +1,34 @@
-"""Serve a checkpoint as a Telegram bot. The token comes from TELEGRAM_BOT_TOKEN or --token_file."""
+"""Serve checkpoints as a Telegram bot (several: an A/B test). The token comes from TELEGRAM_BOT_TOKEN or --token_file.
+
+A rejected token or a Bot API still unreachable after the retries ends as one error line and exit status 2."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..config import CheckpointArguments
-from ..errors import DataError
+from ..bot.settings import BotSettings
+from ..config import CheckpointArguments, same_as
 
 
 @dataclass
-class BotArguments:
-    """Empty settings keep `BotSettings`' defaults."""
-
-    token_file: str | None = field(default=None, metadata={"help": "File holding the bot token (instead of TELEGRAM_BOT_TOKEN)."})
-    api_server: str | None = field(default=None, metadata={"help": "Base URL of a self-hosted Bot API server."})
-    redis_url: str | None = field(
-        default=None, metadata={"help": "redis:// URL: keep chat histories in Redis instead of memory.", "aliases": ["--redis"]}
+class ServeArguments:
+    checkpoint: list[str] = field(
+        metadata={"help": "Checkpoint directory (or Hub name); give several to compare them: each chat is served "
+                  "by one, picked by a stable hash of its id (see --ab_weights)."},
     )
-    webhook_url: str | None = field(default=None, metadata={"help": "Public URL for Telegram to post updates to (default: long polling)."})
-    webhook_host: str | None = field(default=None, metadata={"help": "Address the webhook server listens on (0.0.0.0)."})
-    webhook_port: int | None = field(default=None, metadata={"help": "Port of the webhook server (8080)."})
-    allowed_user_ids: list[int] = field(
-        default_factory=list,
-        metadata={"help": "User ids allowed to chat (repeat or list them); default: everyone.",
-                  "aliases": ["--allow-user", "--allow_user"], "action": "extend"},
+    device: str | None = same_as(CheckpointArguments, "device")
+    token_file: str | None = field(
+        default=None, metadata={"help": "File holding the bot token (default: the TELEGRAM_BOT_TOKEN variable)."}
     )
-    max_batch_size: int | None = field(default=None, metadata={"help": "Most chats answered by one generate call (16)."})
-    max_wait_ms: float | None = field(default=None, metadata={"help": "How long a request waits for others to batch with (50)."})
-    rate_limit: str | None = field(default=None, metadata={"help": "MESSAGES/SECONDS per chat such as 20/60 (the default), or 'off'."})
 
 
-ARGUMENTS = (CheckpointArguments, BotArguments)
+ARGUMENTS = (ServeArguments, BotSettings)
 
 
-def parse_rate_limit(text: str) -> tuple[int, float] | None:
-    """'20/60' -> (20, 60.0) messages per seconds; 'off' -> None."""
-    if text == "off":
-        return None
-    messages, _, seconds = text.partition("/")
-    try:
-        return int(messages), float(seconds)
-    except ValueError:
-        raise DataError("rate_limit", f"expected MESSAGES/SECONDS such as 20/60, or 'off'; got {text!r}") from None
-
-
-def run(model: CheckpointArguments, args: BotArguments) -> None:
-    from ..bot import BotSettings, read_token, run as serve_forever
+def run(serve: ServeArguments, settings: BotSettings) -> None:
+    from ..bot import read_token, run as serve_until_stopped
     from ..generation import ChitChat
 
-    settings = {name: value for name, value in vars(args).items() if value is not None and name != "token_file"}
-    settings["allowed_user_ids"] = tuple(args.allowed_user_ids)
-    if args.rate_limit is not None:
-        settings["rate_limit"] = parse_rate_limit(args.rate_limit)
-    settings = BotSettings(token=read_token(args.token_file), **settings)
-    serve_forever(ChitChat.from_pretrained(model.checkpoint, device=model.device), settings)
+    token = read_token(serve.token_file)  # before loading models: a missing token is found at once
+    chitchats = {checkpoint: ChitChat.from_pretrained(checkpoint, device=serve.device) for checkpoint in serve.checkpoint}
+    serve_until_stopped(chitchats, settings, token)
