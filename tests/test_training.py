@@ -151,6 +151,17 @@ def test_new_token_rows_are_reproducible_under_one_seed(tmp_path, tiny_model_dir
     assert torch.equal(rows[0], rows[1])
 
 
+def test_length_grouped_samplers_hold_the_lengths_as_a_list_read_once(trained):
+    """Not the lazy `dataset["length"]` Column, whose every `[i]` (the sampler sorts by it) re-reads the
+    column: on 200k samples that cost minutes at the start of every epoch and evaluation."""
+    trainer, _ = trained
+    splits = [(trainer._get_train_sampler(), trainer.train_dataset), (trainer._get_eval_sampler(trainer.eval_dataset), trainer.eval_dataset)]
+    for sampler, dataset in splits:
+        assert type(sampler.lengths) is list
+        assert sampler.lengths == list(dataset["length"]) and len(set(sampler.lengths)) > 1
+        assert sorted(iter(sampler)) == list(range(len(dataset)))
+
+
 def test_best_model_reload_restores_the_tied_head_without_a_missing_keys_warning(trained, caplog):
     trainer, outcome = trained
     model = trainer.model
