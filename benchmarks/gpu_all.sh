@@ -8,11 +8,12 @@
 #
 # Needs, carried beside the repo: .whl/ (datasets, evaluate, ... wheels the GPU image lacks) and .data/
 # (the two corpora .xz and books.tar.xz of ../shared/data/books). Results go to $OUT (default out/gpu).
-#     bash benchmarks/gpu_all.sh [EXPERIMENT_MINUTES]
+#     bash benchmarks/gpu_all.sh [EXPERIMENT_MINUTES]          (STAGES="experiment" skips the throughput stage)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-out/gpu}
 MINUTES=${1:-5.5}
+STAGES=${STAGES:-"throughput experiment"}
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=true
 start=$(date +%s)
@@ -29,8 +30,10 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | 
 python3 -c "import torch, transformers, datasets; print('torch', torch.__version__, 'transformers', transformers.__version__, 'datasets', datasets.__version__)" | tee -a "$OUT/gpu.txt"
 stamp "setup done"
 
-timeout 150 python3 benchmarks/train_throughput.py --device cuda --data ".data/*.txt.xz" 2>&1 | tee "$OUT/throughput.log"
-stamp "throughput done (exit ${PIPESTATUS[0]})"
+if [[ $STAGES == *throughput* ]]; then
+    timeout 150 python3 benchmarks/train_throughput.py --device cuda --data ".data/*.txt.xz" 2>&1 | tee "$OUT/throughput.log"
+    stamp "throughput done (exit ${PIPESTATUS[0]})"
+fi
 
 timeout $(python3 -c "print(int($MINUTES * 60 + 40))") python3 experiments/books_history.py \
     --output "$OUT/books-history" --books .data/books --corpora .data/*.txt.xz \

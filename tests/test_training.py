@@ -428,7 +428,9 @@ def test_two_processes_train_one_model_on_disjoint_shards_as_one_process_would(t
     alone = torch.load(one / "weights-rank0.pt")
     for name, tensor in weights[0].items():
         assert torch.equal(tensor, weights[1][name]), name
-        torch.testing.assert_close(tensor, alone[name], rtol=1e-4, atol=1e-5, msg=name)
+        # the summation order differs (two shards, then all-reduce); Adam's normalised step turns that into weight
+        # differences of ~2e-5 at most here, against the ~3e-3 (the learning rate) one step moves a weight
+        torch.testing.assert_close(tensor, alone[name], rtol=1e-4, atol=5e-5, msg=name)
 
     state = json.loads((two / "checkpoint-6" / "trainer_state.json").read_text())
     logged = [log["loss"] for log in state["log_history"] if "loss" in log]
