@@ -182,7 +182,7 @@ def main() -> None:
     seed = measure("seed_loop", tokenizer_dir, args.num_proc)
     once = measure("loop_encode_once", tokenizer_dir, args.num_proc)
     print(ours["summary"])
-    print(f"\n| variant | seconds | peak RSS, MB (own / worker) |\n| --- | ---: | ---: |")
+    print("\n| variant | seconds | peak RSS, MB (own / worker) |\n| --- | ---: | ---: |")
     print(f"| (a) one tokenizer call on {limit['utterances']:,} utterances | {limit['seconds']:.1f} | {limit['peak_rss_mb']:.0f} |")
     print(f"| (b) seed-style loop, {seed['samples']:,} samples | {seed['seconds']:.1f} | {seed['peak_rss_mb']:.0f} |")
     print(f"| (b') Python loop encoding each utterance once | {once['seconds']:.1f} | {once['peak_rss_mb']:.0f} |")

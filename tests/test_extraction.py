@@ -4,12 +4,11 @@ processes, the command line, and a corpus that trains."""
 from __future__ import annotations
 
 import csv
-import io
 import json
-import zipfile
 from pathlib import Path
 
 import pytest
+from archives import zip_bytes
 
 from rugpt_chitchat.errors import DataError
 from rugpt_chitchat.extraction import ExtractArguments, extract_book, extract_library
@@ -18,14 +17,6 @@ from rugpt_chitchat.library import BookRef, read_book
 from rugpt_chitchat.readers import read_dialogues
 
 CHEKHOV = ["Анюта.txt", "Бабы.txt", "Барыня.txt", "Водевиль.txt", "Ванька.txt"]
-
-
-def zip_bytes(members: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, data in members.items():
-            archive.writestr(name, data)
-    return buffer.getvalue()
 
 
 @pytest.fixture(scope="module")

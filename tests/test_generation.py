@@ -12,7 +12,7 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM
 
-from rugpt_chitchat.cleaning import clean_utterance, has_words, normalize_utterance
+from rugpt_chitchat.cleaning import clean_utterance, normalize_utterance
 from rugpt_chitchat.collator import DialogueCollator
 from rugpt_chitchat.errors import DataError
 from rugpt_chitchat.format import DialogueFormat, build_segments

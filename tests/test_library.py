@@ -4,13 +4,12 @@ the language of a book, and duplicate editions."""
 from __future__ import annotations
 
 import gzip
-import io
 import lzma
 import re
-import zipfile
 from pathlib import Path
 
 import pytest
+from archives import zip_bytes
 
 from rugpt_chitchat.errors import DataError
 from rugpt_chitchat.fb2 import build_fb2
@@ -25,14 +24,6 @@ BABY = "Chekhov/Бабы.txt"
 
 def paragraphs_of(books: Path, name: str) -> list[str]:
     return read_book(BookRef(str(books / name))).paragraphs
-
-
-def zip_bytes(members: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, data in members.items():
-            archive.writestr(name, data)
-    return buffer.getvalue()
 
 
 @pytest.fixture(scope="module")

@@ -33,9 +33,9 @@ from .format import DialogueFormat, encode_utterances
 from .library import read_books
 from .readers import read_many
 from .samples import expand_sources
-from .tokenizer import add_dialogue_special_tokens, load_pretrained_tokenizer, train_tokenizer
+from .tokenizer import train_tokenizer
 from .trainer import StopOnNonFinite, perplexity_metrics, reply_nll_per_sample
-from .training import TRAIN_TOKENIZER, ModelArguments, load_model
+from .training import TRAIN_TOKENIZER, ModelArguments, load_model, named_tokenizer
 
 logger = logging.getLogger(__name__)
 
@@ -137,11 +137,8 @@ def load_base_tokenizer(
     """The tokenizer named (or the model's own) with the dialogue special tokens, or a byte-level BPE trained on
     the documents and dialogues and saved in `output_dir` (reused there by a resumed run or a non-main process)."""
     name = model_args.tokenizer_name or model_args.model_name_or_path or TRAIN_TOKENIZER
-    if name == TRAIN_TOKENIZER and reuse_trained and Path(output_dir, "tokenizer_config.json").exists():
-        name = output_dir
-    if name != TRAIN_TOKENIZER:
-        tokenizer = load_pretrained_tokenizer(name)
-        add_dialogue_special_tokens(tokenizer)
+    tokenizer = named_tokenizer(name, output_dir, reuse_trained)
+    if tokenizer is not None:
         return tokenizer
     logger.info("Training a byte-level BPE (vocab %d) on %d documents and %d dialogue files",
                 model_args.tokenizer_vocab_size, len(documents), len(dialogue_sources))

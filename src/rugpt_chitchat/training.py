@@ -134,6 +134,18 @@ def preprocessed_dir(sources: list[str]) -> Path | None:
     return None
 
 
+def named_tokenizer(name: str, output_dir: str, reuse_trained: bool) -> PreTrainedTokenizerBase | None:
+    """The tokenizer `name` with the dialogue special tokens, or None when it is 'train' (to be trained here) —
+    unless `reuse_trained` and `output_dir` already holds the one trained (a resumed run, a non-main process)."""
+    if name == TRAIN_TOKENIZER and reuse_trained and Path(output_dir, "tokenizer_config.json").exists():
+        name = output_dir
+    if name == TRAIN_TOKENIZER:
+        return None
+    tokenizer = load_pretrained_tokenizer(name)
+    add_dialogue_special_tokens(tokenizer)
+    return tokenizer
+
+
 def load_tokenizer(
     model_args: ModelArguments, sources: list[str], output_dir: str, reuse_trained: bool
 ) -> PreTrainedTokenizerBase:
@@ -145,11 +157,8 @@ def load_tokenizer(
     directory = preprocessed_dir(sources)
     recorded = load_pipeline_settings(directory).get("tokenizer_name") if directory else None
     name = model_args.tokenizer_name or recorded or model_args.model_name_or_path or TRAIN_TOKENIZER
-    if name == TRAIN_TOKENIZER and reuse_trained and Path(output_dir, "tokenizer_config.json").exists():
-        name = output_dir
-    if name != TRAIN_TOKENIZER:
-        tokenizer = load_pretrained_tokenizer(name)
-        add_dialogue_special_tokens(tokenizer)
+    tokenizer = named_tokenizer(name, output_dir, reuse_trained)
+    if tokenizer is not None:
         return tokenizer
     if directory:
         raise DataError(sources[0], "preprocessed samples need the tokenizer that made them: set tokenizer_name")
