@@ -169,6 +169,17 @@ def test_evaluate_of_an_old_checkpoint_without_data_asks_for_it(tiny_model_dir):
     assert_user_error(cli("evaluate", "--checkpoint", str(tiny_model_dir)), "records no training data", "--data")
 
 
+def test_evaluate_names_a_missing_checkpoint_and_a_directory_that_is_none(tmp_path):
+    assert_user_error(cli("evaluate", "--checkpoint", str(tmp_path / "run")), "no such checkpoint directory")
+    assert_user_error(cli("evaluate", "--checkpoint", str(tmp_path)), str(tmp_path), "no checkpoint (no config.json)")
+
+
+def test_pretrain_names_prose_that_is_neither_a_path_nor_on_the_hub(tmp_path):
+    assert_user_error(cli("pretrain", "--data", str(tmp_path / "books"), "--use_cpu", "true"), "no such file or directory")
+    assert_user_error(cli("pretrain", "--data", "no_such_prose", "--use_cpu", "true"), "no_such_prose",
+                      "could not be loaded from the Hugging Face Hub", "HF_HUB_OFFLINE")
+
+
 def test_bad_format_setting_is_a_clear_error(tmp_path, corpus_file, tokenizer_dir):
     result = cli("train", "--data", str(corpus_file), "--tokenizer_name", str(tokenizer_dir), "--max_length", "3",
                  "--output_dir", str(tmp_path), "--use_cpu", "true")  # fmt: skip

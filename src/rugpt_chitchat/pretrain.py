@@ -77,6 +77,18 @@ class PretrainingArguments(TrainingArguments):
 ARGUMENT_CLASSES = (ModelArguments, PretrainDataArguments, PretrainingArguments)
 
 
+def load_hub_text(name: str) -> Dataset:
+    """The train split of a Hub dataset; a name the Hub cannot serve is a user error, not a traceback."""
+    from datasets import config, load_dataset
+
+    try:
+        return load_dataset(name, split="train")
+    except (OSError, ValueError) as error:  # ConnectionError, offline mode, DatasetNotFoundError, no data files
+        reason = "HF_HUB_OFFLINE is set" if config.HF_HUB_OFFLINE else str(error)
+        raise DataError(name, f"no such file or directory, and it could not be loaded from the Hugging Face Hub "
+                        f"either ({reason})") from None
+
+
 def read_documents(sources: list[str]) -> Dataset:
     """`name` and `text` of every document: each book under the paths given, or each row of a Hub dataset."""
     names: list[str] = []
@@ -91,11 +103,9 @@ def read_documents(sources: list[str]) -> Dataset:
             if len(names) == before:
                 raise DataError(path, "holds no readable .txt or .fb2 books (plain, compressed or in zip archives)")
             continue
-        if path.suffix:
+        if path.suffix or source.startswith((".", "/", "~")):
             raise DataError(path, "no such file or directory")
-        from datasets import load_dataset
-
-        rows = load_dataset(source, split="train")
+        rows = load_hub_text(source)
         if "text" not in rows.column_names:
             raise DataError(source, f"a Hub dataset for pretraining needs a `text` column; it has {rows.column_names}")
         names += [f"{source}#{index}" for index in range(len(rows))]
