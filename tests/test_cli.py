@@ -171,7 +171,15 @@ def test_evaluate_of_an_old_checkpoint_without_data_asks_for_it(tiny_model_dir):
 
 def test_evaluate_names_a_missing_checkpoint_and_a_directory_that_is_none(tmp_path):
     assert_user_error(cli("evaluate", "--checkpoint", str(tmp_path / "run")), "no such checkpoint directory")
-    assert_user_error(cli("evaluate", "--checkpoint", str(tmp_path)), str(tmp_path), "no checkpoint (no config.json)")
+    assert_user_error(cli("evaluate", "--checkpoint", str(tmp_path)), str(tmp_path), "is no checkpoint")
+    (tmp_path / "empty").write_text("")
+    assert_user_error(cli("evaluate", "--checkpoint", str(tmp_path / "empty")), "empty: is no checkpoint")
+
+
+def test_a_misspelt_flag_is_named_even_when_a_required_field_is_missing():
+    result = cli("evaluate", "--chekpoint", "run")
+    assert_user_error(result, "unknown arguments --chekpoint", "required: --checkpoint")
+    assert "usage:" not in result.stderr
 
 
 def test_pretrain_names_prose_that_is_neither_a_path_nor_on_the_hub(tmp_path):

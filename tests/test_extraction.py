@@ -107,12 +107,16 @@ def test_nothing_usable_is_one_clear_error_naming_the_files(tmp_path):
     (["--books", "corrupt.zip", "--output", "out.txt"], "corrupt.zip: damaged archive"),
     (["--output", "out.txt"], "no books given"),
     (["--books", "corrupt.zip", "--max_narative", "1"], "unknown arguments --max_narative"),
+    (["--books", "empty.txt", "--output", "out.txt"], "empty.txt: unreadable empty file"),
+    (["--books", "plain.txt", "--output", "out.txt"], "no dialogue in the 1 books kept"),
 ])  # fmt: skip
 def test_cli_bad_input_is_one_line_without_a_traceback(tmp_path, monkeypatch, capsys, arguments, message):
     from rugpt_chitchat.cli import main
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "corrupt.zip").write_bytes(b"PK\x03\x04 not really a zip")
+    (tmp_path / "empty.txt").write_bytes(b"")
+    (tmp_path / "plain.txt").write_text("Он шёл домой и думал о своём.\n\nБыло тихо.\n", encoding="utf-8")
     with pytest.raises(SystemExit) as exit_info:
         main(["extract-dialogues", *arguments])
     error = capsys.readouterr().err

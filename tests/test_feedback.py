@@ -166,13 +166,15 @@ def test_feedback_export_writes_a_dataset_preference_training_can_read(tmp_path,
 def test_feedback_commands_refuse_a_missing_or_foreign_file_with_an_error_line(tmp_path, capsys, action):
     not_sqlite = tmp_path / "notes.txt"
     not_sqlite.write_text("not a database\n" * 100, encoding="utf-8")
-    for path in (tmp_path / "missing.sqlite3", not_sqlite):
+    empty = tmp_path / "empty.sqlite3"
+    empty.touch()
+    for path in (tmp_path / "missing.sqlite3", not_sqlite, empty):
         with pytest.raises(SystemExit) as exit_:
             main(["feedback", action, str(path), str(tmp_path / "out")])
         assert exit_.value.code == 2
         error = capsys.readouterr().err
         assert error.startswith(f"error: {path}: ") and "Traceback" not in error
-    assert not (tmp_path / "missing.sqlite3").exists()
+    assert not (tmp_path / "missing.sqlite3").exists() and empty.stat().st_size == 0
 
 
 def test_the_feedback_file_is_plain_sqlite_others_can_query(tmp_path):

@@ -15,6 +15,7 @@ import difflib
 import importlib.util
 import sys
 from collections.abc import Callable
+from typing import NoReturn
 from dataclasses import Field, dataclass, field, fields
 from pathlib import Path
 
@@ -85,6 +86,7 @@ def parse_config(
     """
     parser = argument_parser(classes, prog, description)
     parser.add_argument("--config", help="YAML file of arguments (any of them); the command line overrides it")
+    parser.error = lambda message: _refuse(parser, argv, message, prog)
     known = {f.name for cls in classes for f in fields(cls) if f.init}
     config_only = argparse.ArgumentParser(add_help=False)
     config_only.add_argument("--config")
@@ -98,11 +100,22 @@ def parse_config(
     parser.set_defaults(**values)
     try:
         *parsed, unknown = parser.parse_args_into_dataclasses(args=argv, return_remaining_strings=True)
+    except DataError:
+        raise
     except ValueError as error:  # a dataclass refusing its values, e.g. TrainingArguments' bf16 on a CPU
         raise DataError(config_path or "command line", f"{error}".strip()) from error
     if unknown:
         raise DataError("command line", f"unknown arguments {' '.join(unknown)}; see `{prog} --help`")
     return tuple(parsed[: len(classes)])
+
+
+def _refuse(parser: argparse.ArgumentParser, argv: list[str], message: str, prog: str) -> NoReturn:
+    """argparse's errors (a required field missing, a bad choice or type) as one line, naming the flags it does
+    not know first: a misspelt flag is the usual cause of a "required" error."""
+    flags = parser._option_string_actions
+    unknown = [arg for arg in argv if arg.startswith("--") and not any(f.startswith(arg.split("=")[0]) for f in flags)]
+    problem = f"unknown arguments {' '.join(unknown)} ({message})" if unknown else message
+    raise DataError("command line", f"{problem}; see `{prog} --help`")
 
 
 def _not_required(parser: argparse.ArgumentParser, values: dict) -> None:

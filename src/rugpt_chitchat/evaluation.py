@@ -213,8 +213,8 @@ def evaluate_checkpoint(
 
     `data` and the split settings (`config`, whose seed also seeds sampling) default to what training recorded
     in the checkpoint."""
-    if Path(checkpoint).is_dir() and not Path(checkpoint, "config.json").is_file():
-        raise DataError(checkpoint, "is a directory but no checkpoint (no config.json): give a `train` output directory")
+    if Path(checkpoint).exists() and not Path(checkpoint, "config.json").is_file():
+        raise DataError(checkpoint, "is no checkpoint (no directory with a config.json): give a `train` output directory")
     if not Path(checkpoint).exists() and checkpoint.startswith((".", "/", "~")):
         raise DataError(checkpoint, "no such checkpoint directory")
     config = config or pipeline_config_of(checkpoint)

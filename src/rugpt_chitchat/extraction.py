@@ -245,5 +245,8 @@ def extract_library(args: ExtractArguments) -> ExtractionSummary:
         reasons = "; ".join(f"{row['book']}: {row['status']} {row['reason']}" for row in rows[:5])
         raise DataError(", ".join(args.books), f"no book left to extract dialogues from ({reasons}); see {report_path}")
     dialogues, turns = write_dialogues(records, kept, Path(args.output), args.resolved_format())
+    if not dialogues:
+        raise DataError(", ".join(args.books), f"no dialogue in the {len(kept)} books kept (a turn is a paragraph "
+                        f"opening with a dash, and a dialogue two turns in a row); see {report_path}")
     megabytes = sum(records.select(kept)["megabytes"])
     return ExtractionSummary(statuses, dialogues, turns, megabytes, Path(args.output), report_path)

@@ -182,6 +182,8 @@ def read_book_bytes(ref: BookRef, max_bytes: int) -> bytes:
             raise DataError(ref.name, f"more than the {max_bytes / 1e6:.0f} MB allowed for one book")
     except (KeyError, *_READ_ERRORS) as error:
         raise DataError(ref.name, f"cannot be read ({type(error).__name__}: {error})") from None
+    if not data.strip():
+        raise DataError(ref.name, "empty file")
     return data
 
 

@@ -100,7 +100,7 @@ def read_documents(sources: list[str]) -> Dataset:
             for name, text in read_books([path]):
                 names.append(name)
                 texts.append(text)
-            if len(names) == before:
+            if len(names) == before and path.is_dir():  # a single unreadable book is skipped with a warning
                 raise DataError(path, "holds no readable .txt or .fb2 books (plain, compressed or in zip archives)")
             continue
         if path.suffix or source.startswith((".", "/", "~")):

@@ -86,6 +86,8 @@ def open_existing(path: str | Path) -> FeedbackStore:
     """The store at `path`, which must exist (`report` and `export` never create an empty one)."""
     if not Path(path).is_file():
         raise DataError(path, "feedback database not found (the bot writes it with --feedback --feedback_db PATH)")
+    if Path(path).stat().st_size == 0:
+        raise DataError(path, "empty file: not a feedback database (the bot writes one with --feedback --feedback_db PATH)")
     return FeedbackStore(path)
 
 
