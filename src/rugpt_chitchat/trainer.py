@@ -26,8 +26,8 @@ from transformers import (
 )
 from transformers.trainer_pt_utils import LengthGroupedSampler
 
-from .errors import TrainingDiverged
 from .collator import LENGTH_COLUMN
+from .errors import TrainingDiverged
 from .format import IGNORE_INDEX, DialogueFormat
 from .metrics import load_metric
 from .packing import TokenBudgetBatchSampler
@@ -139,9 +139,12 @@ class DialogueTrainer(Trainer):
         """The Trainer's length-grouped evaluation sampler, given the lengths as a list (see `sample_lengths`)."""
         if not self._groups_by_length_column(eval_dataset):
             return super()._get_eval_sampler(eval_dataset)
-        seed = self.args.data_seed if self.args.data_seed is not None else self.args.seed
+        seed = self._data_seed()
         generator = torch.Generator().manual_seed(seed)
         return LengthGroupedSampler(self.args.eval_batch_size, lengths=sample_lengths(eval_dataset), generator=generator)
+
+    def _data_seed(self) -> int:
+        return self.args.data_seed if self.args.data_seed is not None else self.args.seed
 
     def _groups_by_length_column(self, dataset) -> bool:
         return (
@@ -156,7 +159,7 @@ class DialogueTrainer(Trainer):
         if not budget:
             return super().get_train_dataloader()
         widths = [self.data_collator.padded_length(length) for length in sample_lengths(self.train_dataset)]
-        seed = self.args.data_seed if self.args.data_seed is not None else self.args.seed
+        seed = self._data_seed()
         loader = DataLoader(
             self.train_dataset,
             batch_sampler=TokenBudgetBatchSampler(widths, budget, seed, self.args.dataloader_drop_last),
