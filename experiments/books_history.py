@@ -9,11 +9,13 @@ Stages, in this order; a run whose predicted time no longer fits --time-budget i
   books    baseline / history / history-full-loss (history_ablation.py's runs) fine-tuned from the base, every seed;
   scratch  the same runs from random weights of the base's shape, identical per seed across variants (first seed
            first, the other seeds after the size study);
-  size     the history run from the base on --size-fractions of the training dialogues for --size-epochs epochs,
-           validation reply perplexity after each: the epoch where it turns up.
+  size     the history run (--size-variants) from the base on --size-fractions of the training dialogues for --size-epochs epochs,
+           validation reply perplexity after each: the epoch where it turns up (constant learning rate after
+           warmup, so that epoch does not depend on the epochs planned).
 Same tokenizer, split and steps for every run, all evaluated on the same validation dialogues: reply perplexity
 (first --eval-samples), the history probe (--probe-samples with history), generation metrics (--num-samples) and
-replies to fixed contexts. results.json, results.md and the plots are rewritten after every run;
+replies to fixed contexts. results.json, results.md and the plots are rewritten after every run; a later call on
+the same --output (more stages or seeds, or after a cut) keeps the finished runs and runs the rest;
 `--report-only` rewrites results.md and the plots from results.json (e.g. where matplotlib is missing).
 """
 
@@ -57,6 +59,7 @@ def parse_arguments() -> argparse.Namespace:
     add("--time-budget", type=float, default=None, help="minutes from the start; runs predicted not to fit are skipped")
     add("--stages", nargs="+", choices=["books", "scratch", "size"], default=["books", "scratch", "size"])
     add("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    add("--variants", nargs="+", choices=VARIANTS, default=VARIANTS, help="runs of the books and scratch stages")
     add("--num-proc", type=int, default=2, help="processes for tokenising and preparing data")
     base = parser.add_argument_group("base model (pretraining)")
     base.add_argument("--shape", default="n_layer=4,n_embd=256,n_head=4", help="GPT-2 shape of the base and scratch runs")
@@ -75,6 +78,8 @@ def parse_arguments() -> argparse.Namespace:
     tune.add_argument("--max-length", type=int, default=128)
     tune.add_argument("--size-fractions", nargs="+", type=float, default=[0.1, 1.0])
     tune.add_argument("--size-epochs", nargs="+", type=int, default=[6, 3], help="epochs for each fraction")
+    tune.add_argument("--size-variants", nargs="+", choices=VARIANTS, default=["history"],
+                      help="runs of the size study (e.g. the baseline beside history, at the same budget)")
     tune.add_argument("--size-batch-size", type=int, default=None, help="batch of the size study (default: --batch-size)")
     evaluation = parser.add_argument_group("evaluation (the same validation samples for every run)")
     evaluation.add_argument("--eval-samples", type=int, default=2000, help="validation samples scored for reply perplexity")
@@ -105,6 +110,23 @@ class Budget:
     def fits(self, steps: int) -> bool:
         expected = statistics.fmean(self.fixed_seconds) + steps * self.train_seconds / self.steps if self.steps else 0.0
         return time.monotonic() + expected <= self.deadline
+
+
+RUN_NEUTRAL_SETTINGS = {"stages", "variants", "size_variants", "time_budget", "num_proc", "generation_batch_size"}
+
+
+def finished_results(path: Path, settings: dict) -> dict:
+    """The results of an earlier call on the same output directory, so a call for more stages or seeds (or one
+    cut short) runs only what is missing; refused when a setting that changes the runs differs."""
+    if not path.exists():
+        return {"settings": settings, "runs": {}, "skipped": [], "failed": {}}
+    earlier = json.loads(path.read_text(encoding="utf-8"))
+    changed = sorted(key for key in settings.keys() - RUN_NEUTRAL_SETTINGS
+                     if earlier["settings"].get(key) != settings[key])
+    if changed:
+        raise SystemExit(f"{path} holds runs made with other settings ({', '.join(changed)}): "
+                         "give those settings again or another --output")
+    return {**earlier, "settings": settings, "skipped": [], "failed": {}}
 
 
 def build_base(args: argparse.Namespace, output: Path) -> dict:
@@ -145,17 +167,18 @@ def subset_by_dialogue(data_dir: Path, fraction: float, seed: int) -> Path:
 
 
 def fine_tune(args: argparse.Namespace, run_dir: Path, data_dir: Path, base_dir: Path, init: str, variant: str,
-              seed: int, length: list[str], batch_size: int) -> None:
-    """One `rugpt-chitchat train` run; from scratch its weights depend only on the seed (set just before)."""
+              seed: int, schedule: list[str], batch_size: int) -> None:
+    """One `rugpt-chitchat train` run (`schedule`: its length, evaluation and learning-rate schedule); from scratch
+    its weights depend only on the seed (set just before)."""
     start = ["--model_name_or_path", str(base_dir)] if init == "books" else [
         "--tokenizer_name", str(base_dir), "--config_overrides", f"{args.shape},n_positions={args.block_size}"]
     learning_rate = args.lr if init == "books" else args.scratch_lr
     set_seed(seed)
     train([
-        *start, "--data", str(data_dir), "--output_dir", str(run_dir), *length, "--max_length", str(args.max_length),
+        *start, "--data", str(data_dir), "--output_dir", str(run_dir), *schedule, "--max_length", str(args.max_length),
         "--per_device_train_batch_size", str(batch_size), "--learning_rate", str(learning_rate),
-        "--warmup_steps", "0.05", "--lr_scheduler_type", "cosine", "--weight_decay", "0.01",
-        "--save_strategy", "no", "--load_best_model_at_end", "false", "--early_stopping_patience", "0",
+        "--warmup_steps", "0.05", "--weight_decay", "0.01", "--save_strategy", "no", "--load_best_model_at_end", "false",
+        "--early_stopping_patience", "0",
         "--max_eval_samples", str(args.eval_samples), "--logging_steps", "25", "--report_to", "none",
         "--preprocessing_num_workers", str(args.num_proc), "--seed", str(seed), *RUNS[variant], *args.device_args,
     ])
@@ -195,11 +218,11 @@ def epoch_curve(run_dir: Path) -> list[float]:
 
 def plan(args: argparse.Namespace, train_samples: int) -> list[dict]:
     """Every run, in the order the budget serves them: books, scratch first seed, size study, other scratch seeds."""
-    fixed = ["--max_steps", str(args.steps), "--eval_strategy", "no"]
+    fixed = ["--max_steps", str(args.steps), "--eval_strategy", "no", "--lr_scheduler_type", "cosine"]
     runs = {"books": [], "scratch-first": [], "size": [], "scratch-rest": []}
     for seed in args.seeds:
-        for variant in VARIANTS:
-            common = dict(variant=variant, seed=seed, steps=args.steps, length=fixed, fraction=1.0,
+        for variant in args.variants:
+            common = dict(variant=variant, seed=seed, steps=args.steps, schedule=fixed, fraction=1.0,
                           batch_size=args.batch_size)
             runs["books"].append(dict(name=f"books/{variant}/seed{seed}", init="books", **common))
             stage = "scratch-first" if seed == args.seeds[0] else "scratch-rest"
@@ -207,10 +230,13 @@ def plan(args: argparse.Namespace, train_samples: int) -> list[dict]:
     batch_size = args.size_batch_size or args.batch_size
     for fraction, epochs in zip(args.size_fractions, args.size_epochs):
         steps = epochs * math.ceil(fraction * train_samples / batch_size)
-        length = ["--num_train_epochs", str(epochs), "--max_steps", "-1", "--eval_strategy", "epoch"]
-        runs["size"].append(dict(name=f"size/{round(fraction * 100)}pct", init="books", variant="history",
-                                 seed=args.seeds[0], steps=steps, length=length, fraction=fraction, epochs=epochs,
-                                 batch_size=batch_size))
+        # a constant rate after warmup: the epoch where validation turns up must not depend on the epochs planned
+        schedule = ["--num_train_epochs", str(epochs), "--max_steps", "-1", "--eval_strategy", "epoch",
+                    "--lr_scheduler_type", "constant_with_warmup"]
+        for variant in args.size_variants:
+            name = f"size/{round(fraction * 100)}pct" + ("" if variant == "history" else f"-{variant}")
+            runs["size"].append(dict(name=name, init="books", variant=variant, seed=args.seeds[0], steps=steps,
+                                     schedule=schedule, fraction=fraction, epochs=epochs, batch_size=batch_size))
     wanted = {"books": "books" in args.stages, "scratch-first": "scratch" in args.stages,
               "size": "size" in args.stages, "scratch-rest": "scratch" in args.stages}
     return [run for stage, stage_runs in runs.items() if wanted[stage] for run in stage_runs]
@@ -231,7 +257,7 @@ def main() -> None:
         torch.backends.cuda.enable_cudnn_sdp(False)
     budget = Budget(args.time_budget)
     settings = {key: value for key, value in vars(args).items() if key != "report_only"}
-    results = {"settings": settings, "runs": {}, "skipped": [], "failed": {}}
+    results = finished_results(results_path, settings)
     results["base"] = build_base(args, output)
     base_dir = output / "base"
     tokenizer = AutoTokenizer.from_pretrained(base_dir)
@@ -242,6 +268,9 @@ def main() -> None:
     contexts = [[tokenizer.decode(ids) for ids in [*row["history"], row["input"]]] for row in sample.select(range(5))]
     results["contexts"] = contexts + SAMPLE_HISTORIES
     for run in plan(args, len(samples["train"])):
+        if run["name"] in results["runs"]:
+            logger.info("%s: finished in an earlier call, kept", run["name"])
+            continue
         if not budget.fits(run["steps"]):
             results["skipped"].append(run["name"])
             logger.info("Skipping %s: it would not fit the time budget", run["name"])
@@ -250,7 +279,7 @@ def main() -> None:
         started = time.monotonic()
         try:
             data = subset_by_dialogue(data_dir, run["fraction"], args.seeds[0])
-            fine_tune(args, run_dir, data, base_dir, run["init"], run["variant"], run["seed"], run["length"],
+            fine_tune(args, run_dir, data, base_dir, run["init"], run["variant"], run["seed"], run["schedule"],
                       run["batch_size"])
             result = evaluate_run(run_dir, validation, sample, results["contexts"], args, run["seed"])
             budget.record(run["steps"], time.monotonic() - started, train_seconds(run_dir))
