@@ -3,6 +3,7 @@ two processes under `accelerate launch` share the work, bad input fails before t
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import socket
@@ -439,3 +440,30 @@ def test_two_processes_train_one_model_on_disjoint_shards_as_one_process_would(t
     assert [log["step"] for log in state["log_history"] if "eval_perplexity" in log] == [0, 6]
     assert [path.name for path in two.glob("checkpoint-*")] == ["checkpoint-6"]
     assert "dialogue_format" in json.loads((two / "checkpoint-6" / "config.json").read_text())
+
+
+def test_validation_scores_the_reply_alone_whatever_the_loss_covers(tmp_path, dialogue_file, tokenizer_dir):
+    """A model trained with loss on every token (the seed's baseline) is validated on its reply tokens, as
+    `evaluate` scores it: its `eval_perplexity` and early stopping compare with a reply-loss run's."""
+    from rugpt_chitchat.collator import DialogueCollator
+    from rugpt_chitchat.trainer import reply_nll_per_sample
+
+    argv = small_run(dialogue_file, tokenizer_dir, tmp_path, "--loss_on_reply_only", "false", "--max_eval_samples", "48",
+                     "--max_steps", "20", "--eval_strategy", "no", "--save_strategy", "no", "--load_best_model_at_end", "false",
+                     "--early_stopping_patience", "0")
+    trainer = build_trainer(*parse_arguments(argv))
+    trainer.train()  # untrained, every token is as unlikely as any other: both perplexities would be the same
+    rows = list(trainer.eval_dataset)
+    model = trainer.model.eval()
+
+    def perplexity(collator) -> float:
+        batch = collator(rows)
+        labels = batch.pop("labels")
+        with torch.no_grad():
+            sums = reply_nll_per_sample(model(**batch).logits, labels)
+        return float(torch.exp(sums[:, 0].sum() / sums[:, 1].sum()))
+
+    reply_format = dataclasses.replace(trainer.dialogue_format, loss_on_reply_only=True)
+    reply_only = perplexity(DialogueCollator(trainer.data_collator.special, reply_format))
+    assert trainer.evaluate()["eval_perplexity"] == pytest.approx(reply_only, rel=1e-4)
+    assert perplexity(trainer.data_collator) != pytest.approx(reply_only, rel=1e-2)  # training labels every token

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import asdict
 from functools import lru_cache
 from pathlib import Path
@@ -107,9 +108,13 @@ def tied_parameter_names(model: torch.nn.Module) -> set[str]:
 class DialogueTrainer(Trainer):
     """A Trainer whose model card records data and format (the model config carries the format into every save)."""
 
-    def __init__(self, *args, dialogue_format: DialogueFormat, data_sources: list[str], base_model: str | None, **kwargs):
+    def __init__(
+        self, *args, dialogue_format: DialogueFormat, data_sources: list[str], base_model: str | None,
+        eval_collator: Callable[[list[dict]], dict] | None = None, **kwargs,
+    ):
         super().__init__(*args, **kwargs)
         self.add_callback(StopOnNonFinite)
+        self.eval_collator = eval_collator
         self.dialogue_format = dialogue_format
         self.data_sources = data_sources
         self.base_model = base_model
@@ -126,6 +131,17 @@ class DialogueTrainer(Trainer):
         runs restore from their checkpoint."""
         at_start = (log for log in self.state.log_history if log["step"] == 0 and "eval_perplexity" in log)
         return next((log["eval_perplexity"] for log in at_start), None)
+
+    def get_eval_dataloader(self, eval_dataset: str | Dataset | None = None) -> DataLoader:
+        """Batches of `eval_collator` when given: validation scores the reply alone whatever the training loss
+        covers, so `eval_perplexity` (and early stopping) means the same for every loss mask."""
+        if self.eval_collator is None:
+            return super().get_eval_dataloader(eval_dataset)
+        training_collator, self.data_collator = self.data_collator, self.eval_collator
+        try:
+            return super().get_eval_dataloader(eval_dataset)
+        finally:
+            self.data_collator = training_collator
 
     def _get_train_sampler(self, train_dataset: Dataset | None = None) -> Sampler | None:
         """The Trainer's length-grouped sampler, given the lengths as a list (see `sample_lengths`)."""
