@@ -9,9 +9,9 @@ Stages, in this order; a run whose predicted time no longer fits --time-budget i
   books    baseline / history / history-full-loss (history_ablation.py's runs) fine-tuned from the base, every seed;
   scratch  the same runs from random weights of the base's shape, identical per seed across variants (first seed
            first, the other seeds after the size study);
-  size     the history run (--size-variants) from the base on --size-fractions of the training dialogues for --size-epochs epochs,
-           validation reply perplexity after each: the epoch where it turns up (constant learning rate after
-           warmup, so that epoch does not depend on the epochs planned).
+  size     the history run (and any other --size-variants) from the base on --size-fractions of the training
+           dialogues for --size-epochs epochs, validation reply perplexity after each: the epoch where it turns up
+           (constant learning rate after warmup, so that epoch does not depend on the epochs planned).
 Same tokenizer, split and steps for every run, all evaluated on the same validation dialogues: reply perplexity
 (first --eval-samples), the history probe (--probe-samples with history), generation metrics (--num-samples) and
 replies to fixed contexts. results.json, results.md and the plots are rewritten after every run; a later call on
