@@ -7,7 +7,7 @@ so nearly every token in a batch is real.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 from datasets import Dataset
@@ -36,6 +36,11 @@ class DialogueCollator:
     ) -> DialogueCollator:
         """Refuses (ValueError) a tokenizer without the dialogue special tokens."""
         return cls(SpecialIds.from_tokenizer(tokenizer), dialogue_format, pad_to_multiple_of)
+
+    def scoring_replies(self) -> DialogueCollator:
+        """This collator with labels on the reply alone: how every run is scored, whatever its training loss
+        covers, so runs with different loss masks compare."""
+        return replace(self, dialogue_format=replace(self.dialogue_format, loss_on_reply_only=True))
 
     def segments(self, sample: dict) -> dict[str, list[int]]:
         fmt = self.dialogue_format

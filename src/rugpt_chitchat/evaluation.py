@@ -8,7 +8,7 @@ import logging
 import math
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -90,7 +90,7 @@ def load_validation_split(data: list[str], chat: ChitChat, config: PipelineConfi
 def reply_nll_sums(chat: ChitChat, rows: Sequence[dict], batch_size: int = 32) -> np.ndarray:
     """(samples, 2): each sample's summed reply NLL and reply token count, formatted by the training collator
     (reply tokens only, whatever the checkpoint trained on, so runs with different loss masks compare)."""
-    collator = DialogueCollator(chat.special, replace(chat.format, loss_on_reply_only=True))
+    collator = DialogueCollator(chat.special, chat.format).scoring_replies()
     model, sums = chat.model, []
     for start in range(0, len(rows), batch_size):
         batch = collator([rows[i] for i in range(start, min(start + batch_size, len(rows)))])

@@ -110,7 +110,7 @@ class DialogueTrainer(Trainer):
 
     def __init__(
         self, *args, dialogue_format: DialogueFormat, data_sources: list[str], base_model: str | None,
-        eval_collator: Callable[[list[dict]], dict] | None = None, **kwargs,
+        eval_collator: Callable[[list[dict]], dict], **kwargs,
     ):
         super().__init__(*args, **kwargs)
         self.add_callback(StopOnNonFinite)
@@ -133,10 +133,9 @@ class DialogueTrainer(Trainer):
         return next((log["eval_perplexity"] for log in at_start), None)
 
     def get_eval_dataloader(self, eval_dataset: str | Dataset | None = None) -> DataLoader:
-        """Batches of `eval_collator` when given: validation scores the reply alone whatever the training loss
-        covers, so `eval_perplexity` (and early stopping) means the same for every loss mask."""
-        if self.eval_collator is None:
-            return super().get_eval_dataloader(eval_dataset)
+        """Batches of `eval_collator` (transformers has one collator for both): validation scores the reply alone
+        whatever the training loss covers, so `eval_perplexity` (and early stopping) means the same for every loss
+        mask."""
         training_collator, self.data_collator = self.data_collator, self.eval_collator
         try:
             return super().get_eval_dataloader(eval_dataset)

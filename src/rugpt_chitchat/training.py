@@ -11,7 +11,7 @@ from __future__ import annotations
 import inspect
 import logging
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow.compute as pc
@@ -305,7 +305,7 @@ def build_trainer(model_args: ModelArguments, data_args: DataArguments, args: Di
         dialogue_format=dialogue_format,
         data_sources=sources,
         base_model=model_args.model_name_or_path,
-        eval_collator=replace(collator, dialogue_format=replace(dialogue_format, loss_on_reply_only=True)),
+        eval_collator=collator.scoring_replies(),
     )
 
 
