@@ -28,9 +28,11 @@ import logging
 import math
 import random
 import statistics
+import sys
 import time
 import traceback
 from pathlib import Path
+from typing import NoReturn
 
 import torch
 from datasets import DatasetDict, load_from_disk
@@ -39,6 +41,7 @@ from transformers import AutoTokenizer, set_seed
 
 from books_report import write_results
 from rugpt_chitchat.commands.train import SAMPLE_HISTORIES
+from rugpt_chitchat.errors import DataError
 from rugpt_chitchat.evaluation import dialogue_ids, generate_for_samples, history_probe, reply_perplexity
 from rugpt_chitchat.generation import ChitChat
 from rugpt_chitchat.metrics import compute_generation_metrics
@@ -88,6 +91,7 @@ def parse_arguments() -> argparse.Namespace:
     evaluation.add_argument("--generation-batch-size", type=int, default=16)
     add("--report-only", action="store_true", help="rewrite results.md and the plots from results.json, run nothing")
     add("device_args", nargs="*", help="after --: TrainingArguments for every run, e.g. --use_cpu false --bf16 true")
+    parser.error = lambda message: fail(f"{message}; see --help")
     args = parser.parse_args()
     if len(args.size_epochs) != len(args.size_fractions):
         parser.error("--size-epochs needs one number per --size-fractions")
@@ -124,8 +128,8 @@ def finished_results(path: Path, settings: dict) -> dict:
     changed = sorted(key for key in settings.keys() - RUN_NEUTRAL_SETTINGS
                      if earlier["settings"].get(key) != settings[key])
     if changed:
-        raise SystemExit(f"{path} holds runs made with other settings ({', '.join(changed)}): "
-                         "give those settings again or another --output")
+        fail(f"{path} holds runs made with other settings ({', '.join(changed)}): give those settings again or "
+             "another --output")
     return {**earlier, "settings": settings, "skipped": [], "failed": {}}
 
 
@@ -242,8 +246,22 @@ def plan(args: argparse.Namespace, train_samples: int) -> list[dict]:
     return [run for stage, stage_runs in runs.items() if wanted[stage] for run in stage_runs]
 
 
+def fail(message: str) -> NoReturn:
+    """Bad input (a missing or empty file, a wrong flag, other settings): one line and exit status 2, as the
+    `rugpt-chitchat` commands do, no traceback."""
+    print(f"books_history.py: error: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
 def main() -> None:
     args = parse_arguments()
+    try:
+        run_all(args)
+    except DataError as error:
+        fail(str(error))
+
+
+def run_all(args: argparse.Namespace) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     output = Path(args.output)
     output.mkdir(parents=True, exist_ok=True)
