@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from fake_telegram import FakeTelegram  # noqa: E402
 
-from rugpt_chitchat.bot import BotSettings, build_bot, build_dispatcher, serve  # noqa: E402
+from rugpt_chitchat.serving.bot import BotSettings, build_bot, build_dispatcher, serve  # noqa: E402
 
 TOKEN = "123456:AAHbenchmarkTokenNotSecret_0123456789"
 
@@ -92,7 +92,7 @@ async def main() -> None:
     logging.basicConfig(level=logging.WARNING)
 
     if args.checkpoint:
-        from rugpt_chitchat.generation import ChitChat
+        from rugpt_chitchat.serving.generation import ChitChat
 
         chitchat = ChitChat.from_pretrained(args.checkpoint, device=args.device)
         print(f"replier: ChitChat from {args.checkpoint}")

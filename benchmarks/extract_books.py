@@ -38,7 +38,7 @@ VARIANTS = ("original", "renamed", "cp1251", "fb2", "edition", "nested")
 
 def book_variant(path: Path, paragraphs: list[str], copy: int) -> tuple[str, bytes]:
     """The `copy`-th copy of a book: its member name and bytes."""
-    from rugpt_chitchat.fb2 import build_fb2
+    from rugpt_chitchat.books.fb2 import build_fb2
 
     author, title = path.parent.name, path.stem
     variant = VARIANTS[copy % len(VARIANTS)]
@@ -64,7 +64,7 @@ def book_variant(path: Path, paragraphs: list[str], copy: int) -> tuple[str, byt
 
 def build_library(books: Path, directory: Path, gigabytes: float, per_archive: int) -> tuple[dict[Path, int], int]:
     """Zip archives of book copies until `gigabytes` of book bytes; ({archive: its book bytes}, books)."""
-    from rugpt_chitchat.library import BookRef, read_book
+    from rugpt_chitchat.books.library import BookRef, read_book
 
     originals = sorted(books.rglob("*.txt"))
     paragraphs = {path: read_book(BookRef(str(path))).paragraphs for path in originals}
@@ -86,7 +86,7 @@ def build_library(books: Path, directory: Path, gigabytes: float, per_archive: i
 
 
 def run_floor(paths: list[str]) -> dict:
-    from rugpt_chitchat.library import read_books
+    from rugpt_chitchat.books.library import read_books
 
     chars = books = 0
     for _, text in read_books(paths):
@@ -95,7 +95,7 @@ def run_floor(paths: list[str]) -> dict:
 
 
 def run_extraction(paths: list[str], output: str, workers: int) -> dict:
-    from rugpt_chitchat.extraction import ExtractArguments, extract_library
+    from rugpt_chitchat.books.extract import ExtractArguments, extract_library
 
     args = ExtractArguments(books=paths, output=output, lang="ru", preprocessing_num_workers=workers)
     summary = extract_library(args)
@@ -136,7 +136,7 @@ def cpu_seconds() -> float:
 def child_main(command: list[str]) -> None:
     """Import first (the package imports torch: ~0.4 GB, seconds), then time the work alone."""
     import datasets  # noqa: F401
-    import rugpt_chitchat.extraction  # noqa: F401
+    import rugpt_chitchat.books.extract  # noqa: F401
 
     imported = psutil.Process().memory_info().rss
     sampler = MemorySampler()

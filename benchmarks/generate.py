@@ -23,9 +23,9 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import torch  # noqa: E402
 from transformers import GPT2Config, GPT2LMHeadModel  # noqa: E402
 
-from rugpt_chitchat.cleaning import clean_utterance  # noqa: E402
+from rugpt_chitchat.data.cleaning import clean_utterance  # noqa: E402
 from rugpt_chitchat.format import DialogueFormat  # noqa: E402
-from rugpt_chitchat.generation import ChitChat  # noqa: E402
+from rugpt_chitchat.serving.generation import ChitChat  # noqa: E402
 from rugpt_chitchat.tokenizer import train_tokenizer  # noqa: E402
 
 CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "extract_dialogues_from_anekdots.txt.xz"

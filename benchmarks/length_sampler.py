@@ -17,11 +17,11 @@ from pathlib import Path
 
 from transformers import Trainer
 
-from rugpt_chitchat.cleaning import clean_utterance
-from rugpt_chitchat.readers import read_many
-from rugpt_chitchat.samples import PipelineConfig, prepare_dataset, save_samples
+from rugpt_chitchat.data.cleaning import clean_utterance
+from rugpt_chitchat.data.readers import read_many
+from rugpt_chitchat.data.samples import PipelineConfig, prepare_dataset, save_samples
 from rugpt_chitchat.tokenizer import train_tokenizer
-from rugpt_chitchat.training import build_trainer, parse_arguments
+from rugpt_chitchat.training.finetune import build_trainer, parse_arguments
 
 
 def real_samples(work: Path, corpora: list[str]) -> Path:

@@ -50,8 +50,8 @@ def write_scaled_pickle(path: Path, count: int) -> int:
 
 def scale_stages(tokenizer, path: str, num_proc: int | None) -> dict:
     """Ours on the big pickle, each stage timed: read, clean+dedup, split, tokenise+expand."""
-    from rugpt_chitchat.readers import read_many
-    from rugpt_chitchat.samples import PipelineConfig, PipelineSummary, clean_and_dedup, count_split, dialogues_to_samples, split_by_dialogue
+    from rugpt_chitchat.data.readers import read_many
+    from rugpt_chitchat.data.samples import PipelineConfig, PipelineSummary, clean_and_dedup, count_split, dialogues_to_samples, split_by_dialogue
 
     config, summary, seconds = PipelineConfig(num_proc=num_proc), PipelineSummary(), {}
     start = time.perf_counter()
@@ -70,7 +70,7 @@ def scale_stages(tokenizer, path: str, num_proc: int | None) -> dict:
 def scale_floor(tokenizer, path: str, batch: int = 10_000) -> dict:
     """The fast tokenizer called on every utterance of the pickle (10,000 at a time, results dropped, so
     memory stays flat); reading excluded."""
-    from rugpt_chitchat.readers import read_dialogues
+    from rugpt_chitchat.data.readers import read_dialogues
 
     utterances = [u for dialogue in read_dialogues(path).with_format("arrow")["dialogue"].to_pylist() for u in dialogue]
     start = time.perf_counter()
@@ -93,7 +93,7 @@ def seed_loop(tokenizer, encode_once: bool = False) -> dict:
     The seed encodes every utterance of a sample, so an utterance is encoded once per sample it is in
     (up to 5 times with history 3); `encode_once=True` is the stronger loop that encodes each one once.
     """
-    from rugpt_chitchat.cleaning import clean_utterance, normalize_utterance
+    from rugpt_chitchat.data.cleaning import clean_utterance, normalize_utterance
 
     start = time.perf_counter()
     seen, samples = set(), []
@@ -120,7 +120,7 @@ def seed_loop(tokenizer, encode_once: bool = False) -> dict:
 
 def pipeline(tokenizer, num_proc: int) -> dict:
     """Ours, end to end from the .xz files: read, clean, dedup, split, tokenise, expand."""
-    from rugpt_chitchat.samples import PipelineConfig, prepare_dataset
+    from rugpt_chitchat.data.samples import PipelineConfig, prepare_dataset
 
     start = time.perf_counter()
     samples, summary = prepare_dataset([str(p) for p in CORPORA], tokenizer, PipelineConfig(num_proc=num_proc))

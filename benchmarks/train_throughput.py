@@ -31,12 +31,12 @@ import torch
 from transformers import GPT2Config, GPT2LMHeadModel
 from transformers.trainer_pt_utils import LengthGroupedSampler
 
-from rugpt_chitchat.cleaning import clean_utterance
-from rugpt_chitchat.collator import LENGTH_COLUMN, DialogueCollator, with_length_column
+from rugpt_chitchat.data.cleaning import clean_utterance
+from rugpt_chitchat.training.collator import LENGTH_COLUMN, DialogueCollator, with_length_column
 from rugpt_chitchat.format import DialogueFormat
-from rugpt_chitchat.packing import PackedCollator, pack_samples, token_budget_batches
-from rugpt_chitchat.readers import read_many
-from rugpt_chitchat.samples import PipelineConfig, prepare_dataset
+from rugpt_chitchat.training.packing import PackedCollator, pack_samples, token_budget_batches
+from rugpt_chitchat.data.readers import read_many
+from rugpt_chitchat.data.samples import PipelineConfig, prepare_dataset
 from rugpt_chitchat.tokenizer import train_tokenizer
 
 SHAPES = {

@@ -5,7 +5,7 @@
         [-- --use_cpu false --bf16 true ...]     # after --: TrainingArguments for every pretrain and train run
 
 Stages, in this order; a run whose predicted time no longer fits --time-budget is skipped and listed:
-  base     a byte-level BPE on books + dialogues and a GPT-2 pretrained on the books (`rugpt_chitchat.pretrain`);
+  base     a byte-level BPE on books + dialogues and a GPT-2 pretrained on the books (`rugpt_chitchat.training.pretrain`);
   books    baseline / history / history-full-loss (history_ablation.py's runs) fine-tuned from the base, every seed;
   scratch  the same runs from random weights of the base's shape, identical per seed across variants (first seed
            first, the other seeds after the size study);
@@ -40,13 +40,13 @@ from history_ablation import RUNS, prepare, repeats_itself
 from transformers import AutoTokenizer, set_seed
 
 from books_report import write_results
-from rugpt_chitchat.commands.train import SAMPLE_HISTORIES
+from rugpt_chitchat.cli.commands.train import SAMPLE_HISTORIES
 from rugpt_chitchat.errors import DataError
-from rugpt_chitchat.evaluation import dialogue_ids, generate_for_samples, history_probe, reply_perplexity
-from rugpt_chitchat.generation import ChitChat
-from rugpt_chitchat.metrics import compute_generation_metrics
-from rugpt_chitchat.pretrain import pretrain
-from rugpt_chitchat.training import train
+from rugpt_chitchat.evaluation.report import dialogue_ids, generate_for_samples, history_probe, reply_perplexity
+from rugpt_chitchat.serving.generation import ChitChat
+from rugpt_chitchat.evaluation.metrics import compute_generation_metrics
+from rugpt_chitchat.training.pretrain import pretrain
+from rugpt_chitchat.training.finetune import train
 
 CORPORA = ["../shared/data/extract_dialogues_from_anekdots.txt.xz", "../shared/data/cornell_movie_corpus.txt.xz"]
 VARIANTS = ["baseline", "history", "history-full-loss"]

@@ -25,15 +25,15 @@ import torch
 from datasets import load_from_disk
 from transformers import AutoTokenizer
 
-from rugpt_chitchat.cleaning import clean_utterance
+from rugpt_chitchat.data.cleaning import clean_utterance
 from rugpt_chitchat.errors import DataError, TrainingDiverged
-from rugpt_chitchat.evaluation import generate_for_samples, reply_perplexity
-from rugpt_chitchat.generation import ChitChat
-from rugpt_chitchat.metrics import compute_generation_metrics
-from rugpt_chitchat.readers import read_many
-from rugpt_chitchat.samples import PipelineConfig, prepare_dataset
+from rugpt_chitchat.evaluation.report import generate_for_samples, reply_perplexity
+from rugpt_chitchat.serving.generation import ChitChat
+from rugpt_chitchat.evaluation.metrics import compute_generation_metrics
+from rugpt_chitchat.data.readers import read_many
+from rugpt_chitchat.data.samples import PipelineConfig, prepare_dataset
 from rugpt_chitchat.tokenizer import train_tokenizer
-from rugpt_chitchat.training import train
+from rugpt_chitchat.training.finetune import train
 
 CORPORA = ["../shared/data/extract_dialogues_from_anekdots.txt.xz", "../shared/data/cornell_movie_corpus.txt.xz"]
 RUNS = {

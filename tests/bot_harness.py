@@ -10,7 +10,7 @@ import time
 from contextlib import asynccontextmanager
 
 from fake_telegram import FakeTelegram
-from rugpt_chitchat.bot import BotSettings, build_bot, build_dispatcher, serve
+from rugpt_chitchat.serving.bot import BotSettings, build_bot, build_dispatcher, serve
 
 TOKEN = "123456:AAHsecretPartOfTheTestToken_0123456789"
 SECRET = TOKEN.split(":")[1]
@@ -89,7 +89,7 @@ def free_port() -> int:
 
 BOT_PROCESS = """
 import json, logging, sys, time
-from rugpt_chitchat.bot import BotSettings, read_token, run
+from rugpt_chitchat.serving.bot import BotSettings, read_token, run
 logging.basicConfig(level=logging.DEBUG)
 class Echo:
     max_history = 2

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from rugpt_chitchat.books import read_turn, spoken_words
-from rugpt_chitchat.extraction import ExtractArguments, extract_book
-from rugpt_chitchat.library import BookRef, find_books
+from rugpt_chitchat.books.turns import read_turn, spoken_words
+from rugpt_chitchat.books.extract import ExtractArguments, extract_book
+from rugpt_chitchat.books.library import BookRef, find_books
 
 ANYUTA_VISIT = [
     "А я к вам с просьбой. Сделайте одолжение, одолжите мне вашу прекрасную девицу часика на два! "

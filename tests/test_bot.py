@@ -17,9 +17,9 @@ import pytest
 
 from bot_harness import SECRET, TOKEN, EchoChitChat, bot_process, bot_script, free_port, running_bot, say, wait_until
 from fake_telegram import FakeTelegram
-from rugpt_chitchat.bot import BotSettings, ReplyBatcher, build_bot, build_dispatcher, serve
-from rugpt_chitchat.bot.handlers import APOLOGY, GREETING, HELP, RESET_DONE, TEXT_ONLY
-from rugpt_chitchat.bot.middlewares import NOT_ALLOWED
+from rugpt_chitchat.serving.bot import BotSettings, ReplyBatcher, build_bot, build_dispatcher, serve
+from rugpt_chitchat.serving.bot.handlers import APOLOGY, GREETING, HELP, RESET_DONE, TEXT_ONLY
+from rugpt_chitchat.serving.bot.middlewares import NOT_ALLOWED
 from rugpt_chitchat.cli import main
 
 async def test_start_greets_and_help_explains():

@@ -16,7 +16,7 @@ from bot_harness import (
     FAST_RETRIES, SECRET, TOKEN, EchoChitChat, bot_process, bot_script, free_port, running_bot, say, wait_until,
 )  # fmt: skip
 from fake_telegram import FakeTelegram
-from rugpt_chitchat.bot import BotSettings, BotStartError, build_bot, build_dispatcher, serve
+from rugpt_chitchat.serving.bot import BotSettings, BotStartError, build_bot, build_dispatcher, serve
 from rugpt_chitchat.cli import main
 
 

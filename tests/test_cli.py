@@ -95,8 +95,8 @@ def test_help_lists_every_field_of_the_command(name, help_cache):
 def test_shared_settings_have_one_default():
     from rugpt_chitchat.config import PipelineArguments, SeedArguments
     from rugpt_chitchat.format import DialogueFormat
-    from rugpt_chitchat.samples import PipelineConfig
-    from rugpt_chitchat.training import DataArguments
+    from rugpt_chitchat.data.samples import PipelineConfig
+    from rugpt_chitchat.training.finetune import DataArguments
 
     pipeline, data = PipelineConfig(), DataArguments()
     assert pipeline.max_history == PipelineArguments.max_history == data.max_history == DialogueFormat.max_history

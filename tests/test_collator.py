@@ -9,9 +9,9 @@ from tokenizers import Tokenizer, models
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerFast
 from transformers.trainer_pt_utils import LengthGroupedSampler
 
-from rugpt_chitchat.collator import LENGTH_COLUMN, DialogueCollator, with_length_column
+from rugpt_chitchat.training.collator import LENGTH_COLUMN, DialogueCollator, with_length_column
 from rugpt_chitchat.format import DialogueFormat, SpecialIds
-from rugpt_chitchat.samples import PipelineConfig, prepare_dataset
+from rugpt_chitchat.data.samples import PipelineConfig, prepare_dataset
 from rugpt_chitchat.tokenizer import add_dialogue_special_tokens
 
 BOS, EOS, PAD, USER, BOT = 1, 2, 0, 4, 5

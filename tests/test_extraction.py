@@ -11,10 +11,10 @@ import pytest
 from archives import zip_bytes
 
 from rugpt_chitchat.errors import DataError
-from rugpt_chitchat.extraction import ExtractArguments, extract_book, extract_library
-from rugpt_chitchat.fb2 import build_fb2
-from rugpt_chitchat.library import BookRef, read_book
-from rugpt_chitchat.readers import read_dialogues
+from rugpt_chitchat.books.extract import ExtractArguments, extract_book, extract_library
+from rugpt_chitchat.books.fb2 import build_fb2
+from rugpt_chitchat.books.library import BookRef, read_book
+from rugpt_chitchat.data.readers import read_dialogues
 
 CHEKHOV = ["Анюта.txt", "Бабы.txt", "Барыня.txt", "Водевиль.txt", "Ванька.txt"]
 
@@ -79,7 +79,7 @@ def test_two_processes_give_the_same_dialogues_as_one(shelf, tmp_path):
 
 
 def test_datasets_output_is_read_by_the_readers_and_preprocess(shelf, tmp_path, tokenizer):
-    from rugpt_chitchat.samples import PipelineConfig, prepare_dataset
+    from rugpt_chitchat.data.samples import PipelineConfig, prepare_dataset
 
     text = tmp_path / "dialogues.txt"
     extract_library(ExtractArguments(books=[str(shelf)], output=str(text)))
@@ -139,7 +139,7 @@ def test_cli_reads_a_yaml_config_and_command_line_overrides(shelf, tmp_path, cap
 
 def test_dialogues_from_all_books_train_a_tiny_model(books_dir, tmp_path):
     """Every book of the shelf -> one dialogue dataset directory -> training reads it directly and learns."""
-    from rugpt_chitchat.training import train
+    from rugpt_chitchat.training.finetune import train
 
     summary = extract_library(ExtractArguments(books=[str(books_dir)], output=str(tmp_path / "books"), lang="ru"))
     assert summary.statuses == {"kept": 269} and summary.dialogues > 10_000

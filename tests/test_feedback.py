@@ -10,9 +10,9 @@ import pytest
 from datasets import load_from_disk
 
 from bot_harness import EchoChitChat, running_bot, say, wait_until
-from rugpt_chitchat.bot.feedback import CheckpointRating, FeedbackStore, difference_interval, report_markdown, wilson_interval
-from rugpt_chitchat.bot.handlers import NOT_RATABLE, THANKS
-from rugpt_chitchat.bot.models import ModelPool
+from rugpt_chitchat.serving.bot.feedback import CheckpointRating, FeedbackStore, difference_interval, report_markdown, wilson_interval
+from rugpt_chitchat.serving.bot.handlers import NOT_RATABLE, THANKS
+from rugpt_chitchat.serving.bot.models import ModelPool
 from rugpt_chitchat.cli import main
 
 

@@ -12,11 +12,11 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM
 
-from rugpt_chitchat.cleaning import clean_utterance, normalize_utterance
-from rugpt_chitchat.collator import DialogueCollator
+from rugpt_chitchat.data.cleaning import clean_utterance, normalize_utterance
+from rugpt_chitchat.training.collator import DialogueCollator
 from rugpt_chitchat.errors import DataError
 from rugpt_chitchat.format import DialogueFormat, build_segments
-from rugpt_chitchat.generation import FALLBACK_REPLY, ChitChat, trim_to_clean_end
+from rugpt_chitchat.serving.generation import FALLBACK_REPLY, ChitChat, trim_to_clean_end
 
 GREEDY = {"do_sample": False, "max_new_tokens": 8}
 ECHOED = ["Привет, как дела?", "Куда ты идёшь?", "Сколько стоит билет?", "Ты меня слышишь?"]
@@ -199,7 +199,7 @@ def test_serving_and_training_import_only_the_layers_below_them():
         "importlib.import_module(sys.argv[1])\n"
         "print(' '.join(m for m in sys.argv[2:] if m in sys.modules))"
     )
-    pipeline = ["datasets", "pyarrow", "rugpt_chitchat.samples", "rugpt_chitchat.readers"]
-    for module, forbidden in [("rugpt_chitchat.generation", pipeline), ("rugpt_chitchat.training", ["rugpt_chitchat.generation"])]:
+    pipeline = ["datasets", "pyarrow", "rugpt_chitchat.data.samples", "rugpt_chitchat.data.readers"]
+    for module, forbidden in [("rugpt_chitchat.serving.generation", pipeline), ("rugpt_chitchat.training.finetune", ["rugpt_chitchat.serving.generation"])]:
         result = subprocess.run([sys.executable, "-c", code, module, *forbidden], capture_output=True, text=True, timeout=120)
         assert result.returncode == 0 and result.stdout.strip() == "", (module, result.stdout, result.stderr[-500:])

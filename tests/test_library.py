@@ -12,9 +12,9 @@ import pytest
 from archives import zip_bytes
 
 from rugpt_chitchat.errors import DataError
-from rugpt_chitchat.fb2 import build_fb2
-from rugpt_chitchat.library import BookRef, find_books, read_book, read_books
-from rugpt_chitchat.selection import DuplicateFinder, guess_language, paragraph_sketch, text_hash, title_key
+from rugpt_chitchat.books.fb2 import build_fb2
+from rugpt_chitchat.books.library import BookRef, find_books, read_book, read_books
+from rugpt_chitchat.books.selection import DuplicateFinder, guess_language, paragraph_sketch, text_hash, title_key
 
 ANYUTA = "Chekhov/Анюта.txt"
 SHTOSS = "Lermontov/Штосс.txt"
@@ -154,7 +154,7 @@ def test_same_text_renamed_or_re_encoded_or_wrapped_in_fb2_is_one_book(books_dir
 
 
 def read_book_from_bytes(books_dir: Path, name: str, change) -> list[str]:
-    from rugpt_chitchat.library import decode_text, split_paragraphs
+    from rugpt_chitchat.books.library import decode_text, split_paragraphs
 
     return split_paragraphs(decode_text(change((books_dir / name).read_bytes()), name)[0])
 

@@ -19,7 +19,7 @@ from typing import Callable
 import pytest
 
 from rugpt_chitchat import DataError, PipelineConfig, prepare_dataset, preprocess_data_for_model
-from rugpt_chitchat.cleaning import EMPTY_UTTERANCE, INVISIBLE_ONLY, TOO_LONG, TOO_SHORT
+from rugpt_chitchat.data.cleaning import EMPTY_UTTERANCE, INVISIBLE_ONLY, TOO_LONG, TOO_SHORT
 
 # The CLI's flag names, in one place: the settings rework renames them to the `train` names.
 CLI_FLAGS = {"tokenizer": "--tokenizer_name", "output": "--output_dir"}

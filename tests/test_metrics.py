@@ -17,9 +17,9 @@ import huggingface_hub
 import pytest
 from rouge_score import rouge_scorer
 
-from rugpt_chitchat.cleaning import has_words
+from rugpt_chitchat.data.cleaning import has_words
 from rugpt_chitchat.errors import DataError
-from rugpt_chitchat.metrics import METRIC_NAMES, compute_generation_metrics, load_metric
+from rugpt_chitchat.evaluation.metrics import METRIC_NAMES, compute_generation_metrics, load_metric
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -186,13 +186,13 @@ def test_metrics_load_from_an_installed_wheel(tmp_path):
     subprocess.run([*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", tmp_path / "dist", source], check=True)
     wheel = next((tmp_path / "dist").glob("*.whl"))
     shipped = set(zipfile.ZipFile(wheel).namelist())
-    assert {f"rugpt_chitchat/metrics/{name}/{name}.py" for name in METRIC_NAMES} <= shipped, (
+    assert {f"rugpt_chitchat/evaluation/metrics/{name}/{name}.py" for name in METRIC_NAMES} <= shipped, (
         f"the wheel lacks the metric scripts (it holds {sorted(shipped)}); "
         "`packages = find:` needs src/rugpt_chitchat/__init__.py"
     )
     subprocess.run([*pip, "install", "--no-deps", "--target", tmp_path / "site", wheel], check=True)
     probe = (
-        "import rugpt_chitchat.metrics as m; print(m.__file__); "
+        "import rugpt_chitchat.evaluation.metrics as m; print(m.__file__); "
         "print(m.load_metric('rouge').compute(predictions=['Ёж'], references=['ёж'])['rouge1'])"
     )
     env = {**os.environ, "PYTHONPATH": str(tmp_path / "site"), "HF_HUB_OFFLINE": "1"}

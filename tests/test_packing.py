@@ -8,10 +8,10 @@ import torch
 from datasets import Dataset
 from transformers import AutoModelForCausalLM
 
-from rugpt_chitchat.collator import LENGTH_COLUMN, DialogueCollator, with_length_column
+from rugpt_chitchat.training.collator import LENGTH_COLUMN, DialogueCollator, with_length_column
 from rugpt_chitchat.format import DialogueFormat, SpecialIds
-from rugpt_chitchat.packing import PackedCollator, best_fit_rows, pack_batch, pack_samples, token_budget_batches
-from rugpt_chitchat.samples import PipelineConfig, prepare_dataset
+from rugpt_chitchat.training.packing import PackedCollator, best_fit_rows, pack_batch, pack_samples, token_budget_batches
+from rugpt_chitchat.data.samples import PipelineConfig, prepare_dataset
 
 BOS, EOS, PAD, USER, BOT = 1, 2, 0, 4, 5
 X = -100

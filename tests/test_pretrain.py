@@ -10,8 +10,8 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from rugpt_chitchat.cli import main
 from rugpt_chitchat.errors import DataError
-from rugpt_chitchat.generation import ChitChat
-from rugpt_chitchat.pretrain import group_into_blocks, read_documents, split_documents, tokenize_documents
+from rugpt_chitchat.serving.generation import ChitChat
+from rugpt_chitchat.training.pretrain import group_into_blocks, read_documents, split_documents, tokenize_documents
 from rugpt_chitchat.tokenizer import SPEAKER_BOT, SPEAKER_USER
 
 SHORT_STORIES = ["Альбом", "Анюта", "Аптекарша", "Агафья", "Анна на шее"]
@@ -85,7 +85,7 @@ def test_pretrained_base_holds_out_books_and_keeps_the_dialogue_tokens(base_dir,
 
 
 def test_train_fine_tunes_the_base_on_its_own_vocabulary(base_dir, dialogue_file, tmp_path):
-    from rugpt_chitchat.training import train
+    from rugpt_chitchat.training.finetune import train
 
     base = AutoModelForCausalLM.from_pretrained(base_dir)
     outcome = train(["--model_name_or_path", str(base_dir), "--data", dialogue_file, "--output_dir", str(tmp_path),
@@ -99,7 +99,7 @@ def test_train_fine_tunes_the_base_on_its_own_vocabulary(base_dir, dialogue_file
 
 
 def test_continued_pretraining_starts_from_the_base_and_its_tokenizer(base_dir, books, tmp_path):
-    from rugpt_chitchat.pretrain import pretrain
+    from rugpt_chitchat.training.pretrain import pretrain
 
     outcome = pretrain(["--model_name_or_path", str(base_dir), "--data", *books[:3], "--output_dir", str(tmp_path),
                         "--validation_size", "0.3", "--max_steps", "2", "--eval_steps", "2", "--save_steps", "2",

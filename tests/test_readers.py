@@ -11,7 +11,7 @@ import pickle
 import pytest
 
 from rugpt_chitchat.errors import DataError
-from rugpt_chitchat.readers import read_dialogues
+from rugpt_chitchat.data.readers import read_dialogues
 
 DIALOGUES = [["- Как водичка ?", "- А я здесь как женшина сижу."], ["Привет", "Привет, как дела?", "Ничего."]]
 

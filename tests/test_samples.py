@@ -172,7 +172,7 @@ def test_arrow_cleaning_matches_the_python_cleaning(corpus_slice):
     """The pipeline cleans a batch at a time in Arrow; the bot and the metrics clean one text in Python."""
     import pyarrow as pa
 
-    from rugpt_chitchat.cleaning import clean_utterance, clean_utterances, normalize_utterance, normalize_utterances
+    from rugpt_chitchat.data.cleaning import clean_utterance, clean_utterances, normalize_utterance, normalize_utterances
 
     texts = [line for dialogue in corpus_slice for line in dialogue] + ADVERSARIAL
     cleaned = clean_utterances(pa.array(texts)).to_pylist()
@@ -182,7 +182,7 @@ def test_arrow_cleaning_matches_the_python_cleaning(corpus_slice):
 
 
 def test_whitespace_class_is_pythons_less_the_invisible_characters():
-    from rugpt_chitchat.cleaning import _INVISIBLE, _WHITESPACE
+    from rugpt_chitchat.data.cleaning import _INVISIBLE, _WHITESPACE
 
     def chars(ranges):
         return {chr(code) for a, b in ranges for code in range(a, b + 1)}

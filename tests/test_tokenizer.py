@@ -9,7 +9,7 @@ import shutil
 import pytest
 from transformers import AutoConfig, AutoTokenizer, GPT2TokenizerFast
 
-from rugpt_chitchat.cleaning import clean_utterance
+from rugpt_chitchat.data.cleaning import clean_utterance
 from rugpt_chitchat.format import DialogueFormat, SpecialIds, build_segments, encode_utterances
 from rugpt_chitchat.tokenizer import add_dialogue_special_tokens, chat_template
 

@@ -19,9 +19,9 @@ from datasets import Dataset, DatasetDict
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, GenerationConfig, TrainerCallback
 
 from rugpt_chitchat.errors import DataError, TrainingDiverged
-from rugpt_chitchat.evaluation import learning_curve_series
+from rugpt_chitchat.evaluation.report import learning_curve_series
 from rugpt_chitchat.format import DialogueFormat
-from rugpt_chitchat.training import build_trainer, load_model, parse_arguments, run_training
+from rugpt_chitchat.training.finetune import build_trainer, load_model, parse_arguments, run_training
 
 REPO = Path(__file__).resolve().parents[1]
 TINY_MODEL = "n_layer=2,n_embd=64,n_head=2,n_positions=128"
@@ -317,7 +317,7 @@ def test_preprocessed_samples_are_refused_without_their_tokenizer(tmp_path, toke
 @pytest.fixture(scope="module")
 def prepared_with_one_turn(tmp_path_factory, dialogue_file, tokenizer_dir) -> Path:
     """The real dialogues preprocessed with max_history=1, saved as `preprocess` saves them."""
-    from rugpt_chitchat.samples import PipelineConfig, prepare_dataset, save_samples
+    from rugpt_chitchat.data.samples import PipelineConfig, prepare_dataset, save_samples
 
     config = PipelineConfig(max_history=1, validation_size=0.1, seed=4)
     samples, _ = prepare_dataset([str(dialogue_file)], AutoTokenizer.from_pretrained(tokenizer_dir), config)
@@ -349,7 +349,7 @@ TRAINING_SCRIPT = """
 import json, sys
 import torch
 from transformers import TrainerCallback
-from rugpt_chitchat.training import build_trainer, parse_arguments, run_training
+from rugpt_chitchat.training.finetune import build_trainer, parse_arguments, run_training
 
 class RecordWeights(TrainerCallback):
     \"\"\"After every optimizer step, a checksum of this process's weights; after the last, the weights, saved
@@ -445,8 +445,8 @@ def test_two_processes_train_one_model_on_disjoint_shards_as_one_process_would(t
 def test_validation_scores_the_reply_alone_whatever_the_loss_covers(tmp_path, dialogue_file, tokenizer_dir):
     """A model trained with loss on every token (the seed's baseline) is validated on its reply tokens, as
     `evaluate` scores it: its `eval_perplexity` and early stopping compare with a reply-loss run's."""
-    from rugpt_chitchat.collator import DialogueCollator
-    from rugpt_chitchat.trainer import reply_nll_per_sample
+    from rugpt_chitchat.training.collator import DialogueCollator
+    from rugpt_chitchat.training.trainer import reply_nll_per_sample
 
     argv = small_run(dialogue_file, tokenizer_dir, tmp_path, "--loss_on_reply_only", "false", "--max_eval_samples", "48",
                      "--max_steps", "20", "--eval_strategy", "no", "--save_strategy", "no", "--load_best_model_at_end", "false",

@@ -11,13 +11,13 @@ from typing import TYPE_CHECKING
 from .lazy import lazy_exports
 
 _EXPORTS = {
-    "ChitChat": "generation",
+    "ChitChat": "serving.generation",
     "DataError": "errors",
-    "PipelineConfig": "samples",
+    "PipelineConfig": "data.samples",
     "add_dialogue_special_tokens": "tokenizer",
-    "prepare_dataset": "samples",
-    "preprocess_data_for_model": "samples",
-    "read_dialogues": "readers",
+    "prepare_dataset": "data.samples",
+    "preprocess_data_for_model": "data.samples",
+    "read_dialogues": "data.readers",
     "train_tokenizer": "tokenizer",
 }
 
@@ -26,9 +26,9 @@ __version__ = "0.1.0"
 
 if TYPE_CHECKING:
     from .errors import DataError
-    from .generation import ChitChat
-    from .readers import read_dialogues
-    from .samples import PipelineConfig, prepare_dataset, preprocess_data_for_model
+    from .serving.generation import ChitChat
+    from .data.readers import read_dialogues
+    from .data.samples import PipelineConfig, prepare_dataset, preprocess_data_for_model
     from .tokenizer import add_dialogue_special_tokens, train_tokenizer
 
 

@@ -19,7 +19,7 @@ from typing import NoReturn
 from dataclasses import Field, dataclass, field, fields
 from pathlib import Path
 
-from .cleaning import MAX_UTTERANCE_CHARS
+from .data.cleaning import MAX_UTTERANCE_CHARS
 from .errors import DataError
 from .format import DialogueFormat
 

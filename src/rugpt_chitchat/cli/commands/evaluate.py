@@ -1,0 +1,43 @@
+"""Checkpoint -> reply perplexity, the history probe and generation metrics on its validation split (metrics.json, metrics.md,
+learning_curve.png). The data and the split default to what training recorded in the checkpoint."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ...config import CheckpointArguments, PipelineArguments, SeedArguments, SubsetArguments, same_as
+
+
+@dataclass
+class EvaluateArguments:
+    num_samples: int = field(default=200, metadata={"help": "Validation samples answered for generation metrics."})
+    max_eval_samples: int | None = same_as(SubsetArguments, "max_eval_samples")
+    probe_samples: int = field(
+        default=2000,
+        metadata={"help": "Validation samples with history for the history probe (reply perplexity with the true "
+                  "history, none, another dialogue's); 0: no probe."},
+    )
+    output_dir: str | None = field(default=None, metadata={"help": "Directory for the report; default: CHECKPOINT/evaluation."})
+
+
+ARGUMENTS = (CheckpointArguments, PipelineArguments, SeedArguments, EvaluateArguments)
+
+
+def recorded(values: dict) -> dict:
+    """The data settings training recorded in the checkpoint: they rank below the YAML file and the flags."""
+    from ...evaluation.report import recorded_data_settings
+
+    return recorded_data_settings(values["checkpoint"]) if values.get("checkpoint") else {}
+
+
+def run(model: CheckpointArguments, pipeline: PipelineArguments, seed: SeedArguments, args: EvaluateArguments) -> None:
+    from ...evaluation.report import evaluate_checkpoint, write_report
+    from ...data.samples import PipelineConfig
+
+    config = PipelineConfig.from_arguments(pipeline, seed.seed)
+    report = evaluate_checkpoint(
+        model.checkpoint, pipeline.data, args.num_samples, config, model.device, args.max_eval_samples, args.probe_samples
+    )
+    written = write_report(report, model.checkpoint, args.output_dir or f"{model.checkpoint.rstrip('/')}/evaluation")
+    print(report.to_markdown())
+    print("Wrote " + ", ".join(map(str, written)))

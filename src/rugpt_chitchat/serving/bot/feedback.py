@@ -1,0 +1,169 @@
+"""Ratings from real users: every rated reply stored with what the model saw, then reported and exported.
+
+With `--feedback` the bot writes each reply it sends (chat, message id, checkpoint, the history the model
+saw, the reply, the time) to an SQLite file, and a 👍/👎 press adds the rating to it. `report` gives the
+like-rate of each checkpoint with a 95 % Wilson interval; `export` writes a `datasets` dataset of
+(prompt, reply, label) rows, the unpaired preference format of KTO-style training.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from ...errors import DataError
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS replies (
+    chat_id INTEGER NOT NULL,
+    message_id INTEGER NOT NULL,
+    checkpoint TEXT NOT NULL,
+    history TEXT NOT NULL,       -- JSON list of the utterances the model saw, the user's last
+    reply TEXT NOT NULL,
+    sent_at REAL NOT NULL,
+    label INTEGER,               -- 1: 👍, 0: 👎, NULL: not rated
+    rated_by INTEGER,
+    rated_at REAL,
+    PRIMARY KEY (chat_id, message_id)
+)
+"""
+Z_95 = 1.959963984540054
+
+
+class FeedbackStore:
+    """The SQLite file of replies and ratings; safe to call from worker threads (one connection, one lock)."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        try:
+            self._db = sqlite3.connect(self.path, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")  # `feedback report` may read while the bot writes
+            self._db.execute(SCHEMA)
+        except sqlite3.DatabaseError as error:
+            raise DataError(self.path, f"not a feedback database ({error})") from None
+
+    def add_reply(self, chat_id: int, message_id: int, checkpoint: str, history: list[str], reply: str) -> None:
+        with self._lock, self._db:
+            self._db.execute(
+                "INSERT OR REPLACE INTO replies (chat_id, message_id, checkpoint, history, reply, sent_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (chat_id, message_id, checkpoint, json.dumps(history, ensure_ascii=False), reply, time.time()),
+            )
+
+    def rate(self, chat_id: int, message_id: int, liked: bool, user_id: int | None) -> bool:
+        """Stores a press; False when the reply is unknown (sent before --feedback, or the file was replaced)."""
+        with self._lock, self._db:
+            cursor = self._db.execute(
+                "UPDATE replies SET label = ?, rated_by = ?, rated_at = ? WHERE chat_id = ? AND message_id = ?",
+                (int(liked), user_id, time.time(), chat_id, message_id),
+            )
+        return cursor.rowcount == 1
+
+    def rated(self) -> list[dict]:
+        """Every rated reply, oldest first: chat_id, checkpoint, history (list), reply, label (bool), rated_at."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT chat_id, checkpoint, history, reply, label, rated_at FROM replies "
+                "WHERE label IS NOT NULL ORDER BY rated_at"
+            ).fetchall()
+        return [
+            {"chat_id": chat, "checkpoint": checkpoint, "history": json.loads(history), "reply": reply,
+             "label": bool(label), "rated_at": rated_at}
+            for chat, checkpoint, history, reply, label, rated_at in rows
+        ]
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+def open_existing(path: str | Path) -> FeedbackStore:
+    """The store at `path`, which must exist (`report` and `export` never create an empty one)."""
+    if not Path(path).is_file():
+        raise DataError(path, "feedback database not found (the bot writes it with --feedback --feedback_db PATH)")
+    if Path(path).stat().st_size == 0:
+        raise DataError(path, "empty file: not a feedback database (the bot writes one with --feedback --feedback_db PATH)")
+    return FeedbackStore(path)
+
+
+def wilson_interval(likes: int, total: int, z: float = Z_95) -> tuple[float, float]:
+    """The Wilson score interval of a proportion: sound for small counts and rates near 0 or 1."""
+    if total == 0:
+        return 0.0, 1.0
+    rate = likes / total
+    centre = (rate + z * z / (2 * total)) / (1 + z * z / total)
+    half = z * math.sqrt(rate * (1 - rate) / total + z * z / (4 * total * total)) / (1 + z * z / total)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+@dataclass
+class CheckpointRating:
+    checkpoint: str
+    likes: int
+    total: int
+
+    @property
+    def rate(self) -> float:
+        return self.likes / self.total
+
+    @property
+    def interval(self) -> tuple[float, float]:
+        return wilson_interval(self.likes, self.total)
+
+
+def ratings_by_checkpoint(rows: list[dict]) -> list[CheckpointRating]:
+    counts: dict[str, list[int]] = {}
+    for row in rows:
+        likes_total = counts.setdefault(row["checkpoint"], [0, 0])
+        likes_total[0] += row["label"]
+        likes_total[1] += 1
+    return [CheckpointRating(name, likes, total) for name, (likes, total) in sorted(counts.items())]
+
+
+def difference_interval(a: CheckpointRating, b: CheckpointRating) -> tuple[float, float, float]:
+    """a.rate - b.rate with Newcombe's 95 % interval (built from the two Wilson intervals)."""
+    (a_low, a_high), (b_low, b_high) = a.interval, b.interval
+    difference = a.rate - b.rate
+    low = difference - math.hypot(a.rate - a_low, b_high - b.rate)
+    high = difference + math.hypot(a_high - a.rate, b.rate - b_low)
+    return difference, low, high
+
+
+def report_markdown(rows: list[dict]) -> str:
+    """Like-rate per checkpoint with 95 % intervals; with several, each compared with the first by name."""
+    ratings = ratings_by_checkpoint(rows)
+    if not ratings:
+        return "No ratings yet."
+    lines = ["| checkpoint | ratings | 👍 | like-rate | 95 % interval |", "| --- | ---: | ---: | ---: | --- |"]
+    for rating in ratings:
+        low, high = rating.interval
+        lines.append(f"| {rating.checkpoint} | {rating.total} | {rating.likes} | {rating.rate:.1%} | {low:.1%} – {high:.1%} |")
+    baseline = ratings[0]
+    for rating in ratings[1:]:
+        difference, low, high = difference_interval(rating, baseline)
+        verdict = "better" if low > 0 else "worse" if high < 0 else "no clear difference"
+        lines.append(f"\n{rating.checkpoint} vs {baseline.checkpoint}: {difference:+.1%} (95 % interval "
+                     f"{low:+.1%} to {high:+.1%}): {verdict}")
+    return "\n".join(lines)
+
+
+def export_dataset(rows: list[dict], output_dir: str | Path):
+    """A `datasets.Dataset` of prompt (the utterances the model saw), reply, label (True: 👍), checkpoint, saved."""
+    from datasets import Dataset
+
+    if not rows:
+        raise DataError(output_dir, "no rated replies to export")
+    columns = {
+        "prompt": [row["history"] for row in rows],
+        "reply": [row["reply"] for row in rows],
+        "label": [row["label"] for row in rows],
+        "checkpoint": [row["checkpoint"] for row in rows],
+    }
+    dataset = Dataset.from_dict(columns)
+    dataset.save_to_disk(str(output_dir))
+    return dataset
