@@ -39,6 +39,14 @@ def test_every_metric_loads_by_path_with_the_hub_offline(metrics):
     assert all(metric.name == name for name, metric in metrics.items())
 
 
+def test_each_metric_declares_its_own_inputs_and_description(metrics):
+    assert set(metrics["echo_rate"].features) == {"predictions", "user_utterances"}
+    assert set(metrics["reply_perplexity"].features) == {"reply_nll", "reply_tokens"}
+    assert "sacrebleu" in metrics["bleu"].description and metrics["bleu"].citation.startswith("Post, 2018")
+    assert len({metric.description for metric in metrics.values()}) == len(metrics)
+    assert all("Returns:" in metric.inputs_description for metric in metrics.values())
+
+
 def test_perplexity_weights_samples_by_their_reply_tokens(metrics):
     # A 1-token reply with NLL 2 and a 4-token reply with NLL 10: 12 nats over 5 tokens.
     result = metrics["reply_perplexity"].compute(reply_nll=[2.0, 10.0], reply_tokens=[1, 4])
