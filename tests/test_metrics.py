@@ -17,7 +17,6 @@ import huggingface_hub
 import pytest
 from rouge_score import rouge_scorer
 
-from rugpt_chitchat.data.cleaning import has_words
 from rugpt_chitchat.errors import DataError
 from rugpt_chitchat.evaluation.metrics import METRIC_NAMES, compute_generation_metrics, load_metric
 
@@ -170,12 +169,6 @@ def test_raw_rates_count_the_first_draws_not_the_guarded_replies():
     assert result["echo_rate"] == 0
     assert result["echo_rate_raw"] == pytest.approx(1 / 3)
     assert result["wordless_rate_raw"] == pytest.approx(1 / 3)
-
-
-def test_has_words_needs_a_letter_or_digit():
-    assert [has_words(text) for text in ["", ".", ", …", "?!", "—", "__", "Да", "5", "ё"]] == [
-        False, False, False, False, False, False, True, True, True
-    ]
 
 
 def test_generation_metrics_reject_misaligned_inputs():
