@@ -10,7 +10,7 @@ import sys
 import pytest
 
 import rugpt_chitchat
-from rugpt_chitchat import (
+from rugpt_chitchat import (  # noqa: F401 (each public name is imported here; see the first test)
     BotSettings,
     ChitChat,
     DataError,
