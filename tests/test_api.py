@@ -86,6 +86,7 @@ def test_the_public_names_train_evaluate_and_chat(tokenizer_dir, corpus_slice, t
     assert len(samples["train"]) > len(samples["validation"]) > 0 and "samples" in summary.to_markdown()
 
     outcome = train(
+        ["--max_length", "32", "--max_steps", "2"],  # the command line's list; the keywords below win
         data=[str(data)], tokenizer_name=str(tokenizer_dir), output_dir=str(tmp_path / "run"),
         config_overrides="n_layer=2,n_embd=64,n_head=2,n_positions=64", max_length=64, max_steps=4,
         eval_steps=4, save_steps=4, per_device_train_batch_size=16, max_eval_samples=32, use_cpu=True,
@@ -104,3 +105,5 @@ def test_the_public_names_train_evaluate_and_chat(tokenizer_dir, corpus_slice, t
 def test_an_unknown_keyword_override_is_refused_before_training(tmp_path):
     with pytest.raises(DataError, match="max_stepz"):
         train(output_dir=str(tmp_path), max_stepz=3)
+    with pytest.raises(DataError, match="block_sise"):
+        pretrain(output_dir=str(tmp_path), block_sise=64)
