@@ -17,7 +17,6 @@ import huggingface_hub
 import pytest
 from rouge_score import rouge_scorer
 
-from rugpt_chitchat.data.cleaning import has_words
 from rugpt_chitchat.errors import DataError
 from rugpt_chitchat.evaluation.metrics import METRIC_NAMES, compute_generation_metrics, load_metric
 
@@ -37,6 +36,14 @@ def test_every_metric_loads_by_path_with_the_hub_offline(metrics):
     assert huggingface_hub.constants.HF_HUB_OFFLINE
     assert set(metrics) == set(METRIC_NAMES)
     assert all(metric.name == name for name, metric in metrics.items())
+
+
+def test_each_metric_declares_its_own_inputs_and_description(metrics):
+    assert set(metrics["echo_rate"].features) == {"predictions", "user_utterances"}
+    assert set(metrics["reply_perplexity"].features) == {"reply_nll", "reply_tokens"}
+    assert "sacrebleu" in metrics["bleu"].description and metrics["bleu"].citation.startswith("Post, 2018")
+    assert len({metric.description for metric in metrics.values()}) == len(metrics)
+    assert all("Returns:" in metric.inputs_description for metric in metrics.values())
 
 
 def test_perplexity_weights_samples_by_their_reply_tokens(metrics):
@@ -162,12 +169,6 @@ def test_raw_rates_count_the_first_draws_not_the_guarded_replies():
     assert result["echo_rate"] == 0
     assert result["echo_rate_raw"] == pytest.approx(1 / 3)
     assert result["wordless_rate_raw"] == pytest.approx(1 / 3)
-
-
-def test_has_words_needs_a_letter_or_digit():
-    assert [has_words(text) for text in ["", ".", ", …", "?!", "—", "__", "Да", "5", "ё"]] == [
-        False, False, False, False, False, False, True, True, True
-    ]
 
 
 def test_generation_metrics_reject_misaligned_inputs():

@@ -12,7 +12,6 @@ import pytest
 from datasets import load_from_disk
 
 from rugpt_chitchat import DataError, PipelineConfig, prepare_dataset, preprocess_data_for_model
-from rugpt_chitchat.format import encode_utterances
 
 from conftest import JOKES, MOVIES, read_corpus_slice
 
@@ -103,11 +102,6 @@ def test_history_is_the_utterances_right_before_the_input(big_slice, big_slice_f
     assert samples["train"].to_list() == expected
 
 
-def test_fast_encoding_equals_the_tokenizer_call(corpus_slice, tokenizer):
-    texts = [line for dialogue in corpus_slice[:300] for line in dialogue]
-    assert encode_utterances(texts, tokenizer) == tokenizer(texts, add_special_tokens=False)["input_ids"]
-
-
 def test_preprocess_data_for_model_keeps_the_original_contract(tmp_path, corpus_slice, tokenizer):
     dialogues = [[line[2:] for line in dialogue] for dialogue in corpus_slice[:400]]
     src, dest = tmp_path / "dialogues.pkl", tmp_path / "samples.pkl"
@@ -159,33 +153,3 @@ def test_cli_names_a_missing_file(tmp_path, tokenizer_dir):
     )
     assert result.returncode == 2
     assert "nope.txt: no such file" in result.stderr and "Traceback" not in result.stderr
-
-
-ADVERSARIAL = [
-    "- При\x00вет", "\ufeff- Привет", "—  Ёлка,   ёж!", "\u200b\u200c\u200d", "- \u2060", "Tab\there\r\n", "…?!",
-    "ＦＵＬＬ ｗｉｄｔｈ", "ﬁ ligature", "e\u0301 combining", "\x85next\x9fline", "a\u00a0b\u3000c", "- - двойное тире",
-    "Ё-моё", "___", "", "   ", "\x1c\x1d\x1e\x1f", "123 456", "Ĳ", "²³",
-]
-
-
-def test_arrow_cleaning_matches_the_python_cleaning(corpus_slice):
-    """The pipeline cleans a batch at a time in Arrow; the bot and the metrics clean one text in Python."""
-    import pyarrow as pa
-
-    from rugpt_chitchat.data.cleaning import clean_utterance, clean_utterances, normalize_utterance, normalize_utterances
-
-    texts = [line for dialogue in corpus_slice for line in dialogue] + ADVERSARIAL
-    cleaned = clean_utterances(pa.array(texts)).to_pylist()
-    assert cleaned == [clean_utterance(text) for text in texts]
-    assert normalize_utterances(pa.array(cleaned)).to_pylist() == [normalize_utterance(text) for text in cleaned]
-    assert clean_utterance("\ufeff- При\x00вет\u200b") == "Привет"
-
-
-def test_whitespace_class_is_pythons_less_the_invisible_characters():
-    from rugpt_chitchat.data.cleaning import _INVISIBLE, _WHITESPACE
-
-    def chars(ranges):
-        return {chr(code) for a, b in ranges for code in range(a, b + 1)}
-
-    python_space = {chr(code) for code in range(0x110000) if chr(code).isspace()}
-    assert chars(_WHITESPACE) == python_space - chars(_INVISIBLE)

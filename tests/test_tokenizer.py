@@ -3,14 +3,11 @@
 
 from __future__ import annotations
 
-import json
-import shutil
-
 import pytest
-from transformers import AutoConfig, AutoTokenizer, GPT2TokenizerFast
+from transformers import AutoTokenizer, GPT2TokenizerFast
 
 from rugpt_chitchat.data.cleaning import clean_utterance
-from rugpt_chitchat.format import DialogueFormat, SpecialIds, build_segments, encode_utterances
+from rugpt_chitchat.format import SpecialIds, build_segments, encode_utterances
 from rugpt_chitchat.tokenizer import add_dialogue_special_tokens, chat_template
 
 BIG = 10_000  # no token truncation: the template leaves max_length to the caller
@@ -86,16 +83,3 @@ def test_tokenizers_we_save_carry_the_template(tokenizer, tmp_path, tokenizer_di
     add_dialogue_special_tokens(bare)
     bare.save_pretrained(tmp_path)
     assert AutoTokenizer.from_pretrained(tmp_path).chat_template == chat_template()
-
-
-def test_the_format_is_read_from_config_json_and_old_checkpoints_still_load(tiny_model_dir, tmp_path):
-    old = DialogueFormat.load(tiny_model_dir, AutoConfig.from_pretrained(tiny_model_dir))  # dialogue_format.json only
-    assert old == DialogueFormat(max_history=3, max_length=128)
-    checkpoint = tmp_path / "new"
-    shutil.copytree(tiny_model_dir, checkpoint)
-    (checkpoint / "dialogue_format.json").unlink()
-    config = AutoConfig.from_pretrained(checkpoint)
-    DialogueFormat(max_history=1, max_length=64).store_in(config)
-    config.save_pretrained(checkpoint)
-    assert json.loads((checkpoint / "config.json").read_text())["dialogue_format"]["max_history"] == 1
-    assert DialogueFormat.load(checkpoint, AutoConfig.from_pretrained(checkpoint)) == DialogueFormat(1, 64)

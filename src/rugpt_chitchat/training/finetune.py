@@ -11,6 +11,8 @@ from __future__ import annotations
 import inspect
 import logging
 import math
+import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -335,7 +337,21 @@ def run_training(trainer: DialogueTrainer) -> TrainingOutcome:
     return TrainingOutcome(args.output_dir, before, after, trainer.state.global_step)
 
 
-def train(argv: list[str]) -> TrainingOutcome:
-    """The `rugpt-chitchat train` job, callable from Python with the same arguments."""
-    model_args, data_args, training_args = parse_arguments(argv)
+def with_overrides(parsed: tuple, overrides: dict) -> tuple:
+    """`parsed` argument dataclasses with `overrides` (field name -> value) set on each one that has the field."""
+    known = {f.name for arguments in parsed for f in dataclasses.fields(arguments) if f.init}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise DataError("overrides", f"unknown fields {', '.join(unknown)}")
+    return tuple(
+        dataclasses.replace(arguments, **{key: value for key, value in overrides.items() if hasattr(arguments, key)})
+        for arguments in parsed
+    )
+
+
+def train(argv: Sequence[str] = (), **overrides) -> TrainingOutcome:
+    """The `rugpt-chitchat train` job from Python: `train(["--config", "configs/tiny.yaml"], max_steps=100)`.
+
+    `argv` is what the command line takes; keyword fields (of any of the three argument classes) override it."""
+    model_args, data_args, training_args = with_overrides(parse_arguments(list(argv)), overrides)
     return run_training(build_trainer(model_args, data_args, training_args))

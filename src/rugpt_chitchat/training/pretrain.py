@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import chain
 from pathlib import Path
@@ -35,7 +35,7 @@ from ..data.readers import read_many
 from ..data.samples import expand_sources
 from ..tokenizer import train_tokenizer
 from .trainer import StopOnNonFinite, perplexity_metrics, reply_nll_per_sample
-from .finetune import TRAIN_TOKENIZER, ModelArguments, load_model, named_tokenizer
+from .finetune import TRAIN_TOKENIZER, ModelArguments, load_model, named_tokenizer, with_overrides
 
 logger = logging.getLogger(__name__)
 
@@ -241,6 +241,9 @@ def run_pretraining(model_args: ModelArguments, data_args: PretrainDataArguments
     return PretrainOutcome(args.output_dir, metrics["eval_perplexity"], trainer.state.global_step)
 
 
-def pretrain(argv: list[str]) -> PretrainOutcome:
-    """The `rugpt-chitchat pretrain` job, callable from Python with the same arguments."""
-    return run_pretraining(*parse_config(argv, ARGUMENT_CLASSES, prog="rugpt-chitchat pretrain"))
+def pretrain(argv: Sequence[str] = (), **overrides) -> PretrainOutcome:
+    """The `rugpt-chitchat pretrain` job from Python: `pretrain(["--config", "configs/base-tiny.yaml"], max_steps=50)`.
+
+    `argv` is what the command line takes; keyword fields (of any of the three argument classes) override it."""
+    parsed = parse_config(list(argv), ARGUMENT_CLASSES, prog="rugpt-chitchat pretrain")
+    return run_pretraining(*with_overrides(parsed, overrides))

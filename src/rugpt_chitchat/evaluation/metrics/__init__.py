@@ -1,13 +1,15 @@
 """Evaluation metrics shipped as local `evaluate` modules, loaded by path so no Hub access is needed.
 
 Each metric is `metrics/<name>/<name>.py`; `evaluate.load` on that folder copies the script into the
-modules cache and imports it, which works with HF_HUB_OFFLINE=1 and from an installed wheel.
+modules cache and imports it, which works with HF_HUB_OFFLINE=1 and from an installed wheel. A script holds
+only what is its own (description, inputs, columns, `_compute`) on `LocalMetric`, which builds the rest.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import datasets
 import evaluate
 
 from ...data.cleaning import has_words
@@ -15,6 +17,26 @@ from ...errors import DataError
 
 METRICS_DIR = Path(__file__).resolve().parent
 METRIC_NAMES = ("reply_perplexity", "bleu", "rouge", "distinct", "echo_rate", "reply_length")
+
+
+class LocalMetric(evaluate.Metric):
+    """An `evaluate.Metric` declared by class constants; COLUMNS maps each input to its `datasets.Value` dtype.
+    (Not `description`, `features`...: those are the module's properties.) A script subclasses it as
+    `metrics.LocalMetric`, never importing the name: `evaluate.load` takes the first `EvaluationModule`
+    subclass in the script's namespace as the metric."""
+
+    DESCRIPTION: str
+    INPUTS: str
+    COLUMNS: dict[str, str]
+    CITATION = ""
+
+    def _info(self) -> evaluate.MetricInfo:
+        return evaluate.MetricInfo(
+            description=self.DESCRIPTION,
+            citation=self.CITATION,
+            inputs_description=self.INPUTS,
+            features=datasets.Features({column: datasets.Value(dtype) for column, dtype in self.COLUMNS.items()}),
+        )
 
 
 def load_metric(name: str, **load_kwargs) -> evaluate.EvaluationModule:

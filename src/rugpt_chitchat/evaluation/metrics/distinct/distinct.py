@@ -1,21 +1,7 @@
 """Distinct-1/2: how varied the generated replies are, word-level."""
 
-import datasets
-import evaluate
-
 from rugpt_chitchat.data.cleaning import normalize_utterance
-
-_DESCRIPTION = """\
-Distinct-n (Li et al., 2016): unique word n-grams / all word n-grams over all replies together;
-n-grams do not cross reply boundaries. Words as in ROUGE: \\w+ runs, lowercased, ё read as е.
-"""
-
-_INPUTS = """\
-Args:
-    predictions: generated replies.
-Returns:
-    distinct_1, distinct_2: 0-1; 0 when the replies hold no n-gram of that size.
-"""
+from rugpt_chitchat.evaluation import metrics
 
 
 def _ngrams(words, n):
@@ -27,16 +13,19 @@ def _distinct(replies, n):
     return len(set(grams)) / len(grams) if grams else 0.0
 
 
-class Distinct(evaluate.Metric):
-    def _info(self):
-        return evaluate.MetricInfo(
-            description=_DESCRIPTION,
-            citation=(
-                "Li et al., 2016. A Diversity-Promoting Objective Function for Neural Conversation Models."
-            ),
-            inputs_description=_INPUTS,
-            features=datasets.Features({"predictions": datasets.Value("string")}),
-        )
+class Distinct(metrics.LocalMetric):
+    DESCRIPTION = """\
+Distinct-n (Li et al., 2016): unique word n-grams / all word n-grams over all replies together;
+n-grams do not cross reply boundaries. Words as in ROUGE: \\w+ runs, lowercased, ё read as е.
+"""
+    INPUTS = """\
+Args:
+    predictions: generated replies.
+Returns:
+    distinct_1, distinct_2: 0-1; 0 when the replies hold no n-gram of that size.
+"""
+    CITATION = "Li et al., 2016. A Diversity-Promoting Objective Function for Neural Conversation Models."
+    COLUMNS = {"predictions": "string"}
 
     def _compute(self, predictions):
         replies = [normalize_utterance(text).split() for text in predictions]

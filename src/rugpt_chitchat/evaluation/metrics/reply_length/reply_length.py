@@ -1,30 +1,20 @@
 """Mean reply length in words."""
 
-import datasets
-import evaluate
-
 from rugpt_chitchat.data.cleaning import normalize_utterance
+from rugpt_chitchat.evaluation import metrics
 
-_DESCRIPTION = """\
+
+class ReplyLength(metrics.LocalMetric):
+    DESCRIPTION = """\
 Mean number of words per generated reply; words are \\w+ runs, so punctuation does not count.
 """
-
-_INPUTS = """\
+    INPUTS = """\
 Args:
     predictions: generated replies.
 Returns:
     reply_length_words: mean words per reply.
 """
-
-
-class ReplyLength(evaluate.Metric):
-    def _info(self):
-        return evaluate.MetricInfo(
-            description=_DESCRIPTION,
-            citation="",
-            inputs_description=_INPUTS,
-            features=datasets.Features({"predictions": datasets.Value("string")}),
-        )
+    COLUMNS = {"predictions": "string"}
 
     def _compute(self, predictions):
         lengths = [len(normalize_utterance(text).split()) for text in predictions]

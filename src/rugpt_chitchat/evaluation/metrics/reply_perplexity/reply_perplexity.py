@@ -2,36 +2,24 @@
 
 import math
 
-import datasets
-import evaluate
-
 from rugpt_chitchat.errors import DataError
+from rugpt_chitchat.evaluation import metrics
 
-_DESCRIPTION = """\
+
+class ReplyPerplexity(metrics.LocalMetric):
+    DESCRIPTION = """\
 Perplexity of the bot's replies. Each sample gives the summed negative log-likelihood of its reply
 tokens and their count; the loss is sum(nll) / sum(tokens), so long replies weigh as many tokens as
 they have, exactly as the training loss does (a mean of per-sample perplexities would not).
 """
-
-_INPUTS = """\
+    INPUTS = """\
 Args:
     reply_nll: per sample, the summed NLL (natural log) of the reply tokens.
     reply_tokens: per sample, how many reply tokens that sum covers.
 Returns:
     loss: mean NLL per reply token; perplexity: exp(loss).
 """
-
-
-class ReplyPerplexity(evaluate.Metric):
-    def _info(self):
-        return evaluate.MetricInfo(
-            description=_DESCRIPTION,
-            citation="",
-            inputs_description=_INPUTS,
-            features=datasets.Features(
-                {"reply_nll": datasets.Value("float64"), "reply_tokens": datasets.Value("int64")}
-            ),
-        )
+    COLUMNS = {"reply_nll": "float64", "reply_tokens": "int64"}
 
     def _compute(self, reply_nll, reply_tokens):
         total_tokens = sum(reply_tokens)

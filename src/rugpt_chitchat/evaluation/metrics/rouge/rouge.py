@@ -1,24 +1,9 @@
 """ROUGE-1/2/L F1 with a tokenizer that keeps Cyrillic words."""
 
-import datasets
-import evaluate
 from rouge_score import rouge_scorer, tokenizers
 
 from rugpt_chitchat.data.cleaning import normalize_utterance
-
-_DESCRIPTION = """\
-ROUGE-1, ROUGE-2 and ROUGE-L F1 from rouge_score, averaged over pairs. rouge_score's default
-tokenizer keeps only [a-z0-9] and so erases Russian text entirely; here words are the \\w+ runs of
-the text lowercased with ё read as е (rugpt_chitchat.data.cleaning.normalize_utterance).
-"""
-
-_INPUTS = """\
-Args:
-    predictions: generated replies.
-    references: the reference reply for each, one per prediction.
-Returns:
-    rouge1, rouge2, rougeL: mean F1 over the pairs, 0-1.
-"""
+from rugpt_chitchat.evaluation import metrics
 
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeL")
 
@@ -30,16 +15,21 @@ class UnicodeWordTokenizer(tokenizers.Tokenizer):
         return normalize_utterance(text).split()
 
 
-class Rouge(evaluate.Metric):
-    def _info(self):
-        return evaluate.MetricInfo(
-            description=_DESCRIPTION,
-            citation="Lin, 2004. ROUGE: A Package for Automatic Evaluation of Summaries.",
-            inputs_description=_INPUTS,
-            features=datasets.Features(
-                {"predictions": datasets.Value("string"), "references": datasets.Value("string")}
-            ),
-        )
+class Rouge(metrics.LocalMetric):
+    DESCRIPTION = """\
+ROUGE-1, ROUGE-2 and ROUGE-L F1 from rouge_score, averaged over pairs. rouge_score's default
+tokenizer keeps only [a-z0-9] and so erases Russian text entirely; here words are the \\w+ runs of
+the text lowercased with ё read as е (rugpt_chitchat.data.cleaning.normalize_utterance).
+"""
+    INPUTS = """\
+Args:
+    predictions: generated replies.
+    references: the reference reply for each, one per prediction.
+Returns:
+    rouge1, rouge2, rougeL: mean F1 over the pairs, 0-1.
+"""
+    CITATION = "Lin, 2004. ROUGE: A Package for Automatic Evaluation of Summaries."
+    COLUMNS = {"predictions": "string", "references": "string"}
 
     def _compute(self, predictions, references):
         scorer = rouge_scorer.RougeScorer(list(ROUGE_TYPES), tokenizer=UnicodeWordTokenizer())
