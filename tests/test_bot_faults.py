@@ -13,10 +13,12 @@ import time
 import pytest
 
 from bot_harness import (
-    FAST_RETRIES, SECRET, TOKEN, EchoChitChat, bot_process, bot_script, free_port, running_bot, say, wait_until,
+    FAST_RETRIES, SECRET, TOKEN, EchoChitChat, bot_process, bot_script, free_port, redis_server_or_skip, running_bot, say,
+    wait_until,
 )  # fmt: skip
 from fake_telegram import FakeTelegram
 from rugpt_chitchat.serving.bot import BotSettings, BotStartError, build_bot, build_dispatcher, serve
+from rugpt_chitchat.serving.bot.handlers import STORAGE_DOWN
 from rugpt_chitchat.cli import main
 
 
@@ -245,3 +247,60 @@ def test_cli_bad_arguments_are_an_error_line_and_status_2(arguments, message, ca
     assert exit_.value.code == 2
     error = capsys.readouterr().err
     assert message in error and "Traceback" not in error
+
+
+@pytest.fixture
+def redis_server(tmp_path):
+    server = redis_server_or_skip(tmp_path)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+async def test_messages_sent_while_redis_is_down_wait_and_are_all_answered_when_it_returns(redis_server, caplog):
+    """redis-server is killed under a serving bot and started again: every message of the outage is answered."""
+    caplog.set_level(logging.INFO)
+    async with running_bot(EchoChitChat(), redis=redis_server.url, rate_limit="off", **FAST_RETRIES,
+                           retry_attempts=12) as fake:  # fmt: skip
+        assert await say(fake, 1, "before") == "re:before"
+        redis_server.kill()
+        during = [(chat, f"m{turn}") for turn in range(2) for chat in (1, 2, 3)]
+        for chat, text in during:
+            fake.push_message(chat, text)
+        await asyncio.sleep(2.0)
+        assert fake.texts_to(2) == fake.texts_to(3) == [] and fake.texts_to(1) == ["re:before"]  # waiting
+        redis_server.start()  # empty: the histories before the crash are gone, the messages are not
+        for chat in (1, 2, 3):
+            texts = await fake.wait_for_texts(chat, 3 if chat == 1 else 2, timeout=30)
+            assert [text.split("|")[-1].removeprefix("re:") for text in texts[-2:]] == ["m0", "m1"]  # answered, in order
+        assert await say(fake, 4, "after") == "re:after"
+    assert "Redis unavailable while locking chat" in caplog.text
+    assert STORAGE_DOWN not in [call.params["text"] for call in fake.sent("sendMessage")]
+    assert "Traceback" not in caplog.text and "Task exception was never retrieved" not in caplog.text
+
+
+async def test_a_message_finding_redis_down_past_the_retries_gets_an_apology_and_the_bot_goes_on(redis_server, caplog):
+    caplog.set_level(logging.INFO)
+    async with running_bot(EchoChitChat(), redis=redis_server.url, **FAST_RETRIES, retry_attempts=3) as fake:
+        assert await say(fake, 5, "hi") == "re:hi"
+        redis_server.kill()
+        assert await say(fake, 5, "anyone?") == STORAGE_DOWN
+        redis_server.start()
+        assert await say(fake, 5, "again") == "re:again"
+    assert "Chat 5 gets an apology" in caplog.text and "Traceback" not in caplog.text
+
+
+def test_cli_refuses_an_unreachable_redis_after_logged_retries_in_one_line_with_status_2(tiny_model_dir, token_file,
+                                                                                        capsys, caplog):
+    caplog.set_level(logging.INFO)
+    port = free_port()  # nothing listens there
+    with pytest.raises(SystemExit) as exit_:
+        main(["bot", "--checkpoint", str(tiny_model_dir), "--device", "cpu", "--redis", f"redis://:pw123@127.0.0.1:{port}/0",
+              "--token_file", str(token_file), "--retry_attempts", "3", "--retry_first_delay", "0.1"])  # fmt: skip
+    assert exit_.value.code == 2
+    assert caplog.text.count("Redis unavailable while connecting to redis://127.0.0.1") == 2
+    error = capsys.readouterr().err
+    assert f"error: redis://127.0.0.1:{port}/0: Redis gave no answer after 3 tries (ConnectionError: " in error
+    assert "check --redis and that redis-server runs" in error
+    assert "pw123" not in caplog.text + error and "Traceback" not in caplog.text + error

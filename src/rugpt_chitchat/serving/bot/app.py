@@ -33,7 +33,7 @@ from .handlers import build_router
 from .models import ChitChatLike, ModelPool
 from .retry import ApiSession, RetryMiddleware
 from .settings import BotSettings
-from .storage import build_storage
+from .storage import PatientStorage, StorageUnavailable, build_storage
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +71,8 @@ def build_dispatcher(chitchat: ChitChatLike | Mapping[str, ChitChatLike], settin
     """Dispatcher with per-chat FSM history, a batcher per model, the feedback store if asked, and the routers."""
     chitchats = chitchat if isinstance(chitchat, Mapping) else {"default": chitchat}
     models = ModelPool(chitchats, settings.ab_weights, settings.max_batch_size, settings.max_wait_ms / 1000)
-    storage, isolation = build_storage(settings.redis, settings.history_ttl, settings.redis_lock_lease)
+    storage, isolation = build_storage(settings.redis, settings.history_ttl, settings.redis_lock_lease,
+                                       settings.retry_attempts, settings.retry_first_delay)
     feedback = FeedbackStore(settings.feedback_db) if settings.feedback else None
     # Isolation runs one chat's updates in order, so each reply sees the history the previous one left.
     dispatcher = DrainingDispatcher(
@@ -121,6 +122,7 @@ async def serve(bot: Bot, dispatcher: DrainingDispatcher, settings: BotSettings,
     """
     with token_redacted_from_logs(bot.token):
         try:
+            await storage_ready(dispatcher.fsm.storage)
             await connect(bot, settings)
         except BaseException:
             await bot.session.close()
@@ -133,6 +135,16 @@ async def serve(bot: Bot, dispatcher: DrainingDispatcher, settings: BotSettings,
             if handle_signals:
                 _on_stop_signal(lambda: dispatcher.stop_gracefully(settings.shutdown_timeout))
             await dispatcher.start_polling(bot, polling_timeout=settings.polling_timeout, handle_signals=False)
+
+
+async def storage_ready(storage) -> None:
+    """Waits for Redis through the retries, so a wrong --redis stops the bot before it takes any message."""
+    if isinstance(storage, PatientStorage):
+        try:
+            await storage.ping()
+        except StorageUnavailable as error:
+            raise BotStartError(storage.where, f"Redis gave {error}; check --redis and that redis-server runs") from None
+        logger.info("Chat histories in Redis at %s", storage.where)
 
 
 async def connect(bot: Bot, settings: BotSettings) -> User:

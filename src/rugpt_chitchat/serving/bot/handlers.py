@@ -19,12 +19,13 @@ from aiogram.exceptions import TelegramNetworkError, TelegramServerError
 from aiogram.filters import Command, CommandStart, ExceptionTypeFilter, Filter
 from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
-from aiogram.types import CallbackQuery, ErrorEvent, InlineKeyboardButton, InlineKeyboardMarkup, Message, User
+from aiogram.types import CallbackQuery, Chat, ErrorEvent, InlineKeyboardButton, InlineKeyboardMarkup, Message, User
 
 from ...format import last_utterances
 from .feedback import FeedbackStore
 from .middlewares import AllowListMiddleware, ChatRateLimitMiddleware
 from .models import ModelPool
+from .storage import StorageUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +41,7 @@ APOLOGY = "Простите, у меня не получилось ответи�
 EMPTY_REPLY = "…"
 THANKS = "Спасибо за оценку!"
 NOT_RATABLE = "Этот ответ уже нельзя оценить."
+STORAGE_DOWN = "Простите, у меня сбой памяти и я не могу ответить. Напишите, пожалуйста, ещё раз через минуту."
 
 # What people send; anything else (members joining, a new title, a pinned message...) is a service message.
 PEOPLE_CONTENT = {
@@ -131,6 +133,7 @@ def build_router(allowed_user_ids: Iterable[int] = (), rate_limit: tuple[int, fl
     addressed.include_routers(commands, conversation, other)
     root.include_routers(service, overheard, addressed, ratings)
     root.errors.register(reply_lost, ExceptionTypeFilter(TelegramNetworkError, TelegramServerError))
+    root.errors.register(apologise_for_storage, ExceptionTypeFilter(StorageUnavailable))
     return root
 
 
@@ -226,3 +229,13 @@ async def record_rating(callback: CallbackQuery, callback_data: Rating, feedback
 
 async def reply_lost(event: ErrorEvent) -> None:
     """An answer the Bot API refused even after the retries: logged there as lost, no traceback here."""
+
+
+async def apologise_for_storage(event: ErrorEvent, bot: Bot, event_chat: Chat | None = None) -> None:
+    """Redis stayed down through every retry: the user hears so, rather than silence."""
+    chat_id = event_chat.id if event_chat is not None else None
+    logger.error("Chat %s gets an apology: the update %d found Redis down (%s)", chat_id, event.update.update_id, event.exception)
+    if event.update.callback_query is not None:
+        await event.update.callback_query.answer(STORAGE_DOWN)
+    elif chat_id is not None:
+        await bot.send_message(chat_id, STORAGE_DOWN)

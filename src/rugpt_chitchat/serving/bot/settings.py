@@ -47,7 +47,8 @@ class BotSettings:
         default=30.0, metadata={"help": "On SIGTERM/SIGINT, seconds to answer the messages already fetched."}
     )
     retry_attempts: int = field(
-        default=8, metadata={"help": "Tries of a Bot API call failing with 5xx, a network error or a timeout."}
+        default=8, metadata={"help": "Tries of a Bot API call failing with 5xx, a network error or a timeout, "
+                             "and of a Redis call while Redis is unreachable (the message waits meanwhile)."}
     )
     retry_first_delay: float = field(
         default=0.5, metadata={"help": "Seconds before the first retry; each next wait doubles (up to 16 s)."}
