@@ -237,6 +237,13 @@ def test_cli_gives_up_on_an_unreachable_api_after_logged_retries_with_status_2(t
         (["--checkpoint", "x", "--no_such_option", "1"], "error: command line: unknown arguments --no_such_option 1"),
         (["--checkpoint", "x", "--token_file", "/no/such/file"], "error: /no/such/file: token file not found"),
         (["--checkpoint", "x"], "error: TELEGRAM_BOT_TOKEN: no bot token"),
+        # refused before the token is read or any model loads (these checkpoints do not even exist)
+        (["--checkpoint", "/no/a", "/no/a"], "error: checkpoint: /no/a named more than once"),
+        (["--checkpoint", "/no/a", "--checkpoint", "/no/b", "--checkpoint", "/no/a"], "/no/a named more than once"),
+        (["--checkpoint", "/no/a", "/no/b", "--ab_weights", "nan", "1"], "error: ab_weights: expected 2 finite positive"),
+        (["--checkpoint", "/no/a", "/no/b", "--ab_weights", "inf", "1"], "error: ab_weights: expected 2 finite positive"),
+        (["--checkpoint", "/no/a", "/no/b", "--ab_weights", "0", "1"], "error: ab_weights: expected 2 finite positive"),
+        (["--checkpoint", "/no/a", "--checkpoint", "/no/b", "--ab_weights", "1"], "(/no/a, /no/b); got 1.0"),
         ([], "the following arguments are required: --checkpoint"),
     ],
 )
@@ -304,3 +311,21 @@ def test_cli_refuses_an_unreachable_redis_after_logged_retries_in_one_line_with_
     assert f"error: redis://127.0.0.1:{port}/0: Redis gave no answer after 3 tries (ConnectionError: " in error
     assert "check --redis and that redis-server runs" in error
     assert "pw123" not in caplog.text + error and "Traceback" not in caplog.text + error
+
+
+async def test_cli_serves_every_checkpoint_whichever_form_the_flag_takes_and_logs_each_share(tiny_model_dir, token_file,
+                                                                                            tmp_path):
+    other = tmp_path / "other-checkpoint"
+    other.symlink_to(tiny_model_dir, target_is_directory=True)
+    fake = FakeTelegram(TOKEN)
+    command = ["-m", "rugpt_chitchat.cli", "bot", "--checkpoint", str(tiny_model_dir), "--checkpoint", str(other),
+               "--ab_weights", "3", "--ab_weights", "1", "--device", "cpu", "--api_server", await fake.start(),
+               "--token_file", str(token_file), "--polling_timeout", "1"]  # fmt: skip
+    async with bot_process(fake, *command, env=cli_env()) as (process, output):
+        await wait_until(lambda: fake.sent("getUpdates") or process.returncode is not None, timeout=60, what="polling")
+        fake.push_message(1, "привет")
+        await fake.wait_for_texts(1, 1, timeout=30)
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(process.wait(), 15) == 0
+    log = output.decode()
+    assert f"Serving {tiny_model_dir} to 75.0 % of chats" in log and f"Serving {other} to 25.0 % of chats" in log

@@ -79,10 +79,9 @@ def test_chats_are_split_between_models_by_a_stable_hash_in_the_given_shares():
     assigned = [pool.for_chat(chat).name for chat in chats]
     assert assigned == [again.for_chat(chat).name for chat in chats]  # the same in every process, every restart
     assert 0.73 < assigned.count("a") / len(assigned) < 0.77
-    only_b = ModelPool({"a": EchoChitChat(), "b": EchoChitChat()}, weights=[0, 1])
-    assert {only_b.for_chat(chat).name for chat in chats} == {"b"}
-    with pytest.raises(ValueError, match="ab_weights: expected 2"):
-        ModelPool({"a": EchoChitChat(), "b": EchoChitChat()}, weights=[1])
+    for weights in ([1], [0, 1], [float("nan"), 1], [float("inf"), 1], [-1, 2]):  # every model named is served
+        with pytest.raises(ValueError, match="ab_weights: expected 2 finite positive shares"):
+            ModelPool({"a": EchoChitChat(), "b": EchoChitChat()}, weights=weights)
 
 
 async def test_ab_each_chat_talks_to_one_model_each_model_batches_alone_and_the_report_compares_them(tmp_path):

@@ -7,7 +7,17 @@ other users can read. Light to import (no aiogram), so `--help` stays instant.
 
 from __future__ import annotations
 
+import argparse
 from dataclasses import dataclass, field
+
+
+class Extend(argparse.Action):
+    """A list flag given several times adds up (`--checkpoint A --checkpoint B` as `--checkpoint A B`); on the
+    command line it replaces the list a --config file gave."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        current = getattr(namespace, self.dest, None)
+        setattr(namespace, self.dest, [*([] if current is None or current is self.default else current), *values])
 
 
 @dataclass
@@ -39,7 +49,7 @@ class BotSettings:
     rate_limit: str = field(default="20/60", metadata={"help": "MESSAGES/SECONDS per chat, or 'off'."})
     ab_weights: list[float] = field(
         default_factory=list,
-        metadata={"help": "Share of chats for each --checkpoint, in order (default: equal shares)."},
+        metadata={"help": "Share of chats for each --checkpoint, in order (default: equal shares).", "action": Extend},
     )
     feedback: bool = field(default=False, metadata={"help": "Put 👍/👎 buttons under every reply and store the presses."})
     feedback_db: str = field(default="feedback.sqlite3", metadata={"help": "SQLite file of the replies and ratings."})
