@@ -46,12 +46,12 @@ class EchoChitChat:
 
 
 @asynccontextmanager
-async def running_bot(chitchat, **settings_overrides):
+async def running_bot(chitchat, token: str = TOKEN, **settings_overrides):
     """A fake Bot API server and the bot long-polling it; yields the server (the bot's dispatcher as its
     `dispatcher` attribute), then drains and stops the bot."""
-    fake = FakeTelegram(TOKEN)
+    fake = FakeTelegram(token)
     settings = BotSettings(api_server=await fake.start(), polling_timeout=1, **settings_overrides)
-    bot, dispatcher = build_bot(TOKEN, settings), build_dispatcher(chitchat, settings)
+    bot, dispatcher = build_bot(token, settings), build_dispatcher(chitchat, settings)
     polling = asyncio.create_task(serve(bot, dispatcher, settings, handle_signals=False))
     fake.dispatcher = dispatcher
     try:

@@ -27,11 +27,14 @@ ARGUMENTS = (ServeArguments, BotSettings)
 
 def run(serve: ServeArguments, settings: BotSettings) -> None:
     from ...serving.bot import read_token, run as serve_until_stopped
+    from ...serving.bot.feedback import FeedbackStore
     from ...serving.bot.models import checked_shares
     from ...serving.generation import ChitChat
 
     # every check before loading models, which takes long: a bad argument is found at once
     checked_shares(serve.checkpoint, settings.ab_weights)
+    if settings.feedback:
+        FeedbackStore(settings.feedback_db).close()  # a file that is not a feedback database is refused now
     token = read_token(serve.token_file)
     chitchats = {checkpoint: ChitChat.from_pretrained(checkpoint, device=serve.device) for checkpoint in serve.checkpoint}
     serve_until_stopped(chitchats, settings, token)

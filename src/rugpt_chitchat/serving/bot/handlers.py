@@ -178,8 +178,8 @@ async def reply_to_text(
     message: Message, state: FSMContext, bot: Bot, models: ModelPool, feedback: FeedbackStore | None
 ) -> None:
     """The model's reply to the chat's history plus this message; the history keeps the last turns."""
-    arm = models.for_chat(message.chat.id)
-    utterance = arm.chitchat.truncate_utterance(without_mention(message.text, (await bot.me()).username))
+    arm, me = models.for_chat(message.chat.id), await bot.me()
+    utterance = arm.chitchat.truncate_utterance(without_mention(message.text, me.username))
     seen = [*(await state.get_data()).get("history", []), utterance]
     try:
         async with typing(bot, message.chat.id):
@@ -192,7 +192,7 @@ async def reply_to_text(
     sent = await answer(message, text, reply_markup=RATING_BUTTONS if feedback else None)
     await state.update_data(history=last_utterances([*seen, reply], arm.chitchat.max_history))
     if feedback is not None:
-        await asyncio.to_thread(feedback.add_reply, sent.chat.id, sent.message_id, arm.name, seen, text)
+        await asyncio.to_thread(feedback.add_reply, me.id, sent.chat.id, sent.message_id, arm.name, seen, text)
 
 
 @asynccontextmanager
@@ -216,11 +216,13 @@ async def typing(bot: Bot, chat_id: int, every: float = 4.5) -> AsyncIterator[No
         await asyncio.gather(task, return_exceptions=True)
 
 
-async def record_rating(callback: CallbackQuery, callback_data: Rating, feedback: FeedbackStore | None) -> None:
-    """A 👍/👎 press: stored, acknowledged, and the buttons taken off the reply so it is rated once."""
+async def record_rating(
+    callback: CallbackQuery, callback_data: Rating, bot: Bot, feedback: FeedbackStore | None
+) -> None:
+    """A 👍/👎 press: stored under this bot's id, acknowledged, and the buttons taken off the reply so it is rated once."""
     message = callback.message
     stored = feedback is not None and message is not None and await asyncio.to_thread(
-        feedback.rate, message.chat.id, message.message_id, callback_data.liked, callback.from_user.id
+        feedback.rate, (await bot.me()).id, message.chat.id, message.message_id, callback_data.liked, callback.from_user.id
     )
     await callback.answer(THANKS if stored else NOT_RATABLE)
     if isinstance(message, Message):
