@@ -271,6 +271,7 @@ async def test_messages_sent_while_redis_is_down_wait_and_are_all_answered_when_
     async with running_bot(EchoChitChat(), redis=redis_server.url, rate_limit="off", **FAST_RETRIES,
                            retry_attempts=12) as fake:  # fmt: skip
         assert await say(fake, 1, "before") == "re:before"
+        await wait_until(lambda: not fake.dispatcher.fetched.unanswered, what="the history saved")
         redis_server.kill()
         during = [(chat, f"m{turn}") for turn in range(2) for chat in (1, 2, 3)]
         for chat, text in during:
@@ -291,6 +292,7 @@ async def test_a_message_finding_redis_down_past_the_retries_gets_an_apology_and
     caplog.set_level(logging.INFO)
     async with running_bot(EchoChitChat(), redis=redis_server.url, **FAST_RETRIES, retry_attempts=3) as fake:
         assert await say(fake, 5, "hi") == "re:hi"
+        await wait_until(lambda: not fake.dispatcher.fetched.unanswered, what="the history saved")
         redis_server.kill()
         assert await say(fake, 5, "anyone?") == STORAGE_DOWN
         redis_server.start()

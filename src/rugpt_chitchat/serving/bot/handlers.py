@@ -190,7 +190,10 @@ async def reply_to_text(
         return
     text = reply.strip() or EMPTY_REPLY
     sent = await answer(message, text, reply_markup=RATING_BUTTONS if feedback else None)
-    await state.update_data(history=last_utterances([*seen, reply], arm.chitchat.max_history))
+    try:
+        await state.update_data(history=last_utterances([*seen, reply], arm.chitchat.max_history))
+    except StorageUnavailable as error:  # the reply is out: an apology now would contradict it
+        logger.warning("Chat %s was answered, but its history could not be saved: %s", message.chat.id, error)
     if feedback is not None:
         await asyncio.to_thread(feedback.add_reply, me.id, sent.chat.id, sent.message_id, arm.name, seen, text)
 
