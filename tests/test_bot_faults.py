@@ -234,6 +234,7 @@ def test_cli_gives_up_on_an_unreachable_api_after_logged_retries_with_status_2(t
     [
         (["--checkpoint", "x", "--rate_limit", "3"], "error: command line: --rate_limit: expected MESSAGES/SECONDS"),
         (["--checkpoint", "x", "--history_ttl", "60"], "error: command line: --history_ttl needs --redis"),
+        (["--checkpoint", "x", "--redis", "http://:pw@host/0"], "error: command line: --redis: expected a URL such as"),
         (["--checkpoint", "x", "--no_such_option", "1"], "error: command line: unknown arguments --no_such_option 1"),
         (["--checkpoint", "x", "--token_file", "/no/such/file"], "error: /no/such/file: token file not found"),
         (["--checkpoint", "x"], "error: TELEGRAM_BOT_TOKEN: no bot token"),
@@ -300,12 +301,12 @@ async def test_a_message_finding_redis_down_past_the_retries_gets_an_apology_and
     assert "Chat 5 gets an apology" in caplog.text and "Traceback" not in caplog.text
 
 
-def test_cli_refuses_an_unreachable_redis_after_logged_retries_in_one_line_with_status_2(tiny_model_dir, token_file,
-                                                                                        capsys, caplog):
+def test_cli_refuses_an_unreachable_redis_after_logged_retries_in_one_line_with_status_2(token_file, capsys, caplog):
+    """Before any model loads: the checkpoint named does not even exist."""
     caplog.set_level(logging.INFO)
     port = free_port()  # nothing listens there
     with pytest.raises(SystemExit) as exit_:
-        main(["bot", "--checkpoint", str(tiny_model_dir), "--device", "cpu", "--redis", f"redis://:pw123@127.0.0.1:{port}/0",
+        main(["bot", "--checkpoint", "/no/such/checkpoint", "--redis", f"redis://:pw123@127.0.0.1:{port}/0",
               "--token_file", str(token_file), "--retry_attempts", "3", "--retry_first_delay", "0.1"])  # fmt: skip
     assert exit_.value.code == 2
     assert caplog.text.count("Redis unavailable while connecting to redis://127.0.0.1") == 2

@@ -281,3 +281,15 @@ def test_feedback_export_refuses_a_non_empty_directory_unless_overwrite_replaces
     with pytest.raises(SystemExit):
         main(["feedback", "export", str(db), str(other), "--overwrite"])
     assert "not a dataset saved by `feedback export`" in capsys.readouterr().err and (other / "keep.txt").exists()
+
+
+def test_the_bot_refuses_another_applications_file_as_feedback_db_before_loading_models_and_leaves_it(tmp_path, capsys,
+                                                                                                     monkeypatch):
+    foreign = tmp_path / "notes.sqlite3"
+    before = other_applications_database(foreign)
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", TOKEN)
+    with pytest.raises(SystemExit) as exit_:
+        main(["bot", "--checkpoint", "/no/such/checkpoint", "--feedback", "--feedback_db", str(foreign)])
+    assert exit_.value.code == 2
+    assert f"error: {foreign}: not a feedback database: it has no table `replies`" in capsys.readouterr().err
+    assert foreign.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["notes.sqlite3"]

@@ -26,7 +26,7 @@ ARGUMENTS = (ServeArguments, BotSettings)
 
 
 def run(serve: ServeArguments, settings: BotSettings) -> None:
-    from ...serving.bot import read_token, run as serve_until_stopped
+    from ...serving.bot import check_redis, read_token, run as serve_until_stopped
     from ...serving.bot.feedback import FeedbackStore
     from ...serving.bot.models import checked_shares
     from ...serving.generation import ChitChat
@@ -36,5 +36,6 @@ def run(serve: ServeArguments, settings: BotSettings) -> None:
     if settings.feedback:
         FeedbackStore(settings.feedback_db).close()  # a file that is not a feedback database is refused now
     token = read_token(serve.token_file)
+    check_redis(settings)
     chitchats = {checkpoint: ChitChat.from_pretrained(checkpoint, device=serve.device) for checkpoint in serve.checkpoint}
     serve_until_stopped(chitchats, settings, token)

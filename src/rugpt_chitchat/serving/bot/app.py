@@ -71,8 +71,7 @@ def build_dispatcher(chitchat: ChitChatLike | Mapping[str, ChitChatLike], settin
     """Dispatcher with per-chat FSM history, a batcher per model, the feedback store if asked, and the routers."""
     chitchats = chitchat if isinstance(chitchat, Mapping) else {"default": chitchat}
     models = ModelPool(chitchats, settings.ab_weights, settings.max_batch_size, settings.max_wait_ms / 1000)
-    storage, isolation = build_storage(settings.redis, settings.history_ttl, settings.redis_lock_lease,
-                                       settings.retry_attempts, settings.retry_first_delay)
+    storage, isolation = settings_storage(settings)
     feedback = FeedbackStore(settings.feedback_db) if settings.feedback else None
     # Isolation runs one chat's updates in order, so each reply sees the history the previous one left.
     dispatcher = DrainingDispatcher(
@@ -135,6 +134,26 @@ async def serve(bot: Bot, dispatcher: DrainingDispatcher, settings: BotSettings,
             if handle_signals:
                 _on_stop_signal(lambda: dispatcher.stop_gracefully(settings.shutdown_timeout))
             await dispatcher.start_polling(bot, polling_timeout=settings.polling_timeout, handle_signals=False)
+
+
+def settings_storage(settings: BotSettings):
+    return build_storage(settings.redis, settings.history_ttl, settings.redis_lock_lease,
+                         settings.retry_attempts, settings.retry_first_delay)
+
+
+def check_redis(settings: BotSettings) -> None:
+    """BotStartError unless the --redis server answers (through the retries): the CLI asks before loading models."""
+    if settings.redis is None:
+        return
+
+    async def ping() -> None:
+        storage, _ = settings_storage(settings)
+        try:
+            await storage_ready(storage)
+        finally:
+            await storage.close()
+
+    asyncio.run(ping())
 
 
 async def storage_ready(storage) -> None:

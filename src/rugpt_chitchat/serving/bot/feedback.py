@@ -60,6 +60,10 @@ class FeedbackStore:
                 self._check(READ_COLUMNS)
             else:
                 self._db = sqlite3.connect(self.path, check_same_thread=False)
+                tables = {row[0] for row in self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+                if tables and "replies" not in tables:  # another application's file: left as it is
+                    self._db.close()
+                    raise DataError(self.path, f"not a feedback database: it has no table `replies` ({HINT})")
                 self._db.execute("PRAGMA journal_mode=WAL")  # `feedback report` may read while the bot writes
                 self._db.execute(SCHEMA)
                 self._migrate()

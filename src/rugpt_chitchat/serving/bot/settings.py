@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 
 class Extend(argparse.Action):
@@ -68,6 +69,9 @@ class BotSettings:
 
     def __post_init__(self) -> None:
         self.rate_limit_window  # refuse a malformed --rate_limit now, not at the first message
+        if self.redis is not None and urlsplit(self.redis).scheme not in ("redis", "rediss", "unix"):
+            # the URL itself is not repeated: it may carry a password
+            raise ValueError("--redis: expected a URL such as redis://HOST:PORT/DB (or rediss://, unix://)")
         if self.history_ttl is not None and not self.redis:
             raise ValueError("--history_ttl needs --redis: the in-memory storage keeps histories until restart")
         if self.retry_attempts < 1:
