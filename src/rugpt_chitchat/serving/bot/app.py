@@ -3,7 +3,8 @@
 `build_dispatcher` takes any object with the `ChitChat` protocol (`max_history`, `reply_batch`,
 `truncate_utterance`), or a mapping of names to such objects (an A/B test), so the bot runs the same
 with real checkpoints or stand-ins. The token is never printed: it is redacted from every log record
-while the bot runs, and start-up failures become a `BotStartError` with a clean message.
+while the bot runs, and start-up failures (the Bot API or Redis unreachable, a token refused) become a
+`BotStartError` with a clean message.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from aiogram.client.telegram import PRODUCTION, TelegramAPIServer
 from aiogram.exceptions import (
     TelegramNetworkError, TelegramNotFound, TelegramRetryAfter, TelegramServerError, TelegramUnauthorizedError,
 )  # fmt: skip
+from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage
 from aiogram.fsm.strategy import FSMStrategy
 from aiogram.types import User
 
@@ -136,7 +138,8 @@ async def serve(bot: Bot, dispatcher: DrainingDispatcher, settings: BotSettings,
             await dispatcher.start_polling(bot, polling_timeout=settings.polling_timeout, handle_signals=False)
 
 
-def settings_storage(settings: BotSettings):
+def settings_storage(settings: BotSettings) -> tuple[BaseStorage, BaseEventIsolation]:
+    """The chat histories' storage and lock the settings ask for (Redis retried like the Bot API)."""
     return build_storage(settings.redis, settings.history_ttl, settings.redis_lock_lease,
                          settings.retry_attempts, settings.retry_first_delay)
 

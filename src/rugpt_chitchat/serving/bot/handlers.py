@@ -237,10 +237,12 @@ async def reply_lost(event: ErrorEvent) -> None:
 
 
 async def apologise_for_storage(event: ErrorEvent, bot: Bot, event_chat: Chat | None = None) -> None:
-    """Redis stayed down through every retry: the user hears so, rather than silence."""
-    chat_id = event_chat.id if event_chat is not None else None
-    logger.error("Chat %s gets an apology: the update %d found Redis down (%s)", chat_id, event.update.update_id, event.exception)
-    if event.update.callback_query is not None:
-        await event.update.callback_query.answer(STORAGE_DOWN)
-    elif chat_id is not None:
-        await bot.send_message(chat_id, STORAGE_DOWN)
+    """Redis stayed down through every retry: the user hears so, rather than silence (a group only when the
+    message was for the bot)."""
+    update = event.update
+    logger.error("Chat %s gets an apology: the update %d found Redis down (%s)",
+                 event_chat.id if event_chat else None, update.update_id, event.exception)
+    if update.callback_query is not None:
+        await update.callback_query.answer(STORAGE_DOWN)
+    elif update.message is not None and addressed_to(update.message, await bot.me()):
+        await answer(update.message, STORAGE_DOWN)
