@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import socket
+import subprocess
 import sys
 import time
 from contextlib import asynccontextmanager
@@ -44,12 +46,12 @@ class EchoChitChat:
 
 
 @asynccontextmanager
-async def running_bot(chitchat, **settings_overrides):
+async def running_bot(chitchat, token: str = TOKEN, **settings_overrides):
     """A fake Bot API server and the bot long-polling it; yields the server (the bot's dispatcher as its
     `dispatcher` attribute), then drains and stops the bot."""
-    fake = FakeTelegram(TOKEN)
+    fake = FakeTelegram(token)
     settings = BotSettings(api_server=await fake.start(), polling_timeout=1, **settings_overrides)
-    bot, dispatcher = build_bot(TOKEN, settings), build_dispatcher(chitchat, settings)
+    bot, dispatcher = build_bot(token, settings), build_dispatcher(chitchat, settings)
     polling = asyncio.create_task(serve(bot, dispatcher, settings, handle_signals=False))
     fake.dispatcher = dispatcher
     try:
@@ -133,3 +135,61 @@ async def bot_process(fake: FakeTelegram, *args: str, env: dict[str, str] | None
 async def _collect(stream: asyncio.StreamReader, into: bytearray) -> None:
     while chunk := await stream.read(4096):
         into.extend(chunk)
+
+
+class RedisServer:
+    """A redis-server of the test's own (empty, no persistence) on a free loopback port, which a test may kill
+    (SIGKILL, as a crash) and start again on the same port."""
+
+    def __init__(self, directory):
+        self.directory = directory
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        log = os.path.join(self.directory, "redis.log")
+        self.process = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+             "--dir", str(self.directory), "--logfile", log],
+        )  # fmt: skip
+        deadline = time.monotonic() + 10
+        while not _answers_ping(self.port):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"redis-server did not come up: {open(log, errors='replace').read()}")
+            time.sleep(0.02)
+
+    def kill(self) -> None:
+        self.process.kill()
+        self.process.wait()
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+def _answers_ping(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(16) == b"+PONG\r\n"
+    except OSError:
+        return False
+
+
+def redis_server_or_skip(directory) -> RedisServer:
+    """A started RedisServer; without redis-server on PATH the test is skipped (failed on CI, which must run it)."""
+    import pytest
+
+    if shutil.which("redis-server") is None:
+        reason = "redis-server is not on PATH (apt-get install redis-server)"
+        if os.environ.get("CI"):
+            pytest.fail(f"{reason}: CI must run the Redis tests")
+        pytest.skip(reason)
+    server = RedisServer(directory)
+    server.start()
+    return server

@@ -210,7 +210,7 @@ class FakeTelegram:
         return web.json_response({"ok": True, "result": result})
 
     async def _getMe(self, params: dict) -> dict:
-        return BOT_USER
+        return {**BOT_USER, "id": int(self.token.partition(":")[0])}  # a bot's id is its token's first part
 
     async def _getUpdates(self, params: dict) -> list[dict]:
         offset = int(params.get("offset", 0))

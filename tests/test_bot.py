@@ -6,16 +6,15 @@ import asyncio
 import json
 import logging
 import os
-import shutil
 import signal
-import socket
-import subprocess
 import time
 from contextlib import suppress
 
 import pytest
 
-from bot_harness import SECRET, TOKEN, EchoChitChat, bot_process, bot_script, free_port, running_bot, say, wait_until
+from bot_harness import (
+    SECRET, TOKEN, EchoChitChat, bot_process, bot_script, free_port, redis_server_or_skip, running_bot, say, wait_until,
+)  # fmt: skip
 from fake_telegram import FakeTelegram
 from rugpt_chitchat.serving.bot import BotSettings, ReplyBatcher, build_bot, build_dispatcher, serve
 from rugpt_chitchat.serving.bot.handlers import APOLOGY, GREETING, HELP, RESET_DONE, TEXT_ONLY
@@ -201,40 +200,12 @@ async def test_stopping_the_batcher_releases_callers_queued_and_mid_generation()
 
 @pytest.fixture
 def redis_url(tmp_path):
-    """A redis-server of the test's own (empty, no persistence) on a free port, so RedisStorage is tested for real."""
-    if shutil.which("redis-server") is None:
-        reason = "redis-server is not on PATH (apt-get install redis-server)"
-        if os.environ.get("CI"):
-            pytest.fail(f"{reason}: CI must run the Redis tests")
-        pytest.skip(reason)
-    port = free_port()
-    server = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", str(tmp_path), "--logfile", "redis.log"],
-    )
+    """A redis-server of the test's own, so RedisStorage is tested for real."""
+    server = redis_server_or_skip(tmp_path)
     try:
-        deadline = time.monotonic() + 10
-        while not _answers_ping(port):
-            if server.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"redis-server did not come up: {(tmp_path / 'redis.log').read_text(errors='replace')}")
-            time.sleep(0.02)
-        yield f"redis://127.0.0.1:{port}/0"
+        yield server.url
     finally:
-        server.terminate()
-        try:
-            server.wait(10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-
-
-def _answers_ping(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
-            sock.sendall(b"PING\r\n")
-            return sock.recv(16) == b"+PONG\r\n"
-    except OSError:
-        return False
+        server.stop()
 
 
 async def test_redis_keeps_history_per_chat_and_reset_clears_it(redis_url):

@@ -13,10 +13,12 @@ import time
 import pytest
 
 from bot_harness import (
-    FAST_RETRIES, SECRET, TOKEN, EchoChitChat, bot_process, bot_script, free_port, running_bot, say, wait_until,
+    FAST_RETRIES, SECRET, TOKEN, EchoChitChat, bot_process, bot_script, free_port, redis_server_or_skip, running_bot, say,
+    wait_until,
 )  # fmt: skip
 from fake_telegram import FakeTelegram
 from rugpt_chitchat.serving.bot import BotSettings, BotStartError, build_bot, build_dispatcher, serve
+from rugpt_chitchat.serving.bot.handlers import STORAGE_DOWN
 from rugpt_chitchat.cli import main
 
 
@@ -232,9 +234,17 @@ def test_cli_gives_up_on_an_unreachable_api_after_logged_retries_with_status_2(t
     [
         (["--checkpoint", "x", "--rate_limit", "3"], "error: command line: --rate_limit: expected MESSAGES/SECONDS"),
         (["--checkpoint", "x", "--history_ttl", "60"], "error: command line: --history_ttl needs --redis"),
+        (["--checkpoint", "x", "--redis", "http://:pw@host/0"], "error: command line: --redis: expected a URL such as"),
         (["--checkpoint", "x", "--no_such_option", "1"], "error: command line: unknown arguments --no_such_option 1"),
         (["--checkpoint", "x", "--token_file", "/no/such/file"], "error: /no/such/file: token file not found"),
         (["--checkpoint", "x"], "error: TELEGRAM_BOT_TOKEN: no bot token"),
+        # refused before the token is read or any model loads (these checkpoints do not even exist)
+        (["--checkpoint", "/no/a", "/no/a"], "error: checkpoint: /no/a named more than once"),
+        (["--checkpoint", "/no/a", "--checkpoint", "/no/b", "--checkpoint", "/no/a"], "/no/a named more than once"),
+        (["--checkpoint", "/no/a", "/no/b", "--ab_weights", "nan", "1"], "error: ab_weights: expected 2 finite positive"),
+        (["--checkpoint", "/no/a", "/no/b", "--ab_weights", "inf", "1"], "error: ab_weights: expected 2 finite positive"),
+        (["--checkpoint", "/no/a", "/no/b", "--ab_weights", "0", "1"], "error: ab_weights: expected 2 finite positive"),
+        (["--checkpoint", "/no/a", "--checkpoint", "/no/b", "--ab_weights", "1"], "(/no/a, /no/b); got 1.0"),
         ([], "the following arguments are required: --checkpoint"),
     ],
 )
@@ -245,3 +255,80 @@ def test_cli_bad_arguments_are_an_error_line_and_status_2(arguments, message, ca
     assert exit_.value.code == 2
     error = capsys.readouterr().err
     assert message in error and "Traceback" not in error
+
+
+@pytest.fixture
+def redis_server(tmp_path):
+    server = redis_server_or_skip(tmp_path)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+async def test_messages_sent_while_redis_is_down_wait_and_are_all_answered_when_it_returns(redis_server, caplog):
+    """redis-server is killed under a serving bot and started again: every message of the outage is answered."""
+    caplog.set_level(logging.INFO)
+    async with running_bot(EchoChitChat(), redis=redis_server.url, rate_limit="off", **FAST_RETRIES,
+                           retry_attempts=12) as fake:  # fmt: skip
+        assert await say(fake, 1, "before") == "re:before"
+        await wait_until(lambda: not fake.dispatcher.fetched.unanswered, what="the history saved")
+        redis_server.kill()
+        during = [(chat, f"m{turn}") for turn in range(2) for chat in (1, 2, 3)]
+        for chat, text in during:
+            fake.push_message(chat, text)
+        await asyncio.sleep(2.0)
+        assert fake.texts_to(2) == fake.texts_to(3) == [] and fake.texts_to(1) == ["re:before"]  # waiting
+        redis_server.start()  # empty: the histories before the crash are gone, the messages are not
+        for chat in (1, 2, 3):
+            texts = await fake.wait_for_texts(chat, 3 if chat == 1 else 2, timeout=30)
+            assert [text.split("|")[-1].removeprefix("re:") for text in texts[-2:]] == ["m0", "m1"]  # answered, in order
+        assert await say(fake, 4, "after") == "re:after"
+    assert "Redis unavailable while locking chat" in caplog.text
+    assert STORAGE_DOWN not in [call.params["text"] for call in fake.sent("sendMessage")]
+    assert "Traceback" not in caplog.text and "Task exception was never retrieved" not in caplog.text
+
+
+async def test_a_message_finding_redis_down_past_the_retries_gets_an_apology_and_the_bot_goes_on(redis_server, caplog):
+    caplog.set_level(logging.INFO)
+    async with running_bot(EchoChitChat(), redis=redis_server.url, **FAST_RETRIES, retry_attempts=3) as fake:
+        assert await say(fake, 5, "hi") == "re:hi"
+        await wait_until(lambda: not fake.dispatcher.fetched.unanswered, what="the history saved")
+        redis_server.kill()
+        assert await say(fake, 5, "anyone?") == STORAGE_DOWN
+        redis_server.start()
+        assert await say(fake, 5, "again") == "re:again"
+    assert "Chat 5 gets an apology" in caplog.text and "Traceback" not in caplog.text
+
+
+def test_cli_refuses_an_unreachable_redis_after_logged_retries_in_one_line_with_status_2(token_file, capsys, caplog):
+    """Before any model loads: the checkpoint named does not even exist."""
+    caplog.set_level(logging.INFO)
+    port = free_port()  # nothing listens there
+    with pytest.raises(SystemExit) as exit_:
+        main(["bot", "--checkpoint", "/no/such/checkpoint", "--redis", f"redis://:pw123@127.0.0.1:{port}/0",
+              "--token_file", str(token_file), "--retry_attempts", "3", "--retry_first_delay", "0.1"])  # fmt: skip
+    assert exit_.value.code == 2
+    assert caplog.text.count("Redis unavailable while connecting to redis://127.0.0.1") == 2
+    error = capsys.readouterr().err
+    assert f"error: redis://127.0.0.1:{port}/0: Redis gave no answer after 3 tries (ConnectionError: " in error
+    assert "check --redis and that redis-server runs" in error
+    assert "pw123" not in caplog.text + error and "Traceback" not in caplog.text + error
+
+
+async def test_cli_serves_every_checkpoint_whichever_form_the_flag_takes_and_logs_each_share(tiny_model_dir, token_file,
+                                                                                            tmp_path):
+    other = tmp_path / "other-checkpoint"
+    other.symlink_to(tiny_model_dir, target_is_directory=True)
+    fake = FakeTelegram(TOKEN)
+    command = ["-m", "rugpt_chitchat.cli", "bot", "--checkpoint", str(tiny_model_dir), "--checkpoint", str(other),
+               "--ab_weights", "3", "--ab_weights", "1", "--device", "cpu", "--api_server", await fake.start(),
+               "--token_file", str(token_file), "--polling_timeout", "1"]  # fmt: skip
+    async with bot_process(fake, *command, env=cli_env()) as (process, output):
+        await wait_until(lambda: fake.sent("getUpdates") or process.returncode is not None, timeout=60, what="polling")
+        fake.push_message(1, "привет")
+        await fake.wait_for_texts(1, 1, timeout=30)
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(process.wait(), 15) == 0
+    log = output.decode()
+    assert f"Serving {tiny_model_dir} to 75.0 % of chats" in log and f"Serving {other} to 25.0 % of chats" in log

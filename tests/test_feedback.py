@@ -9,11 +9,13 @@ import sqlite3
 import pytest
 from datasets import load_from_disk
 
-from bot_harness import EchoChitChat, running_bot, say, wait_until
+from bot_harness import TOKEN, EchoChitChat, running_bot, say, wait_until
 from rugpt_chitchat.serving.bot.feedback import CheckpointRating, FeedbackStore, difference_interval, report_markdown, wilson_interval
 from rugpt_chitchat.serving.bot.handlers import NOT_RATABLE, THANKS
 from rugpt_chitchat.serving.bot.models import ModelPool
 from rugpt_chitchat.cli import main
+
+BOT_ID = int(TOKEN.split(":")[0])
 
 
 def buttons(call) -> list[tuple[str, str]]:
@@ -79,10 +81,9 @@ def test_chats_are_split_between_models_by_a_stable_hash_in_the_given_shares():
     assigned = [pool.for_chat(chat).name for chat in chats]
     assert assigned == [again.for_chat(chat).name for chat in chats]  # the same in every process, every restart
     assert 0.73 < assigned.count("a") / len(assigned) < 0.77
-    only_b = ModelPool({"a": EchoChitChat(), "b": EchoChitChat()}, weights=[0, 1])
-    assert {only_b.for_chat(chat).name for chat in chats} == {"b"}
-    with pytest.raises(ValueError, match="ab_weights: expected 2"):
-        ModelPool({"a": EchoChitChat(), "b": EchoChitChat()}, weights=[1])
+    for weights in ([1], [0, 1], [float("nan"), 1], [float("inf"), 1], [-1, 2]):  # every model named is served
+        with pytest.raises(ValueError, match="ab_weights: expected 2 finite positive shares"):
+            ModelPool({"a": EchoChitChat(), "b": EchoChitChat()}, weights=weights)
 
 
 async def test_ab_each_chat_talks_to_one_model_each_model_batches_alone_and_the_report_compares_them(tmp_path):
@@ -134,9 +135,9 @@ def rated_database(path, ratings: dict[str, list[bool]]) -> None:
     for checkpoint, labels in ratings.items():
         for label in labels:
             message_ids[1] += 1
-            store.add_reply(1, message_ids[1], checkpoint, ["как дела?"], f"{checkpoint} reply {message_ids[1]}")
-            assert store.rate(1, message_ids[1], label, user_id=1)
-    store.add_reply(1, 999, "never-rated", ["эй"], "unrated reply")
+            store.add_reply(BOT_ID, 1, message_ids[1], checkpoint, ["как дела?"], f"{checkpoint} reply {message_ids[1]}")
+            assert store.rate(BOT_ID, 1, message_ids[1], label, user_id=1)
+    store.add_reply(BOT_ID, 1, 999, "never-rated", ["эй"], "unrated reply")
     store.close()
 
 
@@ -183,3 +184,112 @@ def test_the_feedback_file_is_plain_sqlite_others_can_query(tmp_path):
     with sqlite3.connect(db) as connection:
         assert connection.execute("SELECT checkpoint, label FROM replies WHERE label IS NOT NULL ORDER BY message_id").fetchall() == [
             ("base", 1), ("base", 0)]  # fmt: skip
+
+
+async def test_two_bots_sharing_one_file_keep_their_own_replies_and_presses(tmp_path):
+    """Both bots send message 1 to chat 1 (message ids are per bot): neither overwrites the other's reply, and a
+    press reaches the reply of the bot it was made in."""
+    db = tmp_path / "feedback.sqlite3"
+    models = {"ckpt-a": EchoChitChat(prefix="A:")}, {"ckpt-b": EchoChitChat(prefix="B:")}
+    async with running_bot(models[0], feedback=True, feedback_db=str(db)) as fake_a:
+        async with running_bot(models[1], token="777:OtherBotsToken", feedback=True, feedback_db=str(db)) as fake_b:
+            assert await say(fake_a, 1, "hi") == "A:hi" and await say(fake_b, 1, "hi") == "B:hi"
+            (a_message,), (b_message,) = fake_a.sent("sendMessage", 1), fake_b.sent("sendMessage", 1)
+            reply_id = max(mid for chat, mid in fake_a.messages if chat == 1)
+            assert reply_id == max(mid for chat, mid in fake_b.messages if chat == 1)
+            assert await press(fake_b, 1, reply_id, buttons(b_message)[1][1]) == THANKS  # 👎 in bot B
+            assert await press(fake_a, 1, reply_id, buttons(a_message)[0][1]) == THANKS  # 👍 in bot A
+    with sqlite3.connect(db) as connection:
+        rows = connection.execute("SELECT bot_id, message_id, checkpoint, reply, label FROM replies ORDER BY bot_id").fetchall()
+    assert rows == [(777, reply_id, "ckpt-b", "B:hi", 0), (BOT_ID, reply_id, "ckpt-a", "A:hi", 1)]
+
+
+OLD_SCHEMA = """CREATE TABLE replies (chat_id INTEGER NOT NULL, message_id INTEGER NOT NULL, checkpoint TEXT NOT NULL,
+    history TEXT NOT NULL, reply TEXT NOT NULL, sent_at REAL NOT NULL, label INTEGER, rated_by INTEGER, rated_at REAL,
+    PRIMARY KEY (chat_id, message_id))"""
+
+
+def old_database(path, label=1, schema: str = OLD_SCHEMA) -> None:
+    """A file as the bot wrote it before ratings carried the bot's id, with one rated reply."""
+    with sqlite3.connect(path) as connection:
+        connection.execute(schema)
+        connection.execute("INSERT INTO replies VALUES (1, 5, 'base', '[\"привет\"]', 're', 1.0, ?, 1, 2.0)", (label,))
+    connection.close()
+
+
+def test_a_file_from_before_bot_ids_is_reported_as_it_is_and_migrated_by_the_bot_keeping_its_rows(tmp_path, capsys):
+    db = tmp_path / "old.sqlite3"
+    old_database(db)
+    main(["feedback", "report", str(db)])
+    assert "| base | 1 | 1 | 100.0% |" in capsys.readouterr().out
+    store = FeedbackStore(db)  # as the bot opens it
+    assert store.rated()[0]["history"] == ["привет"] and store.rate(BOT_ID, 1, 5, False, 1) is False  # 0: unknown bot
+    store.add_reply(BOT_ID, 1, 5, "new", ["эй"], "re")  # the same chat and message id, from a known bot
+    store.close()
+    with sqlite3.connect(db) as connection:
+        assert connection.execute("SELECT bot_id, checkpoint FROM replies ORDER BY bot_id").fetchall() == [
+            (0, "base"), (BOT_ID, "new")]  # fmt: skip
+
+
+def other_applications_database(path) -> bytes:
+    with sqlite3.connect(path) as connection:
+        connection.execute("CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT)")
+        connection.execute("INSERT INTO notes (text) VALUES ('мои заметки')")
+    connection.close()
+    return path.read_bytes()
+
+
+@pytest.mark.parametrize("action", ["report", "export"])
+def test_feedback_commands_open_the_file_read_only_and_refuse_what_is_not_a_feedback_database(tmp_path, capsys, action):
+    foreign = tmp_path / "notes.sqlite3"
+    before = other_applications_database(foreign)
+    renamed = tmp_path / "renamed.sqlite3"
+    old_database(renamed, schema=OLD_SCHEMA.replace("label INTEGER", "rating INTEGER"))
+    for path, problem in ((foreign, "not a feedback database: it has no table `replies`"),
+                          (renamed, "not a feedback database: table `replies` lacks the column(s) label")):
+        with pytest.raises(SystemExit) as exit_:
+            main(["feedback", action, str(path), str(tmp_path / "out")])
+        assert exit_.value.code == 2
+        error = capsys.readouterr().err
+        assert error.startswith(f"error: {path}: {problem}") and "Traceback" not in error
+    assert foreign.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == [
+        "notes.sqlite3", "renamed.sqlite3"]  # fmt: skip  # no table, no WAL switch, no -wal or -shm file, no out
+
+
+def test_feedback_report_refuses_a_label_that_is_not_0_or_1_naming_its_row(tmp_path, capsys):
+    db = tmp_path / "feedback.sqlite3"
+    old_database(db, label="dislike")
+    with pytest.raises(SystemExit) as exit_:
+        main(["feedback", "report", str(db)])
+    assert exit_.value.code == 2
+    assert f"error: {db}: table replies, rowid 1: label 'dislike' is neither 1 (👍) nor 0 (👎)" in capsys.readouterr().err
+
+
+def test_feedback_export_refuses_a_non_empty_directory_unless_overwrite_replaces_the_dataset_there(tmp_path, capsys):
+    db, out, other = tmp_path / "feedback.sqlite3", tmp_path / "preferences", tmp_path / "notes"
+    rated_database(db, {"base": [True] * 3})
+    main(["feedback", "export", str(db), str(out)])
+    (out / "data-00001-of-00002.arrow").write_bytes(b"an old shard")  # as a larger earlier export leaves
+    with pytest.raises(SystemExit) as exit_:
+        main(["feedback", "export", str(db), str(out)])
+    assert exit_.value.code == 2
+    assert f"error: {out}: not empty; choose another directory or pass --overwrite" in capsys.readouterr().err
+    main(["feedback", "export", str(db), str(out), "--overwrite"])
+    assert not (out / "data-00001-of-00002.arrow").exists() and len(load_from_disk(str(out))) == 3
+    other.mkdir()
+    (other / "keep.txt").write_text("не датасет", encoding="utf-8")
+    with pytest.raises(SystemExit):
+        main(["feedback", "export", str(db), str(other), "--overwrite"])
+    assert "not a dataset saved by `feedback export`" in capsys.readouterr().err and (other / "keep.txt").exists()
+
+
+def test_the_bot_refuses_another_applications_file_as_feedback_db_before_loading_models_and_leaves_it(tmp_path, capsys,
+                                                                                                     monkeypatch):
+    foreign = tmp_path / "notes.sqlite3"
+    before = other_applications_database(foreign)
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", TOKEN)
+    with pytest.raises(SystemExit) as exit_:
+        main(["bot", "--checkpoint", "/no/such/checkpoint", "--feedback", "--feedback_db", str(foreign)])
+    assert exit_.value.code == 2
+    assert f"error: {foreign}: not a feedback database: it has no table `replies`" in capsys.readouterr().err
+    assert foreign.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["notes.sqlite3"]

@@ -181,6 +181,19 @@ def test_chat_repl_keeps_going_through_stdin(tiny_model_dir):
     assert "(new dialogue)" in result.stdout
 
 
+def test_chat_skips_a_line_it_cannot_decode_with_a_message_and_lines_without_visible_text(tiny_model_dir):
+    lines = ("Привет!\n".encode() + "Как дела?\n".encode("cp1251") + "\x00\x07\u200b\u2060 \t\n".encode()
+             + "Что нового?\n/quit\n".encode())  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-m", "rugpt_chitchat.cli", "chat", "--checkpoint", str(tiny_model_dir), "--device", "cpu"],
+        input=lines, capture_output=True, timeout=120, env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
+    stdout, stderr = result.stdout.decode(), result.stderr.decode()
+    assert result.returncode == 0, stderr
+    assert len([line for line in stdout.splitlines() if "bot: " in line]) == 2  # the two lines of text, no more
+    assert "(line 2 is not UTF-8 text: byte 0xca at position 0; it was skipped" in stderr and "Traceback" not in stderr
+
+
 def test_a_checkpoint_with_nan_weights_is_refused_by_name(tiny_model_dir, tmp_path):
     """A diverged run's checkpoint fails at load with the file named, not later inside sampling."""
     shutil.copytree(tiny_model_dir, tmp_path, dirs_exist_ok=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ...serving.bot.settings import BotSettings
+from ...serving.bot.settings import BotSettings, Extend
 from ...config import CheckpointArguments, same_as
 
 
@@ -14,7 +14,7 @@ from ...config import CheckpointArguments, same_as
 class ServeArguments:
     checkpoint: list[str] = field(
         metadata={"help": "Checkpoint directory (or Hub name); give several to compare them: each chat is served "
-                  "by one, picked by a stable hash of its id (see --ab_weights)."},
+                  "by one, picked by a stable hash of its id (see --ab_weights).", "action": Extend},
     )
     device: str | None = same_as(CheckpointArguments, "device")
     token_file: str | None = field(
@@ -26,9 +26,16 @@ ARGUMENTS = (ServeArguments, BotSettings)
 
 
 def run(serve: ServeArguments, settings: BotSettings) -> None:
-    from ...serving.bot import read_token, run as serve_until_stopped
+    from ...serving.bot import check_redis, read_token, run as serve_until_stopped
+    from ...serving.bot.feedback import FeedbackStore
+    from ...serving.bot.models import checked_shares
     from ...serving.generation import ChitChat
 
-    token = read_token(serve.token_file)  # before loading models: a missing token is found at once
+    # every check before loading models, which takes long: a bad argument is found at once
+    checked_shares(serve.checkpoint, settings.ab_weights)
+    if settings.feedback:
+        FeedbackStore(settings.feedback_db).close()  # a file that is not a feedback database is refused now
+    token = read_token(serve.token_file)
+    check_redis(settings)
     chitchats = {checkpoint: ChitChat.from_pretrained(checkpoint, device=serve.device) for checkpoint in serve.checkpoint}
     serve_until_stopped(chitchats, settings, token)

@@ -20,6 +20,9 @@ class FeedbackArguments:
     )
     feedback_db: str = same_as(BotSettings, "feedback_db")
     output_dir: str | None = field(default=None, metadata={"help": "export: directory for the dataset (save_to_disk)."})
+    overwrite: bool = field(
+        default=False, metadata={"help": "export: replace a dataset already in the output directory (else refused)."}
+    )
 
 
 ARGUMENTS = (FeedbackArguments,)
@@ -34,7 +37,7 @@ def run(args: FeedbackArguments) -> None:
     if action == "report":
         print(report_markdown(rows))
         return
-    dataset = export_dataset(rows, output_dir)
+    dataset = export_dataset(rows, output_dir, args.overwrite)
     print(f"{len(dataset)} rated replies ({sum(dataset['label'])} liked) saved to {output_dir}")
 
 

@@ -17,6 +17,7 @@ _EXPORTS = {
     "ReplyBatcher": "batcher",
     "build_bot": "app",
     "build_dispatcher": "app",
+    "check_redis": "app",
     "read_token": "app",
     "run": "app",
     "serve": "app",
@@ -25,7 +26,7 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 if TYPE_CHECKING:
-    from .app import BotStartError, build_bot, build_dispatcher, read_token, run, serve
+    from .app import BotStartError, build_bot, build_dispatcher, check_redis, read_token, run, serve
     from .batcher import ReplyBatcher
     from .settings import BotSettings
 

@@ -3,7 +3,8 @@
 `build_dispatcher` takes any object with the `ChitChat` protocol (`max_history`, `reply_batch`,
 `truncate_utterance`), or a mapping of names to such objects (an A/B test), so the bot runs the same
 with real checkpoints or stand-ins. The token is never printed: it is redacted from every log record
-while the bot runs, and start-up failures become a `BotStartError` with a clean message.
+while the bot runs, and start-up failures (the Bot API or Redis unreachable, a token refused) become a
+`BotStartError` with a clean message.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from aiogram.client.telegram import PRODUCTION, TelegramAPIServer
 from aiogram.exceptions import (
     TelegramNetworkError, TelegramNotFound, TelegramRetryAfter, TelegramServerError, TelegramUnauthorizedError,
 )  # fmt: skip
+from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage
 from aiogram.fsm.strategy import FSMStrategy
 from aiogram.types import User
 
@@ -33,7 +35,7 @@ from .handlers import build_router
 from .models import ChitChatLike, ModelPool
 from .retry import ApiSession, RetryMiddleware
 from .settings import BotSettings
-from .storage import build_storage
+from .storage import PatientStorage, StorageUnavailable, build_storage
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +73,7 @@ def build_dispatcher(chitchat: ChitChatLike | Mapping[str, ChitChatLike], settin
     """Dispatcher with per-chat FSM history, a batcher per model, the feedback store if asked, and the routers."""
     chitchats = chitchat if isinstance(chitchat, Mapping) else {"default": chitchat}
     models = ModelPool(chitchats, settings.ab_weights, settings.max_batch_size, settings.max_wait_ms / 1000)
-    storage, isolation = build_storage(settings.redis, settings.history_ttl, settings.redis_lock_lease)
+    storage, isolation = settings_storage(settings)
     feedback = FeedbackStore(settings.feedback_db) if settings.feedback else None
     # Isolation runs one chat's updates in order, so each reply sees the history the previous one left.
     dispatcher = DrainingDispatcher(
@@ -121,6 +123,7 @@ async def serve(bot: Bot, dispatcher: DrainingDispatcher, settings: BotSettings,
     """
     with token_redacted_from_logs(bot.token):
         try:
+            await storage_ready(dispatcher.fsm.storage)
             await connect(bot, settings)
         except BaseException:
             await bot.session.close()
@@ -133,6 +136,37 @@ async def serve(bot: Bot, dispatcher: DrainingDispatcher, settings: BotSettings,
             if handle_signals:
                 _on_stop_signal(lambda: dispatcher.stop_gracefully(settings.shutdown_timeout))
             await dispatcher.start_polling(bot, polling_timeout=settings.polling_timeout, handle_signals=False)
+
+
+def settings_storage(settings: BotSettings) -> tuple[BaseStorage, BaseEventIsolation]:
+    """The chat histories' storage and lock the settings ask for (Redis retried like the Bot API)."""
+    return build_storage(settings.redis, settings.history_ttl, settings.redis_lock_lease,
+                         settings.retry_attempts, settings.retry_first_delay)
+
+
+def check_redis(settings: BotSettings) -> None:
+    """BotStartError unless the --redis server answers (through the retries): the CLI asks before loading models."""
+    if settings.redis is None:
+        return
+
+    async def ping() -> None:
+        storage, _ = settings_storage(settings)
+        try:
+            await storage_ready(storage)
+        finally:
+            await storage.close()
+
+    asyncio.run(ping())
+
+
+async def storage_ready(storage) -> None:
+    """Waits for Redis through the retries, so a wrong --redis stops the bot before it takes any message."""
+    if isinstance(storage, PatientStorage):
+        try:
+            await storage.ping()
+        except StorageUnavailable as error:
+            raise BotStartError(storage.where, f"Redis gave {error}; check --redis and that redis-server runs") from None
+        logger.info("Chat histories in Redis at %s", storage.where)
 
 
 async def connect(bot: Bot, settings: BotSettings) -> User:

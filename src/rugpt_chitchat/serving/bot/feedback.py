@@ -9,7 +9,9 @@ like-rate of each checkpoint with a 95 % Wilson interval; `export` writes a `dat
 from __future__ import annotations
 
 import json
+import logging
 import math
+import shutil
 import sqlite3
 import threading
 import time
@@ -20,6 +22,7 @@ from ...errors import DataError
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS replies (
+    bot_id INTEGER NOT NULL,     -- the bot's user id (getMe): bots sharing one file keep their own message ids
     chat_id INTEGER NOT NULL,
     message_id INTEGER NOT NULL,
     checkpoint TEXT NOT NULL,
@@ -29,53 +32,112 @@ CREATE TABLE IF NOT EXISTS replies (
     label INTEGER,               -- 1: 👍, 0: 👎, NULL: not rated
     rated_by INTEGER,
     rated_at REAL,
-    PRIMARY KEY (chat_id, message_id)
+    PRIMARY KEY (bot_id, chat_id, message_id)
 )
 """
+COLUMNS = ("bot_id", "chat_id", "message_id", "checkpoint", "history", "reply", "sent_at", "label", "rated_by", "rated_at")
+READ_COLUMNS = ("chat_id", "checkpoint", "history", "reply", "label", "rated_at")  # what report and export need
+UNKNOWN_BOT = 0  # the bot_id of rows written before ratings carried it
 Z_95 = 1.959963984540054
+HINT = "the bot writes one with --feedback --feedback_db PATH"
+
+logger = logging.getLogger(__name__)
 
 
 class FeedbackStore:
-    """The SQLite file of replies and ratings; safe to call from worker threads (one connection, one lock)."""
+    """The SQLite file of replies and ratings; safe to call from worker threads (one connection, one lock).
 
-    def __init__(self, path: str | Path):
+    The bot opens it to write (creating it, or adding `bot_id` to a file written before ratings carried it);
+    `read_only=True` (report, export) opens an existing file as it is and never changes it.
+    """
+
+    def __init__(self, path: str | Path, read_only: bool = False):
         self.path = Path(path)
         self._lock = threading.Lock()
         try:
-            self._db = sqlite3.connect(self.path, check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=WAL")  # `feedback report` may read while the bot writes
-            self._db.execute(SCHEMA)
+            if read_only:
+                self._db = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False)
+                self._check(READ_COLUMNS)
+            else:
+                self._db = sqlite3.connect(self.path, check_same_thread=False)
+                tables = {row[0] for row in self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+                if tables and "replies" not in tables:  # another application's file: left as it is
+                    self._db.close()
+                    raise DataError(self.path, f"not a feedback database: it has no table `replies` ({HINT})")
+                self._db.execute("PRAGMA journal_mode=WAL")  # `feedback report` may read while the bot writes
+                self._db.execute(SCHEMA)
+                self._migrate()
+                self._check(COLUMNS)
         except sqlite3.DatabaseError as error:
-            raise DataError(self.path, f"not a feedback database ({error})") from None
+            raise DataError(self.path, f"not a feedback database ({error}; {HINT})") from None
 
-    def add_reply(self, chat_id: int, message_id: int, checkpoint: str, history: list[str], reply: str) -> None:
+    def _columns(self) -> list[str]:
+        return [row[1] for row in self._db.execute("PRAGMA table_info(replies)")]
+
+    def _check(self, needed: tuple[str, ...]) -> None:
+        columns = self._columns()
+        if not columns:
+            raise DataError(self.path, f"not a feedback database: it has no table `replies` ({HINT})")
+        missing = [column for column in needed if column not in columns]
+        if missing:
+            raise DataError(self.path, f"not a feedback database: table `replies` lacks the column(s) {', '.join(missing)}")
+
+    def _migrate(self) -> None:
+        """A file from before ratings carried the bot's id: its rows are kept, with bot_id 0 (unknown)."""
+        old = self._columns()
+        if "bot_id" in old or not set(COLUMNS[1:]) <= set(old):
+            return
+        with self._db:
+            self._db.execute("ALTER TABLE replies RENAME TO replies_without_bot_id")
+            self._db.execute(SCHEMA)
+            copied = ", ".join(COLUMNS[1:])
+            self._db.execute(f"INSERT OR REPLACE INTO replies (bot_id, {copied}) SELECT {UNKNOWN_BOT}, {copied} FROM replies_without_bot_id")
+            self._db.execute("DROP TABLE replies_without_bot_id")
+        logger.info("%s: replies now keyed by the bot's id too; the earlier ones have bot_id %d", self.path, UNKNOWN_BOT)
+
+    def add_reply(
+        self, bot_id: int, chat_id: int, message_id: int, checkpoint: str, history: list[str], reply: str
+    ) -> None:
         with self._lock, self._db:
             self._db.execute(
-                "INSERT OR REPLACE INTO replies (chat_id, message_id, checkpoint, history, reply, sent_at) VALUES (?, ?, ?, ?, ?, ?)",
-                (chat_id, message_id, checkpoint, json.dumps(history, ensure_ascii=False), reply, time.time()),
+                "INSERT OR REPLACE INTO replies (bot_id, chat_id, message_id, checkpoint, history, reply, sent_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (bot_id, chat_id, message_id, checkpoint, json.dumps(history, ensure_ascii=False), reply, time.time()),
             )
 
-    def rate(self, chat_id: int, message_id: int, liked: bool, user_id: int | None) -> bool:
-        """Stores a press; False when the reply is unknown (sent before --feedback, or the file was replaced)."""
+    def rate(self, bot_id: int, chat_id: int, message_id: int, liked: bool, user_id: int | None) -> bool:
+        """Stores a press; False when the reply is unknown to this bot (sent before --feedback, or by another bot)."""
         with self._lock, self._db:
             cursor = self._db.execute(
-                "UPDATE replies SET label = ?, rated_by = ?, rated_at = ? WHERE chat_id = ? AND message_id = ?",
-                (int(liked), user_id, time.time(), chat_id, message_id),
+                "UPDATE replies SET label = ?, rated_by = ?, rated_at = ? WHERE bot_id = ? AND chat_id = ? AND message_id = ?",
+                (int(liked), user_id, time.time(), bot_id, chat_id, message_id),
             )
         return cursor.rowcount == 1
 
     def rated(self) -> list[dict]:
-        """Every rated reply, oldest first: chat_id, checkpoint, history (list), reply, label (bool), rated_at."""
+        """Every rated reply, oldest first: chat_id, checkpoint, history (list), reply, label (bool), rated_at.
+
+        DataError names the first row whose label is not 0 or 1 or whose history is not a JSON list of texts.
+        """
         with self._lock:
             rows = self._db.execute(
-                "SELECT chat_id, checkpoint, history, reply, label, rated_at FROM replies "
+                "SELECT rowid, chat_id, checkpoint, history, reply, label, rated_at FROM replies "
                 "WHERE label IS NOT NULL ORDER BY rated_at"
             ).fetchall()
-        return [
-            {"chat_id": chat, "checkpoint": checkpoint, "history": json.loads(history), "reply": reply,
-             "label": bool(label), "rated_at": rated_at}
-            for chat, checkpoint, history, reply, label, rated_at in rows
-        ]
+        return [self._row(*row) for row in rows]
+
+    def _row(self, rowid: int, chat: int, checkpoint: str, history: str, reply: str, label, rated_at: float) -> dict:
+        where = f"{self.path}: table replies, rowid {rowid}"
+        if type(label) is not int or label not in (0, 1):
+            raise DataError(where, f"label {label!r} is neither 1 (👍) nor 0 (👎)")
+        try:
+            utterances = json.loads(history)
+        except (TypeError, ValueError):
+            utterances = None
+        if not isinstance(utterances, list) or not all(isinstance(text, str) for text in utterances):
+            raise DataError(where, f"history {history!r:.80} is not a JSON list of texts")
+        return {"chat_id": chat, "checkpoint": checkpoint, "history": utterances, "reply": reply,
+                "label": bool(label), "rated_at": rated_at}
 
     def close(self) -> None:
         with self._lock:
@@ -83,12 +145,12 @@ class FeedbackStore:
 
 
 def open_existing(path: str | Path) -> FeedbackStore:
-    """The store at `path`, which must exist (`report` and `export` never create an empty one)."""
+    """The store at `path`, read-only; it must exist and be a feedback database (`report` and `export` change nothing)."""
     if not Path(path).is_file():
-        raise DataError(path, "feedback database not found (the bot writes it with --feedback --feedback_db PATH)")
+        raise DataError(path, f"feedback database not found ({HINT})")
     if Path(path).stat().st_size == 0:
-        raise DataError(path, "empty file: not a feedback database (the bot writes one with --feedback --feedback_db PATH)")
-    return FeedbackStore(path)
+        raise DataError(path, f"empty file: not a feedback database ({HINT})")
+    return FeedbackStore(path, read_only=True)
 
 
 def wilson_interval(likes: int, total: int, z: float = Z_95) -> tuple[float, float]:
@@ -152,12 +214,23 @@ def report_markdown(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def export_dataset(rows: list[dict], output_dir: str | Path):
-    """A `datasets.Dataset` of prompt (the utterances the model saw), reply, label (True: 👍), checkpoint, saved."""
+def export_dataset(rows: list[dict], output_dir: str | Path, overwrite: bool = False):
+    """A `datasets.Dataset` of prompt (the utterances the model saw), reply, label (True: 👍), checkpoint, saved.
+
+    A non-empty `output_dir` is refused, unless `overwrite` and it holds a dataset saved before (whose files
+    are then all removed, so no old shard is left beside the new ones).
+    """
     from datasets import Dataset
 
     if not rows:
         raise DataError(output_dir, "no rated replies to export")
+    output = Path(output_dir)
+    if output.exists() and (not output.is_dir() or any(output.iterdir())):
+        if not overwrite:
+            raise DataError(output, "not empty; choose another directory or pass --overwrite to replace the dataset there")
+        if not (output / "state.json").is_file():
+            raise DataError(output, "not a dataset saved by `feedback export`; --overwrite only replaces one of those")
+        shutil.rmtree(output)
     columns = {
         "prompt": [row["history"] for row in rows],
         "reply": [row["reply"] for row in rows],
@@ -165,5 +238,5 @@ def export_dataset(rows: list[dict], output_dir: str | Path):
         "checkpoint": [row["checkpoint"] for row in rows],
     }
     dataset = Dataset.from_dict(columns)
-    dataset.save_to_disk(str(output_dir))
+    dataset.save_to_disk(str(output))
     return dataset

@@ -19,12 +19,13 @@ from aiogram.exceptions import TelegramNetworkError, TelegramServerError
 from aiogram.filters import Command, CommandStart, ExceptionTypeFilter, Filter
 from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
-from aiogram.types import CallbackQuery, ErrorEvent, InlineKeyboardButton, InlineKeyboardMarkup, Message, User
+from aiogram.types import CallbackQuery, Chat, ErrorEvent, InlineKeyboardButton, InlineKeyboardMarkup, Message, User
 
 from ...format import last_utterances
 from .feedback import FeedbackStore
 from .middlewares import AllowListMiddleware, ChatRateLimitMiddleware
 from .models import ModelPool
+from .storage import StorageUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +41,7 @@ APOLOGY = "Простите, у меня не получилось ответи�
 EMPTY_REPLY = "…"
 THANKS = "Спасибо за оценку!"
 NOT_RATABLE = "Этот ответ уже нельзя оценить."
+STORAGE_DOWN = "Простите, у меня сбой памяти и я не могу ответить. Напишите, пожалуйста, ещё раз через минуту."
 
 # What people send; anything else (members joining, a new title, a pinned message...) is a service message.
 PEOPLE_CONTENT = {
@@ -131,6 +133,7 @@ def build_router(allowed_user_ids: Iterable[int] = (), rate_limit: tuple[int, fl
     addressed.include_routers(commands, conversation, other)
     root.include_routers(service, overheard, addressed, ratings)
     root.errors.register(reply_lost, ExceptionTypeFilter(TelegramNetworkError, TelegramServerError))
+    root.errors.register(apologise_for_storage, ExceptionTypeFilter(StorageUnavailable))
     return root
 
 
@@ -175,8 +178,8 @@ async def reply_to_text(
     message: Message, state: FSMContext, bot: Bot, models: ModelPool, feedback: FeedbackStore | None
 ) -> None:
     """The model's reply to the chat's history plus this message; the history keeps the last turns."""
-    arm = models.for_chat(message.chat.id)
-    utterance = arm.chitchat.truncate_utterance(without_mention(message.text, (await bot.me()).username))
+    arm, me = models.for_chat(message.chat.id), await bot.me()
+    utterance = arm.chitchat.truncate_utterance(without_mention(message.text, me.username))
     seen = [*(await state.get_data()).get("history", []), utterance]
     try:
         async with typing(bot, message.chat.id):
@@ -187,9 +190,12 @@ async def reply_to_text(
         return
     text = reply.strip() or EMPTY_REPLY
     sent = await answer(message, text, reply_markup=RATING_BUTTONS if feedback else None)
-    await state.update_data(history=last_utterances([*seen, reply], arm.chitchat.max_history))
+    try:
+        await state.update_data(history=last_utterances([*seen, reply], arm.chitchat.max_history))
+    except StorageUnavailable as error:  # the reply is out: an apology now would contradict it
+        logger.warning("Chat %s was answered, but its history could not be saved: %s", message.chat.id, error)
     if feedback is not None:
-        await asyncio.to_thread(feedback.add_reply, sent.chat.id, sent.message_id, arm.name, seen, text)
+        await asyncio.to_thread(feedback.add_reply, me.id, sent.chat.id, sent.message_id, arm.name, seen, text)
 
 
 @asynccontextmanager
@@ -213,11 +219,13 @@ async def typing(bot: Bot, chat_id: int, every: float = 4.5) -> AsyncIterator[No
         await asyncio.gather(task, return_exceptions=True)
 
 
-async def record_rating(callback: CallbackQuery, callback_data: Rating, feedback: FeedbackStore | None) -> None:
-    """A 👍/👎 press: stored, acknowledged, and the buttons taken off the reply so it is rated once."""
+async def record_rating(
+    callback: CallbackQuery, callback_data: Rating, bot: Bot, feedback: FeedbackStore | None
+) -> None:
+    """A 👍/👎 press: stored under this bot's id, acknowledged, and the buttons taken off the reply so it is rated once."""
     message = callback.message
     stored = feedback is not None and message is not None and await asyncio.to_thread(
-        feedback.rate, message.chat.id, message.message_id, callback_data.liked, callback.from_user.id
+        feedback.rate, (await bot.me()).id, message.chat.id, message.message_id, callback_data.liked, callback.from_user.id
     )
     await callback.answer(THANKS if stored else NOT_RATABLE)
     if isinstance(message, Message):
@@ -226,3 +234,15 @@ async def record_rating(callback: CallbackQuery, callback_data: Rating, feedback
 
 async def reply_lost(event: ErrorEvent) -> None:
     """An answer the Bot API refused even after the retries: logged there as lost, no traceback here."""
+
+
+async def apologise_for_storage(event: ErrorEvent, bot: Bot, event_chat: Chat | None = None) -> None:
+    """Redis stayed down through every retry: the user hears so, rather than silence (a group only when the
+    message was for the bot)."""
+    update = event.update
+    logger.error("Chat %s gets an apology: the update %d found Redis down (%s)",
+                 event_chat.id if event_chat else None, update.update_id, event.exception)
+    if update.callback_query is not None:
+        await update.callback_query.answer(STORAGE_DOWN)
+    elif update.message is not None and addressed_to(update.message, await bot.me()):
+        await answer(update.message, STORAGE_DOWN)

@@ -10,12 +10,36 @@ from __future__ import annotations
 import bisect
 import hashlib
 import itertools
+import logging
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ...errors import DataError
 from .batcher import ReplyBatcher
+
+logger = logging.getLogger(__name__)
+
+
+def checked_shares(names: Sequence[str], weights: Sequence[float] = ()) -> list[float]:
+    """Each checkpoint's share of chats (summing to 1) from `weights` (default: equal); DataError when a checkpoint is
+    named twice or the weights are not one finite positive number per checkpoint. Cheap: the CLI calls it before
+    loading any model."""
+    if not names:
+        raise DataError("checkpoint", "no model to serve: give at least one --checkpoint")
+    twice = sorted({name for name in names if list(names).count(name) > 1})
+    if twice:
+        raise DataError("checkpoint", f"{', '.join(twice)} named more than once; name each checkpoint once "
+                        "(--ab_weights sets the shares)")
+    weights = list(weights) or [1.0] * len(names)
+    if len(weights) != len(names) or not all(math.isfinite(weight) and weight > 0 for weight in weights):
+        raise DataError("ab_weights", f"expected {len(names)} finite positive shares, one per --checkpoint "
+                        f"({', '.join(names)}); got {' '.join(map(str, weights))}")
+    total = sum(weights)
+    if not math.isfinite(total):
+        raise DataError("ab_weights", f"the shares {' '.join(map(str, weights))} are too large to add up")
+    return [weight / total for weight in weights]
 
 
 class ChitChatLike(Protocol):
@@ -47,23 +71,21 @@ class ModelPool:
         max_batch_size: int = 16,
         max_wait: float = 0.05,
     ):
-        if not chitchats:
-            raise DataError("checkpoint", "no model to serve: give at least one --checkpoint")
-        weights = list(weights) or [1.0] * len(chitchats)
-        if len(weights) != len(chitchats) or any(weight < 0 for weight in weights) or sum(weights) <= 0:
-            raise DataError("ab_weights", f"expected {len(chitchats)} non-negative shares, one per --checkpoint; got {weights}")
+        shares = checked_shares(list(chitchats), weights)
         self.arms = [
             Arm(name, chitchat, ReplyBatcher(chitchat.reply_batch, max_batch_size, max_wait))
             for name, chitchat in chitchats.items()
         ]
-        total = sum(weights)
-        self._bounds = [bound / total for bound in itertools.accumulate(weights)]
+        self.shares = dict(zip(chitchats, shares))
+        self._bounds = list(itertools.accumulate(shares))
 
     def for_chat(self, chat_id: int) -> Arm:
         point = int.from_bytes(hashlib.sha256(str(chat_id).encode()).digest()[:8], "big") / 2**64
         return self.arms[min(bisect.bisect_right(self._bounds, point), len(self.arms) - 1)]
 
     async def start(self) -> None:
+        for arm in self.arms:
+            logger.info("Serving %s to %.1f %% of chats", arm.name, 100 * self.shares[arm.name])
         for arm in self.arms:
             await arm.batcher.start()
 

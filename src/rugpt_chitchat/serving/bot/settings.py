@@ -7,7 +7,18 @@ other users can read. Light to import (no aiogram), so `--help` stays instant.
 
 from __future__ import annotations
 
+import argparse
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+
+class Extend(argparse.Action):
+    """A list flag given several times adds up (`--checkpoint A --checkpoint B` as `--checkpoint A B`); on the
+    command line it replaces the list a --config file gave."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        current = getattr(namespace, self.dest, None)
+        setattr(namespace, self.dest, [*([] if current is None or current is self.default else current), *values])
 
 
 @dataclass
@@ -39,7 +50,7 @@ class BotSettings:
     rate_limit: str = field(default="20/60", metadata={"help": "MESSAGES/SECONDS per chat, or 'off'."})
     ab_weights: list[float] = field(
         default_factory=list,
-        metadata={"help": "Share of chats for each --checkpoint, in order (default: equal shares)."},
+        metadata={"help": "Share of chats for each --checkpoint, in order (default: equal shares).", "action": Extend},
     )
     feedback: bool = field(default=False, metadata={"help": "Put 👍/👎 buttons under every reply and store the presses."})
     feedback_db: str = field(default="feedback.sqlite3", metadata={"help": "SQLite file of the replies and ratings."})
@@ -47,7 +58,8 @@ class BotSettings:
         default=30.0, metadata={"help": "On SIGTERM/SIGINT, seconds to answer the messages already fetched."}
     )
     retry_attempts: int = field(
-        default=8, metadata={"help": "Tries of a Bot API call failing with 5xx, a network error or a timeout."}
+        default=8, metadata={"help": "Tries of a Bot API call failing with 5xx, a network error or a timeout, "
+                             "and of a Redis call while Redis is unreachable (the message waits meanwhile)."}
     )
     retry_first_delay: float = field(
         default=0.5, metadata={"help": "Seconds before the first retry; each next wait doubles (up to 16 s)."}
@@ -57,6 +69,9 @@ class BotSettings:
 
     def __post_init__(self) -> None:
         self.rate_limit_window  # refuse a malformed --rate_limit now, not at the first message
+        if self.redis is not None and urlsplit(self.redis).scheme not in ("redis", "rediss", "unix"):
+            # the URL itself is not repeated: it may carry a password
+            raise ValueError("--redis: expected a URL such as redis://HOST:PORT/DB (or rediss://, unix://)")
         if self.history_ttl is not None and not self.redis:
             raise ValueError("--history_ttl needs --redis: the in-memory storage keeps histories until restart")
         if self.retry_attempts < 1:
