@@ -45,7 +45,7 @@ class WordStreamer(BaseStreamer):
                 continue
             self._rows[row].append(token)
             text = self.decode(self._rows[row])
-            words = text[: max(text.rfind(" "), 0)].rstrip()
+            words = text[: max(text.rfind(" "), 0)].strip()
             if len(words) > len(self._sent[row]):
                 self._send(row, words)
 
