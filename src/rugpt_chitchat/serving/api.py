@@ -72,7 +72,7 @@ def parse_completion(body: Any, models: Mapping[str, Any], max_n: int) -> Comple
     if not isinstance(body, dict):
         raise ApiError(400, "the request body must be a JSON object")
     model = body.get("model")
-    if model not in models:
+    if not isinstance(model, str) or model not in models:
         raise ApiError(404, f"The model {model!r} does not exist; served: {', '.join(models)}", "model", "model_not_found")
     history, notes = parse_messages(body.get("messages"))
     completion = Completion(model, history, notes=notes)
