@@ -249,8 +249,6 @@ class ChatApi:
             choice = {"index": index, "delta": delta, "logprobs": None, "finish_reason": finish}
             return {**head, "object": "chat.completion.chunk", "choices": [choice]}
 
-        for index in range(completion.n):
-            await send(chunk(index, {"role": "assistant", "content": ""}))
         deltas = [SafeDeltas(completion.history[-1], completion.stop) for _ in range(completion.n)]
         pieces: asyncio.Queue[tuple[int, str] | None] = asyncio.Queue()
 
@@ -261,6 +259,8 @@ class ChatApi:
         drawing = asyncio.ensure_future(self._replies(completion, on_words))
         drawing.add_done_callback(lambda _: pieces.put_nowait(None))
         try:
+            for index in range(completion.n):
+                await send(chunk(index, {"role": "assistant", "content": ""}))
             while (piece := await pieces.get()) is not None:
                 await send(chunk(piece[0], {"content": piece[1]}))
         except ConnectionResetError:  # the client left: its rows are drawn with the batch anyway
