@@ -22,7 +22,8 @@ FAST_RETRIES = {"retry_first_delay": 0.05, "request_timeout": 1.0}  # faults are
 class EchoChitChat:
     """Stand-in for ChitChat: each reply spells out the history it saw, so tests can check it.
 
-    A batch containing the utterance "boom" fails, as a generation that raises would.
+    A batch containing the utterance "boom" fails, as a generation that raises would. Asked to stream
+    (`on_text`), it shows each reply's first half, then takes its `cost` to finish.
     """
 
     def __init__(self, max_history: int = 2, max_chars: int = 20, cost: float = 0.005, prefix: str = "re:"):
@@ -33,13 +34,16 @@ class EchoChitChat:
         self.batch_sizes: list[int] = []
         self.seen: list[list[str]] = []
 
-    def reply_batch(self, histories: list[list[str]], **generation_kwargs) -> list[str]:
+    def reply_batch(self, histories: list[list[str]], on_text=None, **generation_kwargs) -> list[str]:
         self.batch_sizes.append(len(histories))
         self.seen.extend(histories)
+        replies = [self.prefix + "|".join(history) for history in histories]
+        for row, reply in enumerate(replies if on_text else []):
+            on_text(row, reply[: len(reply) // 2])
         time.sleep(self.cost)
         if any(history[-1] == "boom" for history in histories):
             raise RuntimeError("CUDA out of memory (pretend)")
-        return [self.prefix + "|".join(history) for history in histories]
+        return replies
 
     def truncate_utterance(self, text: str) -> str:
         return text[: self.max_chars]
@@ -97,7 +101,7 @@ class Echo:
     max_history = 2
     def __init__(self, cost):
         self.cost = cost
-    def reply_batch(self, histories):
+    def reply_batch(self, histories, **settings):
         time.sleep(self.cost)
         return ["re:" + h[-1] for h in histories]
     def truncate_utterance(self, text):

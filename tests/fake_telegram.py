@@ -1,7 +1,8 @@
 """A small Bot API server on 127.0.0.1 (aiohttp) for driving the real bot over HTTP.
 
 It speaks the methods the bot uses (getMe, getUpdates with offset/timeout, deleteWebhook,
-setWebhook, sendMessage, sendChatAction, answerCallbackQuery, editMessageReplyMarkup), records every
+setWebhook, sendMessage, sendChatAction, sendMessageDraft (private chats only, as Telegram's),
+answerCallbackQuery, editMessageReplyMarkup), records every
 call, lets a test push updates (private and group messages, service messages, button presses) and
 make calls fail the ways the real one does: flood control (429 with retry_after), 5xx, 401, slow
 answers (client timeouts), redirect loops, or the whole server down and back up on the same port.
@@ -201,6 +202,9 @@ class FakeTelegram:
                 status=429,
             )
         answer = getattr(self, f"_{method}", None)
+        if method == "sendMessageDraft" and self.chats.get(int(call.params["chat_id"]), {}).get("type") != "private":
+            return web.json_response({"ok": False, "error_code": 400, "description": "Bad Request: drafts are only "
+                                      "available in private chats"}, status=400)  # fmt: skip
         if answer is None:
             return web.json_response({"ok": False, "error_code": 404, "description": "Not Found"}, status=404)
         result = await answer(call.params)
@@ -233,6 +237,13 @@ class FakeTelegram:
 
     async def _sendChatAction(self, params: dict) -> bool:
         return True
+
+    async def _sendMessageDraft(self, params: dict) -> bool:
+        return True
+
+    def drafts_to(self, chat_id: int) -> list[str]:
+        """The draft texts shown in `chat_id` (sendMessageDraft calls answered with success)."""
+        return [call.params["text"] for call in self.sent("sendMessageDraft", chat_id) if call.ok]
 
     async def _sendMessage(self, params: dict) -> dict:
         chat_id = int(params["chat_id"])

@@ -12,6 +12,7 @@ import copy
 import logging
 import re
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -30,6 +31,7 @@ from ..format import (
     with_dialogue_tokens,
 )
 from ..tokenizer import load_pretrained_tokenizer
+from .streaming import OnText, WordStreamer
 
 logger = logging.getLogger(__name__)
 
@@ -112,17 +114,23 @@ class ChitChat:
         """The bot's answer to `history`, whose last item is the user's utterance."""
         return self.reply_batch([history], **generation_kwargs)[0]
 
-    def reply_batch(self, histories: list[list[str]], **generation_kwargs) -> list[str]:
+    def reply_batch(
+        self, histories: list[list[str]], seed: int | None = None, on_text: OnText | None = None, **generation_kwargs
+    ) -> list[str]:
         """Answers to many histories from one left-padded `generate` call (plus redraws of bad rows only).
 
-        `generation_kwargs` override the checkpoint's GenerationConfig for this call. A wordless reply (no
+        `generation_kwargs` override the checkpoint's GenerationConfig for this call; `seed` seeds torch
+        first, so the same seed draws the same replies. `on_text(row, text)` sees each row's first draw grow
+        word by word (`streaming.WordStreamer`), while it is generated. A wordless reply (no
         letter or digit: "", ".", ", …") or one that repeats the user's utterance (normalised) is redrawn up
         to `max_redraws` times, the earlier attempts banned; the last draw is kept, or FALLBACK_REPLY if it
         is still wordless.
         """
-        return self.reply_batch_with_first_draws(histories, **generation_kwargs)[0]
+        return self.reply_batch_with_first_draws(histories, seed, on_text, **generation_kwargs)[0]
 
-    def reply_batch_with_first_draws(self, histories: list[list[str]], **generation_kwargs) -> tuple[list[str], list[str]]:
+    def reply_batch_with_first_draws(
+        self, histories: list[list[str]], seed: int | None = None, on_text: OnText | None = None, **generation_kwargs
+    ) -> tuple[list[str], list[str]]:
         """`reply_batch`'s replies and the model's first draws, before any redraw: what the raw model says."""
         if any(not history for history in histories):
             raise ValueError("every history needs at least the user's utterance")
@@ -131,7 +139,12 @@ class ChitChat:
         if unknown:
             raise TypeError(f"not generation settings: {', '.join(unknown)}")
         prompts = [self.prompt_ids(history, config.max_new_tokens) for history in histories]
-        draws = self._generate(prompts, config)
+        if seed is not None:
+            torch.manual_seed(seed)
+        streamer = None
+        if on_text is not None:
+            streamer = WordStreamer(partial(self.tokenizer.decode, skip_special_tokens=True), on_text, config.eos_token_id)
+        draws = self._generate(prompts, config, streamer)
         replies = [self._to_text(draw) for draw in draws]
         first_draws = list(replies)
         users = [normalize_utterance(history[-1]) for history in histories]
@@ -156,6 +169,10 @@ class ChitChat:
             context, user, [], self.special, self._prompt_budget(max_new_tokens), self.max_history, with_eos=False
         )
         return {"input_ids": segments["input_ids"], "token_type_ids": segments["token_type_ids"]}
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens in `text` as the model reads it (the API reports them as usage)."""
+        return len(self._encode([text])[0])
 
     def truncate_utterance(self, text: str) -> str:
         """`text` cut to its last tokens the prompt can hold, as `build_segments` would cut it."""
@@ -198,10 +215,12 @@ class ChitChat:
         return inputs
 
     @torch.inference_mode()
-    def _generate(self, prompts: list[dict[str, list[int]]], config: GenerationConfig) -> list[_Draw]:
+    def _generate(
+        self, prompts: list[dict[str, list[int]]], config: GenerationConfig, streamer: WordStreamer | None = None
+    ) -> list[_Draw]:
         """One `generate` call; each row's reply ends before its first stop token (or at max_new_tokens)."""
         inputs = self.padded_inputs(prompts)
-        output = self.model.generate(**inputs, generation_config=config)
+        output = self.model.generate(**inputs, generation_config=config, streamer=streamer)
         stops = set(config.eos_token_id)
         draws = []
         for row in output[:, inputs["input_ids"].shape[1] :].tolist():

@@ -1,5 +1,6 @@
 """Telegram bot serving ChitChat models: `app` wires it, `handlers` talk to users, `batcher` batches generation,
-`models` splits chats between checkpoints, `feedback` stores ratings, `retry` and `drain` keep replies from being lost.
+`models` splits chats between checkpoints, `feedback` stores ratings, `retry` and `drain` keep replies from being lost,
+`drafts` streams replies into private chats while they are generated.
 
 The names below are imported on first use (module `__getattr__`, as the package does), so `bot.settings` and
 `bot.feedback` load without aiogram.

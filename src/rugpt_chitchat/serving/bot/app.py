@@ -77,7 +77,8 @@ def build_dispatcher(chitchat: ChitChatLike | Mapping[str, ChitChatLike], settin
     feedback = FeedbackStore(settings.feedback_db) if settings.feedback else None
     # Isolation runs one chat's updates in order, so each reply sees the history the previous one left.
     dispatcher = DrainingDispatcher(
-        storage=storage, events_isolation=isolation, fsm_strategy=FSMStrategy.CHAT, models=models, feedback=feedback
+        storage=storage, events_isolation=isolation, fsm_strategy=FSMStrategy.CHAT, models=models, feedback=feedback,
+        stream=settings.stream,
     )
     dispatcher.startup.register(models.start)
     dispatcher.shutdown.register(models.stop)

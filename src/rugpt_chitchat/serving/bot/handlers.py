@@ -11,7 +11,7 @@ import asyncio
 import logging
 import re
 from collections.abc import AsyncIterator, Iterable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext
 
 from aiogram import Bot, F, Router
 from aiogram.enums import ChatType, ContentType
@@ -22,6 +22,7 @@ from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Chat, ErrorEvent, InlineKeyboardButton, InlineKeyboardMarkup, Message, User
 
 from ...format import last_utterances
+from .drafts import streamed_drafts
 from .feedback import FeedbackStore
 from .middlewares import AllowListMiddleware, ChatRateLimitMiddleware
 from .models import ModelPool
@@ -175,15 +176,18 @@ async def answer(message: Message, text: str, **kwargs) -> Message:
 
 
 async def reply_to_text(
-    message: Message, state: FSMContext, bot: Bot, models: ModelPool, feedback: FeedbackStore | None
+    message: Message, state: FSMContext, bot: Bot, models: ModelPool, feedback: FeedbackStore | None, stream: bool = False
 ) -> None:
-    """The model's reply to the chat's history plus this message; the history keeps the last turns."""
+    """The model's reply to the chat's history plus this message; the history keeps the last turns.
+
+    With `stream`, a private chat sees the reply grow as a draft while it is generated."""
     arm, me = models.for_chat(message.chat.id), await bot.me()
     utterance = arm.chitchat.truncate_utterance(without_mention(message.text, me.username))
     seen = [*(await state.get_data()).get("history", []), utterance]
+    drafts = streamed_drafts(bot, message.chat.id) if stream and message.chat.type == ChatType.PRIVATE else nullcontext()
     try:
-        async with typing(bot, message.chat.id):
-            reply = await arm.batcher.reply(seen)
+        async with typing(bot, message.chat.id), drafts as on_words:
+            reply = await arm.batcher.reply(seen, on_words=on_words)
     except Exception as error:  # the bot apologises and goes on; the batcher logged the traceback
         logger.warning("No reply for chat %s: %s", message.chat.id, error)
         await answer(message, APOLOGY)

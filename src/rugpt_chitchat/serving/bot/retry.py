@@ -14,7 +14,7 @@ from aiogram import Bot
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextRequestMiddlewareType
 from aiogram.exceptions import ClientDecodeError, TelegramNetworkError, TelegramRetryAfter, TelegramServerError
-from aiogram.methods import GetUpdates, Response, SendChatAction, TelegramMethod
+from aiogram.methods import GetUpdates, Response, SendChatAction, SendMessageDraft, TelegramMethod
 
 logger = logging.getLogger(__name__)
 
@@ -42,8 +42,8 @@ def backoff_delays(attempts: int, first_delay: float) -> list[float]:
 class RetryMiddleware(BaseRequestMiddleware):
     """Sends a call again after a transient failure or flood control, then logs the reply as lost.
 
-    `getUpdates` is left to aiogram's polling backoff; `sendChatAction` ("typing…") is cosmetic, so it is
-    tried once and a failure only logged: it must never hold up or break a reply.
+    `getUpdates` is left to aiogram's polling backoff; `sendChatAction` ("typing…") and drafts are cosmetic, so they are
+    tried once and a failure only logged: they must never hold up or break a reply.
     """
 
     def __init__(self, attempts: int = 8, first_delay: float = 0.5):
@@ -52,7 +52,7 @@ class RetryMiddleware(BaseRequestMiddleware):
     async def __call__(self, make_request: NextRequestMiddlewareType, bot: Bot, method: TelegramMethod) -> Response:
         if isinstance(method, GetUpdates):
             return await make_request(bot, method)
-        if isinstance(method, SendChatAction):
+        if isinstance(method, (SendChatAction, SendMessageDraft)):
             return await self._best_effort(make_request, bot, method)
         for attempt, delay in enumerate(self.delays, start=1):
             try:

@@ -47,6 +47,9 @@ class BotSettings:
     )
     max_batch_size: int = field(default=16, metadata={"help": "Most chats answered by one generate call."})
     max_wait_ms: float = field(default=50.0, metadata={"help": "How long a message waits for others to batch with."})
+    stream: bool = field(
+        default=True, metadata={"help": "In private chats, show the reply growing as a draft while it is generated."}
+    )
     rate_limit: str = field(default="20/60", metadata={"help": "MESSAGES/SECONDS per chat, or 'off'."})
     ab_weights: list[float] = field(
         default_factory=list,

@@ -1,0 +1,101 @@
+"""Time to the first visible words (a streamed draft) against time to the whole reply, in the real bot.
+
+    python benchmarks/bot_streaming.py                    # a random GPT-2 (4 layers, 256 wide) with a BPE trained here
+    python benchmarks/bot_streaming.py --checkpoint DIR   # a trained checkpoint
+
+The bot long-polls a fake Bot API server on 127.0.0.1 with `--stream` on; N private chats talk at once, each
+sending its next message when the previous one is answered. Per message: from pushing the update to the
+server receiving the first `sendMessageDraft`, and to it receiving the final `sendMessage`. The ratio printed
+is whole reply p50 / first words p50: how much sooner a user sees the reply start.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+from fake_telegram import FakeTelegram  # noqa: E402
+from generate import CORPUS, read_dialogues, tiny_checkpoint  # noqa: E402
+
+from rugpt_chitchat.serving.bot import BotSettings, build_bot, build_dispatcher, serve  # noqa: E402
+from rugpt_chitchat.serving.generation import ChitChat  # noqa: E402
+
+TOKEN = "123456:AAHbenchmarkTokenNotSecret_0123456789"
+
+
+async def chat_timings(fake: FakeTelegram, chat_id: int, texts: list[str]) -> list[tuple[float | None, float]]:
+    """(first draft, final message) seconds after the push, for each of `texts` sent in turn."""
+    timings = []
+    for turn, text in enumerate(texts):
+        drafts_before = len(fake.sent("sendMessageDraft", chat_id))
+        pushed = time.monotonic()
+        fake.push_message(chat_id, text)
+        await fake.wait_for_texts(chat_id, turn + 1, timeout=600)
+        drafts = fake.sent("sendMessageDraft", chat_id)[drafts_before:]
+        final = fake.sent("sendMessage", chat_id)[turn].at - pushed
+        timings.append((drafts[0].at - pushed if drafts else None, final))
+    return timings
+
+
+async def measure(chat: ChitChat, chats: int, texts: list[str], max_batch_size: int) -> list[tuple[float | None, float]]:
+    fake = FakeTelegram(TOKEN)
+    settings = BotSettings(api_server=await fake.start(), max_batch_size=max_batch_size, max_wait_ms=20, rate_limit="off",
+                           polling_timeout=1, stream=True)  # fmt: skip
+    dispatcher = build_dispatcher(chat, settings)
+    polling = asyncio.create_task(serve(build_bot(TOKEN, settings), dispatcher, settings, handle_signals=False))
+    while not fake.sent("getUpdates"):
+        await asyncio.sleep(0.01)
+    try:
+        per_chat = await asyncio.gather(*(chat_timings(fake, 2000 + i, texts[i::chats]) for i in range(chats)))
+    finally:
+        await dispatcher.stop_gracefully(settings.shutdown_timeout)
+        await polling
+        await fake.stop()
+    return [timing for timings in per_chat for timing in timings]
+
+
+def p50_p95(values: list[float]) -> tuple[float, float]:
+    return statistics.median(values), statistics.quantiles(values, n=20, method="inclusive")[18]
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--checkpoint", default=None)
+    parser.add_argument("--layers", type=int, default=4)
+    parser.add_argument("--width", type=int, default=256)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--chats", type=int, nargs="+", default=[1, 16])
+    parser.add_argument("--turns", type=int, default=4, help="messages per chat")
+    parser.add_argument("--max-batch-size", type=int, default=16)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+
+    dialogues = read_dialogues(CORPUS, 3000)
+    with tempfile.TemporaryDirectory() as scratch:
+        path = args.checkpoint or str(tiny_checkpoint(Path(scratch), dialogues, args.layers, args.width))
+        chat = ChitChat.from_pretrained(path, device=args.device)
+        print(f"model: {args.checkpoint or f'random GPT-2, {args.layers} layers x {args.width}'} on {args.device}, "
+              f"max_new_tokens={chat.generation_config.max_new_tokens}; {args.turns} messages per chat\n")  # fmt: skip
+        print("| chats | first words p50 / p95, ms | whole reply p50 / p95, ms | replies with a draft | p50 ratio |")
+        print("| ---: | ---: | ---: | ---: | ---: |")
+        for chats in args.chats:
+            texts = [dialogue[0] for dialogue in dialogues[: chats * args.turns]]
+            timings = await measure(chat, chats, texts, args.max_batch_size)
+            first = [draft for draft, _ in timings if draft is not None]
+            whole = p50_p95([final for _, final in timings])
+            words = p50_p95(first) if len(first) > 1 else (float("nan"),) * 2
+            print(f"| {chats} | {words[0] * 1000:.0f} / {words[1] * 1000:.0f} | {whole[0] * 1000:.0f} / {whole[1] * 1000:.0f}"
+                  f" | {len(first)} of {len(timings)} | {whole[0] / words[0]:.2f}x |", flush=True)  # fmt: skip
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
