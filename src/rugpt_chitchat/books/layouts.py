@@ -22,6 +22,7 @@ _STAGE_DIRECTION = re.compile(r"\s*\([^)]*\)")
 _QUOTED = re.compile(r"«([^«»]*)»")
 _LATIN, _CYRILLIC = "aceopxyiABCEHKMOPTX", "асеорхуіАВСЕНКМОРТХ"
 _TO_CYRILLIC, _TO_LATIN = str.maketrans(_LATIN, _CYRILLIC), str.maketrans(_CYRILLIC, _LATIN)
+_LATIN_LETTER = re.compile(r"[a-zA-Z]")
 _MIXED_WORD = re.compile(r"\w*(?:[a-zA-Z][а-яёА-ЯЁ]|[а-яёА-ЯЁ][a-zA-Z])\w*")
 
 
@@ -74,6 +75,8 @@ def _one_script(match: re.Match) -> str:
 
 def fix_lookalikes(text: str) -> tuple[str, int]:
     """Text with each word mixing Latin and Cyrillic letters made one script, and how many words changed."""
+    if not _LATIN_LETTER.search(text):
+        return text, 0
     changed = 0
 
     def one_script(match: re.Match) -> str:

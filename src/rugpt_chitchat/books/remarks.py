@@ -19,10 +19,24 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 TOKEN = re.compile(r"[А-Яа-яЁёA-Za-z]+(?:-[А-Яа-яЁё]+)*|[^\w\s]")
+_WORD = re.compile(r"[А-Яа-яЁёA-Za-z]+(?:-[А-Яа-яЁё]+)*")
 _SENTENCE_END = re.compile(r"(?<=[.!?…])\s+")
 _VOCATIVE = re.compile(r"(?:^|[,.!?…]\s)([А-ЯЁ][а-яё]+(?: [А-ЯЁ][а-яё]+)?)(?=[,!?])")
 _NOT_A_REMARK_AFTER_VERB = {"ли", "бы", "б", "же", "ж"}  # `сказал бы`, `сказал ли`: speech
 _PRONOUN_SUBJECTS = {"я", "он", "она", "оно", "мы", "они", "тот", "та"}  # `прибавил тот`: the one just named
+# a past (`сказал`, `вскинулась`) or present third-person (`говорит`, `стонут`) verb's ending, first or among the
+# first five words
+_VERB_END = r"[а-яё](?:л[аои]?|л(?:ся|ась|ось|ись)|[еиёуюая]т(?:ся)?|[её][сзкр]|ог)\b"  # also `произнес`, `мог`
+VERB_FIRST = re.compile(rf"[а-яё]*{_VERB_END}", re.IGNORECASE)
+_VERB_ENDING = re.compile(_VERB_END, re.IGNORECASE)
+_SOMEONE = {"кто-то", "кто-нибудь", "некто", "кто"}
+# nouns that stand for a person already named (`Маякин` ... `съехидничал старик`), unlike ranks and trades
+# (`исправник`, `городовой`), which bring in someone new
+ANAPHORIC_NOUNS = {
+    "старик", "старуха", "старушка", "старичок", "девочка", "мальчик", "девушка", "юноша", "женщина", "мужчина",
+    "человек", "ребенок", "ребёнок", "собеседник", "собеседница", "незнакомец", "незнакомка", "гость", "гостья",
+    "хозяин", "хозяйка", "барин", "барыня", "молодой человек", "приятель", "приятельница", "друг", "подруга",
+}
 _RELATIVE = {"который", "которая", "которое", "которые", "которому", "которой", "которого", "которым", "что", "как", "когда", "где", "будто", "словно", "точно"}
 _SECOND_PERSON = {"ты", "вы", "тебя", "тебе", "тобой", "вас", "вам", "вами", "твой", "ваш"}
 # verbs of thought: a quoted thought (`«Взяли бы и меня», — думала она`) is not a turn
@@ -38,15 +52,17 @@ def _analyzer():
 
 @lru_cache(maxsize=300_000)
 def parses(word: str) -> tuple:
-    """The likely parses of a word (score at least a third of the best): a word read several ways is tried each way."""
+    """The likely parses of a word (score at least a tenth of the best): a word read several ways is tried each way."""
     found = _analyzer().parse(word.lower())
-    return tuple(p for p in found if p.score >= found[0].score / 3)
+    return tuple(p for p in found if p.score >= found[0].score / 10)
 
 
+@lru_cache(maxsize=300_000)
 def _has(word: str, *grammemes: str) -> bool:
     return any(all(g in p.tag for g in grammemes) for p in parses(word))
 
 
+@lru_cache(maxsize=300_000)
 def _top(word: str, grammeme: str) -> bool:
     return grammeme in parses(word)[0].tag
 
@@ -70,12 +86,19 @@ def addressees(speech: str) -> list[tuple[str, str | None]]:
     found = []
     for match in _VOCATIVE.finditer(speech):
         name = match.group(1)
-        parse = next((p for p in parses(name.split()[0]) if p.is_known and {"Name", "Surn", "Patr"} & p.tag.grammemes), None)
-        if parse is not None:
-            found.append((name, gender_of(parse)))
+        is_name, gender = _name_gender(name.split()[0])
+        if is_name:
+            found.append((name, gender))
     return found
 
 
+@lru_cache(maxsize=100_000)
+def _name_gender(word: str) -> tuple[bool, str | None]:
+    parse = next((p for p in parses(word) if p.is_known and {"Name", "Surn", "Patr"} & p.tag.grammemes), None)
+    return (True, gender_of(parse)) if parse is not None else (False, None)
+
+
+@lru_cache(maxsize=300_000)
 def is_narrative_verb(word: str, subject_follows: bool) -> bool:
     """A verb a remark opens with: indicative past, or present/future third person (then its subject must follow)."""
     for parse in parses(word):
@@ -144,6 +167,8 @@ def _subject(tokens, i: int) -> tuple[str | None, int]:
         lower = word.lower()
         if lower in _PRONOUN_SUBJECTS:
             return (lower if lower == "я" else None), i + 1
+        if lower in _SOMEONE:  # `кричит кто-то из толпы`: someone else
+            return lower, i + 1
         if _top(word, "NUMR") or lower in {"несколько", "много", "немного"}:  # `раздалось несколько восклицаний`
             end = min(i + 2, len(tokens))
             return " ".join(t[0] for t in tokens[i:end]), end
@@ -172,11 +197,22 @@ def _subject(tokens, i: int) -> tuple[str | None, int]:
 def remark_head(text: str, strict: bool = False, inverted: bool = False) -> Head | None:
     """The remark `text` opens with, or None when it reads as speech.
 
+    Most pieces after a dash have no word with a verb's ending among their first words: those are speech
+    without asking the morphology (`_VERB_ENDING`, a filter for speed; the morphology decides).
+
     `strict` (a dash with no punctuation before it, `Ступайте - крикнула Сеата`): the verb must come first and its
     subject must follow, since such a dash is far more often inside speech (`Оно — растет!`). `inverted`
     (a remark without its dash): only the verb first, as `я переменился?` after a `?` is speech.
     """
-    tokens = _tokens(text[:200])
+    start = text[:80]
+    if not (VERB_FIRST.match(start) if strict or inverted else _VERB_ENDING.search(start, 0, 60)):
+        return None
+    return _remark_head(start, strict, inverted)
+
+
+@lru_cache(maxsize=100_000)
+def _remark_head(text: str, strict: bool, inverted: bool) -> Head | None:
+    tokens = _tokens(text)
     if not tokens or not tokens[0][0][0].isalpha():
         return None
     i = 0 if strict else _skip_lead(tokens, 0)
@@ -213,27 +249,23 @@ def remark_head(text: str, strict: bool = False, inverted: bool = False) -> Head
 
 def sentence_kind(sentence: str) -> str:
     """`narration` (a past verb, no second person), `speech` (second person, imperative, first/second person verb), or ''."""
-    past = speech = False
-    for word, _, _ in _tokens(sentence):
-        if not word[0].isalpha():
-            continue
-        lower = word.lower()
-        if lower in _SECOND_PERSON:
-            speech = True
-            continue
-        tag = parses(word)[0].tag
-        if is_narrative_verb(word, subject_follows=False):
-            past = True
-        elif tag.POS == "VERB":
-            if tag.mood == "impr" or tag.person in ("1per", "2per"):
-                speech = True
-        elif tag.POS == "GRND":
-            past = True
-        elif "INTJ" in tag and lower.endswith("те"):  # `слушайте`, read as an interjection
-            speech = True
-    if past and speech:
+    kinds = {_word_kind(word) for word in _WORD.findall(sentence)}
+    if "narration" in kinds and "speech" in kinds:
         return "both"
-    return "narration" if past else "speech" if speech else ""
+    return "narration" if "narration" in kinds else "speech" if "speech" in kinds else ""
+
+
+@lru_cache(maxsize=300_000)
+def _word_kind(word: str) -> str:
+    lower = word.lower()
+    if lower in _SECOND_PERSON:
+        return "speech"
+    tag = parses(word)[0].tag
+    if is_narrative_verb(word, subject_follows=False) or tag.POS == "GRND":
+        return "narration"
+    if (tag.POS == "VERB" and (tag.mood == "impr" or tag.person in ("1per", "2per"))) or ("INTJ" in tag and lower.endswith("те")):
+        return "speech"  # `слушайте` is read as an interjection
+    return ""
 
 
 def sentences(text: str) -> list[str]:
@@ -246,16 +278,15 @@ def split_tail(tail: str) -> tuple[str, str] | None:
     The head's own sentence goes on as the author's while it holds a gerund, participle or past verb
     (`начал Ратмиров, обменявшись взглядом с женою,` + `шалость шалостью...`)."""
     tail = tail.strip()
-    if not tail:
-        return "", ""
+    if ", " not in tail and not _SENTENCE_END.search(tail):
+        return tail, ""  # nearly all: `сказал он.`, `спросил он тихо`
     first, *rest = sentences(tail)
-    author, speech = "", ""
+    author, speech = first, ""
     clauses = first.split(", ")
-    author = first
     # the clause right after the speaker is the author's (`спросил он тихо.`); so are gerund, participle and
     # adjective phrases after it (`прошептала она, готовая просить...`); speech may resume after those
     for k in range(1, len(clauses)):
-        words = [w for w, _, _ in _tokens(clauses[k]) if w[0].isalpha()]
+        words = _WORD.findall(clauses[k])
         if not words or words[0].lower() in _RELATIVE or _top(words[0], "CONJ") or any(is_narrative_verb(w, False) for w in words):
             break
         if any(_top(w, "GRND") or _top(w, "PRTF") for w in words) or _has(words[0], "ADJF", "nomn") or (
@@ -263,11 +294,12 @@ def split_tail(tail: str) -> tuple[str, str] | None:
         ):
             continue
         candidate = ", ".join(clauses[k:])
-        if not any(_top(w, "GRND") or _top(w, "PRTF") or is_narrative_verb(w, False) for w, _, _ in _tokens(candidate) if w[0].isalpha()):
+        if not any(_top(w, "GRND") or _top(w, "PRTF") or is_narrative_verb(w, False) for w in _WORD.findall(candidate)):
             author, speech = ", ".join(clauses[:k]), candidate
         break
     speaking, narrated = bool(speech), False
-    for sentence in rest:
+    # four sentences tell whether the author's words run on or the speech resumes; the rest goes the same way
+    for sentence in rest[:4]:
         kind = sentence_kind(sentence)
         if kind == "both" or (kind == "narration" and speaking) or (kind == "speech" and narrated):
             return None  # speech and narration mixed: not sure
@@ -277,4 +309,9 @@ def split_tail(tail: str) -> tuple[str, str] | None:
         else:
             speaking = True
             speech = f"{speech} {sentence}".strip()
+    if rest[4:]:
+        if speaking:
+            speech += " " + " ".join(rest[4:])
+        else:
+            author += " " + " ".join(rest[4:])
     return author.strip(), speech.strip()

@@ -24,7 +24,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from .layouts import book_layout, fix_lookalikes, play_line, quoted_pieces
-from .remarks import THOUGHT_VERBS, addressees, remark_head, sentence_kind, sentences, split_tail
+from .remarks import ANAPHORIC_NOUNS, THOUGHT_VERBS, VERB_FIRST, addressees, remark_head, sentence_kind, sentences, split_tail
 
 __all__ = ["BookReport", "Dialogue", "Turn", "book_layout", "group_dialogues", "read_turn", "spoken_words"]
 
@@ -36,7 +36,7 @@ _BRACKETS = re.compile(r"\s?\[[^\]]{0,300}\]")
 # the punctuation is captured (it ends the piece before), None for a dash after a space only.
 _AUTHOR_DASH = re.compile(r"(?:([,.!?…:;])\s*|\s)[—–-]\s+")
 # Old editions: `? спросил Иван`, `, возразил генерал и сморщил нос. –`.
-_DASHLESS = re.compile(r"([?!…,])\s+(?=[а-яё])")
+_DASHLESS = re.compile(rf"([?!…,])\s+(?={VERB_FIRST.pattern})")
 _SPEAKERS_DASH = re.compile(r"\s[—–-]\s")
 # A name in the middle of a sentence (after a lower-case word or a comma), so not a capitalised first word.
 _NAME_IN_NARRATIVE = re.compile(r"(?<=[а-яё,;:]\s)[А-ЯЁ][а-яё]{2,}")
@@ -113,7 +113,7 @@ def read_turn(turn: str) -> Turn:
     body = turn[1:].lstrip()
     if body[:1].islower() and remark_head(body):  # `— грустно запели два красивых голоса.`: narration
         return Turn("", [body], problem="not_speech")
-    parts = _AUTHOR_DASH.split(body)  # text, punctuation, text, punctuation, ..., text
+    parts = _AUTHOR_DASH.split(body) if "— " in body or "– " in body or "- " in body else [body]
     if len(parts) == 1 and not _DASHLESS.search(body):
         return Turn(_join_speech([body]))  # half the turns: no dash inside, speech only
     segments: list[list] = [[body if len(parts) == 1 else parts[0], None]]  # [text, remark head or None]
@@ -147,7 +147,7 @@ def _split_dashless(segments: list[list], turn: Turn) -> list[str] | None:
     """Spoken pieces of the segments, remarks and speaker into `turn`; dash-less remarks found in spoken segments;
     None when an unclosed remark's end is not sure."""
     pieces = []
-    for text, head in segments:
+    for index, (text, head) in enumerate(segments):
         if head is None:
             text, head = _dashless_remark(text, turn)
             pieces.append(text)
@@ -158,8 +158,8 @@ def _split_dashless(segments: list[list], turn: Turn) -> list[str] | None:
         turn._said_by(head)
         # the author's words may run on past the speaker, or the speech go on after them with no dash
         split = split_tail(text[head.end :])
-        if split is None:
-            return None
+        if split is None or (index < len(segments) - 1 and len(sentences(split[0])) > 1):
+            return None  # a remark running on into narration before a dash: what follows may not be speech
         turn.remarks[-1] += " " + split[0]
         pieces.append(split[1])
     return pieces
@@ -169,13 +169,15 @@ def _dashless_remark(text: str, turn: Turn):
     """(speech, head) where `text` holds a remark without its dash (`Куда? спросил он.`), the remark put in
     `turn.remarks`; (text, None) when there is none."""
     for match in _DASHLESS.finditer(text):
+        if match.group(1) == "," and not _SPEAKERS_DASH.search(text, match.end()):
+            continue  # `Я знаю, сказал он мне вчера`: after a comma only a remark set off by a dash counts
         after = text[match.end() :]
         head = remark_head(after, inverted=True)
         if head is None or not head.named:
             continue
         closing = _SPEAKERS_DASH.search(after, head.end)
         if match.group(1) == "," and closing is None:
-            continue  # `Я знаю, сказал он мне вчера`: after a comma only a remark set off by a dash counts
+            continue
         turn.dashless_remarks += 1
         if closing is None:
             turn.remarks.append(after)
@@ -250,11 +252,15 @@ def _surely_same(person: Person, other: Person) -> bool:
 
 def _surely_different(person: Person, other: Person) -> bool:
     """Genders differ, or two names (or two descriptions: `тучный генерал`, `снисходительный генерал`) differ;
-    a name and a description (`Маякин`, `старик`) of one gender may be one person."""
+    a name and a description differ too, unless the description is one that stands for a named person
+    (`Маякин` ... `старик`), not a rank or trade (`Кирила Петрович` ... `исправник`)."""
     if person[1] and other[1] and person[1] != other[1]:
         return True
-    if not (person[0] and other[0]) or _is_name(person[0]) != _is_name(other[0]):
+    if not (person[0] and other[0]):
         return False
+    if _is_name(person[0]) != _is_name(other[0]):
+        description = other[0] if _is_name(person[0]) else person[0]
+        return description.lower().split()[-1] not in ANAPHORIC_NOUNS and description.lower() != "я"
     return not _same_name(person[0], other[0])
 
 
