@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from rugpt_chitchat.books.turns import read_turn, spoken_words
+from rugpt_chitchat.books.layouts import fix_lookalikes
+from rugpt_chitchat.books.turns import clean_turn, read_turn, spoken_words
 from rugpt_chitchat.books.extract import ExtractArguments, extract_book
 from rugpt_chitchat.books.library import BookRef, find_books
 
@@ -156,3 +157,52 @@ def test_a_narrative_paragraph_naming_a_newcomer_ends_the_dialogue(anyuta):
     assert visit == ANYUTA_VISIT[:2]  # "начал он" (the painter), "согласился Клочков", then "проговорила Анюта": a third
     assert any(dialogue[:2] == ANYUTA_VISIT[2:] for dialogue in split)
     assert report.speaker_splits >= 2
+
+
+def test_a_play_gives_dialogues_between_its_characters(books):
+    dialogues, report, _ = extract_book(BookRef(str(books / "Gogol" / "Ревизор.txt")), ExtractArguments())
+    assert report.layout == "play" and len(dialogues) > 50
+    first = dialogues[0]
+    assert first.turns[:2] == ["Я пригласил вас, господа, с тем, чтобы сообщить вам пренеприятное известие: к нам едет ревизор.",
+                               "Как ревизор?"]  # fmt: skip
+    assert first.speakers[:2] == ["Городничий", "Аммос Федорович"]  # "Артемий Филиппович" speaks third: cut
+    assert all(len(set(d.speakers)) <= 2 for d in dialogues)
+
+
+def test_quoted_speech_is_read_where_the_book_sets_dialogue_in_quotes(books):
+    dialogues, report, _ = extract_book(BookRef(str(books / "Gogol" / "Нос.txt")), ExtractArguments())
+    assert report.layout == "quotes"
+    assert any(d.turns[:3] == ["Нет, нет, братец, не благородию; скажи-ка, что ты там делал, стоя на мосту?",
+                               "Ей богу, сударь, ходил брить, да посмотрел только, шибко ли река идет.",
+                               "Врешь, врешь! Этим не отделаешься. Изволь-ка отвечать!"] for d in dialogues)  # fmt: skip
+
+
+@pytest.mark.parametrize(("text", "fixed"), [
+    ("Ваrbаri!", "Barbari!"), ("Хорошо… Веnоnе!", "Хорошо… Benone!"), ("Пiдождить!..", "Підождить!.."),
+    ("Jе ne suis", "Je ne suis"), ("Нет, нет", "Нет, нет"),
+])  # fmt: skip
+def test_latin_look_alikes_inside_cyrillic_words_are_made_one_script(text, fixed):
+    assert fix_lookalikes(text) == (fixed, int(text != fixed))
+
+
+@pytest.mark.parametrize(("line", "speech", "speaker"), [
+    # the dash is the speaker's: "князь понимает" has its subject first and is not a remark
+    ("— Я помню карнавал: когда народ, -- князь понимает: весь народ, все -- все золотильщики!",
+     "Я помню карнавал: когда народ, — князь понимает: весь народ, все — все золотильщики!", None),
+    # a remark with no closing dash, the speech going on after the speaker
+    ("– Точно так, ваше превосходительство, – провозгласил исправник, у меня в кармане и приметы.",
+     "Точно так, ваше превосходительство, у меня в кармане и приметы.", "исправник"),
+    # no punctuation before the dash; an uncommon verb
+    ("– De la poigne et des formes – воскликнул тучный генерал, – de la poigne surtout!",
+     "De la poigne et des formes de la poigne surtout!", "тучный генерал"),
+    ("— Вот вам и соловей... — усмехнулся Савка. — Дерг-дерг!", "Вот вам и соловей... Дерг-дерг!", "Савка"),
+    # the author's words running on into narration
+    ("- Кто там? - страшным голосом заревел капитан. Все шестеро вооруженных твердо пошли к воротам.", "Кто там?", "капитан"),
+])  # fmt: skip
+def test_speech_and_the_authors_words_are_told_apart_by_the_language(line, speech, speaker):
+    turn = read_turn(clean_turn(line))
+    assert (turn.speech, turn.speaker) == (speech, speaker)
+
+
+def test_narration_opening_with_a_dash_is_no_turn():
+    assert read_turn("— грустно запели два красивых голоса.").problem == "not_speech"
