@@ -198,6 +198,13 @@ def test_latin_look_alikes_inside_cyrillic_words_are_made_one_script(text, fixed
     ("— Вот вам и соловей... — усмехнулся Савка. — Дерг-дерг!", "Вот вам и соловей... Дерг-дерг!", "Савка"),
     # the author's words running on into narration
     ("- Кто там? - страшным голосом заревел капитан. Все шестеро вооруженных твердо пошли к воротам.", "Кто там?", "капитан"),
+    # a pronoun and a past verb after a comma and a dash: speech (after a full stop it would be a remark)
+    ("– Юлий находился в толпе, – он услышал и повторил их, – и уж, конечно, не к лучшему!",
+     "Юлий находился в толпе, — он услышал и повторил их, — и уж, конечно, не к лучшему!", None),
+    # an aside of the author's in brackets; closing narration that opens the next turn
+    ("– Граф очень поощрял меня (произнося слова граф, она робко взглянула на Левина) – поощрял меня заняться школой.",
+     "Граф очень поощрял меня — поощрял меня заняться школой.", None),
+    ("-- Что ж сидишь, слезай, мы приехали. А нищий сказал:", "Что ж сидишь, слезай, мы приехали.", None),
 ])  # fmt: skip
 def test_speech_and_the_authors_words_are_told_apart_by_the_language(line, speech, speaker):
     turn = read_turn(clean_turn(line))

@@ -194,7 +194,7 @@ def _subject(tokens, i: int) -> tuple[str | None, int]:
     return None, i
 
 
-def remark_head(text: str, strict: bool = False, inverted: bool = False) -> Head | None:
+def remark_head(text: str, strict: bool = False, inverted: bool = False, after_sentence: bool = True) -> Head | None:
     """The remark `text` opens with, or None when it reads as speech.
 
     Most pieces after a dash have no word with a verb's ending among their first words: those are speech
@@ -202,12 +202,14 @@ def remark_head(text: str, strict: bool = False, inverted: bool = False) -> Head
 
     `strict` (a dash with no punctuation before it, `Ступайте - крикнула Сеата`): the verb must come first and its
     subject must follow, since such a dash is far more often inside speech (`Оно — растет!`). `inverted`
-    (a remark without its dash): only the verb first, as `я переменился?` after a `?` is speech.
+    (a remark without its dash): only the verb first, as `я переменился?` after a `?` is speech. A pronoun or a
+    name before the verb (`Она замолчала`) only `after_sentence` (the speech before the dash ended a sentence):
+    `Юлий находился в толпе, — он услышал и повторил их` is speech.
     """
     start = text[:80]
     if not (VERB_FIRST.match(start) if strict or inverted else _VERB_ENDING.search(start, 0, 60)):
         return None
-    return _remark_head(start, strict, inverted)
+    return _remark_head(start, strict, inverted or not after_sentence)
 
 
 @lru_cache(maxsize=100_000)

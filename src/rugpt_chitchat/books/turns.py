@@ -37,6 +37,7 @@ _BRACKETS = re.compile(r"\s?\[[^\]]{0,300}\]")
 _AUTHOR_DASH = re.compile(r"(?:([,.!?…:;])\s*|\s)[—–-]\s+")
 # Old editions: `? спросил Иван`, `, возразил генерал и сморщил нос. –`.
 _DASHLESS = re.compile(rf"([?!…,])\s+(?={VERB_FIRST.pattern})")
+_PARENTHESIS = re.compile(r"\s*\(([^()]{10,500})\)")
 _SPEAKERS_DASH = re.compile(r"\s[—–-]\s")
 # A name in the middle of a sentence (after a lower-case word or a comma), so not a capitalised first word.
 _NAME_IN_NARRATIVE = re.compile(r"(?<=[а-яё,;:]\s)[А-ЯЁ][а-яё]{2,}")
@@ -113,9 +114,12 @@ def read_turn(turn: str) -> Turn:
     body = turn[1:].lstrip()
     if body[:1].islower() and remark_head(body):  # `— грустно запели два красивых голоса.`: narration
         return Turn("", [body], problem="not_speech")
+    turn = Turn("")
+    if "(" in body:  # `(произнося слова граф Алексей Кириллыч, она просительно-робко взглянула на Левина...)`
+        body = _PARENTHESIS.sub(lambda m: _authors_aside(m, turn), body)
     parts = _AUTHOR_DASH.split(body) if "— " in body or "– " in body or "- " in body else [body]
     if len(parts) == 1 and not _DASHLESS.search(body):
-        return Turn(_join_speech([body]))  # half the turns: no dash inside, speech only
+        return _closing_narration(_join_speech([body]), turn)  # half the turns: no dash inside, speech only
     segments: list[list] = [[body if len(parts) == 1 else parts[0], None]]  # [text, remark head or None]
     for punctuation, text in zip(parts[1::2], parts[2::2]):
         if segments[-1][1] is not None:  # a dash after the author's words: speech again, unless the author's own
@@ -124,23 +128,36 @@ def read_turn(turn: str) -> Turn:
             else:
                 segments.append([text, None])
             continue
-        head = remark_head(text, strict=punctuation is None)
+        head = remark_head(text, strict=punctuation is None, after_sentence=punctuation in (".", "!", "?", "…"))
         if head:
             segments[-1][0] += punctuation or ""
             segments.append([text, head])
         else:  # the dash is the speaker's
             segments[-1][0] += f"{punctuation or ''} — {text}"
-    turn = Turn("")
     pieces = _split_dashless(segments, turn)
     if pieces is None:
         return Turn("", turn.remarks, turn.speaker, turn.dashless_remarks, "unsure_remark", turn.gender)
-    turn.speech = _join_speech(pieces)
-    if turn.speech.endswith(":"):  # `...довериться. Опять понизив голос, Даша вдруг спросила:` opens the next turn
-        *spoken, last = sentences(turn.speech)
+    return _closing_narration(_join_speech(pieces), turn)
+
+
+def _closing_narration(speech: str, turn: Turn) -> Turn:
+    """`turn` with `speech`, less a closing sentence of narration that opens the next turn
+    (`...довериться. Опять понизив голос, Даша вдруг спросила:`, `...мы приехали. А нищий сказал:`)."""
+    turn.speech = speech
+    if speech.endswith(":"):
+        *spoken, last = sentences(speech)
         if spoken and sentence_kind(last) == "narration":
             turn.speech = " ".join(spoken)
             turn.remarks.append(last)
     return turn
+
+
+def _authors_aside(match: re.Match, turn: Turn) -> str:
+    """A bracketed aside: the author's when it narrates (then kept in `turn.remarks`), else the speaker's."""
+    if sentence_kind(match.group(1)) != "narration":
+        return match.group()
+    turn.remarks.append(match.group(1))
+    return ""
 
 
 def _split_dashless(segments: list[list], turn: Turn) -> list[str] | None:
