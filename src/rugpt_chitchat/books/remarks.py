@@ -197,7 +197,7 @@ def _subject(tokens, i: int) -> tuple[str | None, int]:
 def remark_head(text: str, strict: bool = False, inverted: bool = False, after_sentence: bool = True) -> Head | None:
     """The remark `text` opens with, or None when it reads as speech.
 
-    Most pieces after a dash have no word with a verb's ending among their first words: those are speech
+    Most pieces after a dash have no word with a verb's ending among their first four words: those are speech
     without asking the morphology (`_VERB_ENDING`, a filter for speed; the morphology decides).
 
     `strict` (a dash with no punctuation before it, `Ступайте - крикнула Сеата`): the verb must come first and its
@@ -207,8 +207,16 @@ def remark_head(text: str, strict: bool = False, inverted: bool = False, after_s
     `Юлий находился в толпе, — он услышал и повторил их` is speech.
     """
     start = text[:80]
-    if not (VERB_FIRST.match(start) if strict or inverted else _VERB_ENDING.search(start, 0, 60)):
-        return None
+    if strict or inverted:
+        if not VERB_FIRST.match(start):
+            return None
+    else:
+        words = start.split(None, 6)[:6]
+        if start[:1].isupper():  # only `Она замолчала`, `И он злобно и неслышно захохотал`
+            if not after_sentence or not any(_VERB_ENDING.search(word) for word in words[1:]):
+                return None
+        elif not any(_VERB_ENDING.search(word) for word in words[:4]):
+            return None
     return _remark_head(start, strict, inverted or not after_sentence)
 
 
