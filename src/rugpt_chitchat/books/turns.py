@@ -22,7 +22,6 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from functools import lru_cache
 
 from .layouts import book_layout, fix_lookalikes, play_line, quoted_pieces
 from .remarks import ANAPHORIC_NOUNS, THOUGHT_VERBS, VERB_FIRST, addressees, remark_head, sentence_kind, sentences, split_tail
@@ -223,10 +222,8 @@ def spoken_words(turn: str) -> str:
     return read_turn(clean_turn(turn)).speech
 
 
-@lru_cache(maxsize=65_536)
 def paragraph_turn(paragraph: str, layout: str = "dash") -> Turn | None:
-    """The turn a paragraph is in a book of this layout, None for narration (cached: editions of one book repeat
-    their paragraphs; bounded, so memory does not grow with the library)."""
+    """The turn a paragraph is in a book of this layout, None for narration."""
     if layout == "play":
         line = play_line(paragraph)
         return Turn(line[1], speaker=line[0]) if line else None
