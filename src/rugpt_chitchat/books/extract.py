@@ -147,9 +147,9 @@ def _record_settings(args: ExtractArguments) -> dict:
 def _code_version() -> str:
     """Hash of the reading and extraction code: `datasets` fingerprints the generator by reference, so without
     this a new version of the rules would be served the dialogues the old one cached."""
-    from . import fb2, layouts, library, remarks, selection, turns
+    from . import fb2, layouts, library, remarks, selection, speakers, turns
 
-    modules = (fb2, layouts, library, remarks, selection, turns)
+    modules = (fb2, layouts, library, remarks, selection, speakers, turns)
     sources = b"".join(Path(path).read_bytes() for path in (__file__, *(module.__file__ for module in modules)))
     return hashlib.blake2b(sources, digest_size=16).hexdigest()
 

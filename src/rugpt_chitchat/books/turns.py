@@ -24,7 +24,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from .layouts import book_layout, fix_lookalikes, play_line, quoted_pieces
-from .remarks import ANAPHORIC_NOUNS, THOUGHT_VERBS, VERB_FIRST, addressees, remark_head, sentence_kind, sentences, split_tail
+from .remarks import THOUGHT_VERBS, VERB_FIRST, addressees, remark_head, sentence_kind, sentences, split_tail
+from .speakers import Person, cuts, is_new_person, surely_same
 
 __all__ = ["BookReport", "Dialogue", "Turn", "book_layout", "group_dialogues", "read_turn", "spoken_words"]
 
@@ -245,58 +246,6 @@ def paragraph_turn(paragraph: str, layout: str = "dash") -> Turn | None:
     return read_turn(cleaned) if cleaned and is_turn(cleaned) else None
 
 
-Person = tuple[str, "str | None"]  # a name (`Анюта`, `тучный генерал`, `я`) and a gender (masc, femn, neut, plur)
-
-
-def _is_name(name: str) -> bool:
-    return any(word[0].isupper() for word in name.split())
-
-
-def _same_name(name: str, other: str) -> bool:
-    """`Анюта`/`Анюту`, `Фетисов`/`Фетисова`, `генерал`/`тучный генерал`."""
-    name, other = name.lower(), other.lower()
-    if name == other or name.endswith(" " + other) or other.endswith(" " + name):
-        return True
-    first, other_first = name.split()[0], other.split()[0]
-    stem, other_stem = first[: max(3, len(first) - 2)], other_first[: max(3, len(other_first) - 2)]
-    return len(first) > 2 and len(other_first) > 2 and (first.startswith(other_stem) or other_first.startswith(stem))
-
-
-def _surely_same(person: Person, other: Person) -> bool:
-    """Both named, and the names match (`сказал он` twice may be two men)."""
-    return bool(person[0] and other[0]) and _same_name(person[0], other[0])
-
-
-def _surely_different(person: Person, other: Person) -> bool:
-    """Genders differ, or two names (or two descriptions: `тучный генерал`, `снисходительный генерал`) differ;
-    a name and a description differ too, unless the description is one that stands for a named person
-    (`Маякин` ... `старик`), not a rank or trade (`Кирила Петрович` ... `исправник`)."""
-    if person[1] and other[1] and person[1] != other[1]:
-        return True
-    if not (person[0] and other[0]):
-        return False
-    if _is_name(person[0]) != _is_name(other[0]):
-        description = other[0] if _is_name(person[0]) else person[0]
-        return description.lower().split()[-1] not in ANAPHORIC_NOUNS and description.lower() != "я"
-    return not _same_name(person[0], other[0])
-
-
-def _is_new_person(name: str, people: list[Person]) -> bool:
-    return not any(_surely_same((name, None), person) for person in people)
-
-
-def _cuts(person: Person | None, slots: list, turns: int) -> bool:
-    """Whether a turn by `person` ends the run: several people (`кричали`), the previous turn's speaker (named,
-    called by name or by alternation) is the same person, or its own place in the alternation is someone else's."""
-    if person is None or not turns:
-        return False
-    if person[1] == "plur":
-        return True
-    position = turns % 2
-    previous, own = slots[1 - position], slots[position]
-    return bool(previous and _surely_same(previous, person)) or bool(own and _surely_different(own, person))
-
-
 def group_dialogues(
     paragraphs: list[str],
     report: BookReport,
@@ -327,7 +276,7 @@ def group_dialogues(
             report.skipped["narrative"] += 1
             if run and gap < max_narrative and len(paragraph) <= narrative_max_chars:
                 speakers = [slot for slot in slots if slot and slot[0]]
-                new_person = split_speakers and any(_is_new_person(name, speakers) for name in _NAME_IN_NARRATIVE.findall(paragraph))
+                new_person = split_speakers and any(is_new_person(name, speakers) for name in _NAME_IN_NARRATIVE.findall(paragraph))
                 if not new_person:
                     gap += 1
                     continue
@@ -343,7 +292,7 @@ def group_dialogues(
         speech, fixed = fix_lookalikes(turn.speech)
         report.lookalikes += fixed
         person = (turn.speaker or "", turn.gender) if turn.speaker or turn.gender else None
-        if split_speakers and _cuts(person, slots, len(run)):
+        if split_speakers and cuts(person, slots, len(run)):
             report.speaker_splits += 1
             close_run()
         position = len(run) % 2
@@ -351,7 +300,7 @@ def group_dialogues(
             slots[position] = person
         if split_speakers and slots[1 - position] is None:  # the one called by name likely answers: by gender only,
             # as `Александр Давидыч` may be `Самойленко` in the remarks
-            called = [gender for name, gender in addressees(speech) if not (slots[position] and _surely_same((name, gender), slots[position]))]
+            called = [gender for name, gender in addressees(speech) if not (slots[position] and surely_same((name, gender), slots[position]))]
             slots[1 - position] = ("", called[0]) if called and called[0] else None
         run.append((speech, turn.speaker))
         gap = 0
