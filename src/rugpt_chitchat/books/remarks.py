@@ -84,7 +84,9 @@ def addressees(speech: str) -> list[tuple[str, str | None]]:
     """People a turn calls by name (`Послушай, Даша, ...`, `И ты, Анна Савишна, полагаешь`), with their gender:
     who will likely answer."""
     found = []
-    for match in _VOCATIVE.finditer(speech):
+    # a name called is near a turn's start or end (`Послушай, Даша, ...`, `... Ступай, Анюта.`): the middle of a
+    # long turn is not read
+    for match in _VOCATIVE.finditer(speech if len(speech) < 240 else f"{speech[:160]} … {speech[-80:]}"):
         name = match.group(1)
         is_name, gender = _name_gender(name.split()[0])
         if is_name:
