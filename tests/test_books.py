@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from rugpt_chitchat.books.turns import read_turn, spoken_words
+from rugpt_chitchat.books.layouts import fix_lookalikes
+from rugpt_chitchat.books.turns import clean_turn, read_turn, spoken_words
 from rugpt_chitchat.books.extract import ExtractArguments, extract_book
 from rugpt_chitchat.books.library import BookRef, find_books
 
@@ -21,7 +22,7 @@ ANYUTA_VISIT = [
 
 def extract_dialogues_from_book(path, **rules):
     dialogues, report, _ = extract_book(BookRef(str(path)), ExtractArguments(**rules))
-    return dialogues, report
+    return [dialogue.turns for dialogue in dialogues], report
 
 
 def line_of(book: Path, words: str) -> str:
@@ -40,7 +41,7 @@ def anyuta(books) -> Path:
 
 
 def test_author_words_are_removed_and_spoken_words_stay_in_order(anyuta):
-    dialogues, _ = extract_dialogues_from_book(anyuta)
+    dialogues, _ = extract_dialogues_from_book(anyuta, split_speakers=False)
     assert ANYUTA_VISIT in dialogues
     text = "\n".join(turn for dialogue in dialogues for turn in dialogue)
     for author_words in ("начал он", "согласился Клочков", "тихо проговорила Анюта", "сказал художник"):
@@ -57,15 +58,15 @@ def test_first_turn_of_the_story_keeps_speech_around_the_author_words(anyuta):
 
 
 def test_narrative_paragraph_ends_a_dialogue_unless_one_short_one_is_allowed(anyuta):
-    strict, strict_report = extract_dialogues_from_book(anyuta)
+    strict, strict_report = extract_dialogues_from_book(anyuta, split_speakers=False)
     assert strict[strict.index(ANYUTA_VISIT) + 1][0] == "А что вы пишете?"
-    loose, report = extract_dialogues_from_book(anyuta, max_narrative=1)
+    loose, report = extract_dialogues_from_book(anyuta, max_narrative=1, split_speakers=False)
     joined = next(dialogue for dialogue in loose if ANYUTA_VISIT[0] in dialogue)
     start = joined.index(ANYUTA_VISIT[0])
     assert joined[start - 1] == "Можно войти?"  # across "Анюта быстро накинула... Вошел художник Фетисов."
     assert joined[start:start + 5] == ANYUTA_VISIT + ["А что вы пишете?"]  # across "Анюта стала одеваться."
     assert report.turns > strict_report.turns  # lone turns joined dialogues
-    long_narrative, _ = extract_dialogues_from_book(anyuta, max_narrative=1, narrative_max_chars=10)
+    long_narrative, _ = extract_dialogues_from_book(anyuta, max_narrative=1, narrative_max_chars=10, split_speakers=False)
     assert ANYUTA_VISIT in long_narrative
 
 
@@ -109,10 +110,10 @@ def test_every_paragraph_of_every_book_is_kept_or_counted(books):
     ("Dostoevsky/Хозяйка.txt", "сказал Ордынов, и голос", "А за много ль счастья ты свое горе купила?", "Ордынов"),
     # speech goes on after the dash-less remark, set off by a dash
     ("Dostoevsky/Хозяйка.txt", "продажного! отвечал старик",
-     "Знать, у тебя, барин, своего много продажного! что суешься непрошеный.", ""),
-    # the dash after "извините!" is the speaker's, not the author's: the remark without a dash shows it
+     "Знать, у тебя, барин, своего много продажного! что суешься непрошеный.", "старик"),
+    # the dashes around "вы извините!" are the speaker's, not the author's: the remark without a dash shows it
     ("Gorky/Фома Гордеев.txt", "не умею я говорить! сказал Фома",
-     "Нет! Не это... а то, что... Я - вы извините! не умею я говорить! Необразован я...", "Фома"),
+     "Нет! Не это... а то, что... Я — вы извините! — не умею я говорить! Необразован я...", "Фома"),
 ])  # fmt: skip
 def test_a_remark_without_its_dash_after_a_question_or_exclamation_is_removed(books, book, words, speech, speaker):
     turn = read_turn(" ".join(line_of(books / book, words).replace("--", "—").split()))
@@ -138,7 +139,7 @@ def test_a_dialogue_is_split_where_a_third_named_speaker_talks(books):
     bab = books / "Chekhov" / "Бабы.txt"
     question, answer, third = (spoken_words(line_of(bab, words)) for words in
                                ("спросил Матвей Саввич", "ответил Дюдя", "вздохнула Афанасьевна"))  # fmt: skip
-    together, report = extract_dialogues_from_book(bab)
+    together, report = extract_dialogues_from_book(bab, split_speakers=False)
     assert any([question, answer, third] == dialogue[i:i + 3] for dialogue in together for i in range(len(dialogue)))
     split, split_report = extract_dialogues_from_book(bab, split_speakers=True)
     assert [question, answer] in split
@@ -149,10 +150,66 @@ def test_a_dialogue_is_split_where_a_third_named_speaker_talks(books):
 
 def test_a_narrative_paragraph_naming_a_newcomer_ends_the_dialogue(anyuta):
     """"Анюта быстро накинула... Вошел художник Фетисов." lies between "Можно войти?" and the painter's request."""
-    joined, _ = extract_dialogues_from_book(anyuta, max_narrative=1)
+    joined, _ = extract_dialogues_from_book(anyuta, max_narrative=1, split_speakers=False)
     assert any(dialogue[dialogue.index(ANYUTA_VISIT[0]) - 1] == "Можно войти?" for dialogue in joined if ANYUTA_VISIT[0] in dialogue)
-    split, report = extract_dialogues_from_book(anyuta, max_narrative=1, split_speakers=True)
+    split, report = extract_dialogues_from_book(anyuta, max_narrative=1)
     visit = next(dialogue for dialogue in split if ANYUTA_VISIT[0] in dialogue)
-    assert visit[0] == ANYUTA_VISIT[0]
-    assert visit[:5] == ANYUTA_VISIT + ["А что вы пишете?"]  # "Анюта стала одеваться.": she speaks in it already
-    assert report.speaker_splits >= 1
+    assert visit == ANYUTA_VISIT[:2]  # "начал он" (the painter), "согласился Клочков", then "проговорила Анюта": a third
+    assert any(dialogue[:2] == ANYUTA_VISIT[2:] for dialogue in split)
+    assert report.speaker_splits >= 2
+
+
+def test_a_play_gives_dialogues_between_its_characters(books):
+    dialogues, report, _ = extract_book(BookRef(str(books / "Gogol" / "Ревизор.txt")), ExtractArguments())
+    assert report.layout == "play" and len(dialogues) > 50
+    first = dialogues[0]
+    assert first.turns[:2] == ["Я пригласил вас, господа, с тем, чтобы сообщить вам пренеприятное известие: к нам едет ревизор.",
+                               "Как ревизор?"]  # fmt: skip
+    assert first.speakers[:2] == ["Городничий", "Аммос Федорович"]  # "Артемий Филиппович" speaks third: cut
+    assert all(len(set(d.speakers)) <= 2 for d in dialogues)
+
+
+def test_quoted_speech_is_read_where_the_book_sets_dialogue_in_quotes(books):
+    dialogues, report, _ = extract_book(BookRef(str(books / "Gogol" / "Нос.txt")), ExtractArguments())
+    assert report.layout == "quotes"
+    assert any(d.turns[:3] == ["Нет, нет, братец, не благородию; скажи-ка, что ты там делал, стоя на мосту?",
+                               "Ей богу, сударь, ходил брить, да посмотрел только, шибко ли река идет.",
+                               "Врешь, врешь! Этим не отделаешься. Изволь-ка отвечать!"] for d in dialogues)  # fmt: skip
+
+
+@pytest.mark.parametrize(("text", "fixed"), [
+    ("Ваrbаri!", "Barbari!"), ("Хорошо… Веnоnе!", "Хорошо… Benone!"), ("Пiдождить!..", "Підождить!.."),
+    ("Jе ne suis", "Je ne suis"), ("Нет, нет", "Нет, нет"),
+])  # fmt: skip
+def test_latin_look_alikes_inside_cyrillic_words_are_made_one_script(text, fixed):
+    assert fix_lookalikes(text) == (fixed, int(text != fixed))
+
+
+@pytest.mark.parametrize(("line", "speech", "speaker"), [
+    # the dash is the speaker's: "князь понимает" has its subject first and is not a remark
+    ("— Я помню карнавал: когда народ, -- князь понимает: весь народ, все -- все золотильщики!",
+     "Я помню карнавал: когда народ, — князь понимает: весь народ, все — все золотильщики!", None),
+    # a remark with no closing dash, the speech going on after the speaker
+    ("– Точно так, ваше превосходительство, – провозгласил исправник, у меня в кармане и приметы.",
+     "Точно так, ваше превосходительство, у меня в кармане и приметы.", "исправник"),
+    # no punctuation before the dash; an uncommon verb
+    ("– De la poigne et des formes – воскликнул тучный генерал, – de la poigne surtout!",
+     "De la poigne et des formes de la poigne surtout!", "тучный генерал"),
+    ("— Вот вам и соловей... — усмехнулся Савка. — Дерг-дерг!", "Вот вам и соловей... Дерг-дерг!", "Савка"),
+    # the author's words running on into narration
+    ("- Кто там? - страшным голосом заревел капитан. Все шестеро вооруженных твердо пошли к воротам.", "Кто там?", "капитан"),
+    # a pronoun and a past verb after a comma and a dash: speech (after a full stop it would be a remark)
+    ("– Юлий находился в толпе, – он услышал и повторил их, – и уж, конечно, не к лучшему!",
+     "Юлий находился в толпе, — он услышал и повторил их, — и уж, конечно, не к лучшему!", None),
+    # an aside of the author's in brackets; closing narration that opens the next turn
+    ("– Граф очень поощрял меня (произнося слова граф, она робко взглянула на Левина) – поощрял меня заняться школой.",
+     "Граф очень поощрял меня — поощрял меня заняться школой.", None),
+    ("-- Что ж сидишь, слезай, мы приехали. А нищий сказал:", "Что ж сидишь, слезай, мы приехали.", None),
+])  # fmt: skip
+def test_speech_and_the_authors_words_are_told_apart_by_the_language(line, speech, speaker):
+    turn = read_turn(clean_turn(line))
+    assert (turn.speech, turn.speaker) == (speech, speaker)
+
+
+def test_narration_opening_with_a_dash_is_no_turn():
+    assert read_turn("— грустно запели два красивых голоса.").problem == "not_speech"

@@ -57,7 +57,7 @@ def test_each_book_is_kept_once_in_its_language_and_every_book_has_a_report_row(
     assert rows["Барыня.fb2"]["reason"].endswith("chekhov.zip!chekhov/Барыня.txt")
     assert "neither UTF-8 nor cp1251" in rows["bad/broken.txt"]["reason"]
     assert "'fr'" in rows["fr/Война и мир (фр).fb2"]["reason"]
-    expected = [dialogue for name in CHEKHOV for dialogue in extract_book(BookRef(str(books_dir / "Chekhov" / name)), ExtractArguments())[0]]
+    expected = [dialogue.turns for name in CHEKHOV for dialogue in extract_book(BookRef(str(books_dir / "Chekhov" / name)), ExtractArguments())[0]]
     assert read_dialogues(output)["dialogue"] == [[f"- {turn}" for turn in dialogue] for dialogue in expected]
     assert summary.dialogues == len(expected) == sum(int(rows[f"chekhov/{name}"]["dialogues"]) for name in CHEKHOV)
     assert summary.statuses == {"kept": 5, "duplicate": 3, "other_language": 1, "unreadable": 1}
@@ -127,14 +127,20 @@ def test_cli_reads_a_yaml_config_and_command_line_overrides(shelf, tmp_path, cap
     from rugpt_chitchat.cli import main
 
     config = tmp_path / "books.yaml"
-    config.write_text(f"books: [{shelf}]\noutput: {tmp_path / 'from-config.txt'}\nlang: ru\nmax_narrative: 1\n", encoding="utf-8")
+    config.write_text(
+        f"books: [{shelf}]\noutput: {tmp_path / 'from-config.txt'}\nlang: ru\nmax_narrative: 1\nsplit_speakers: false\n", encoding="utf-8"
+    )
     main(["extract-dialogues", "--config", str(config), "--output", str(tmp_path / "override.jsonl")])
     printed = capsys.readouterr().out
     assert "| kept | 5 |" in printed and "| duplicate | 3 |" in printed and "override.books.csv" in printed
     assert not (tmp_path / "from-config.txt").exists()
     lines = (tmp_path / "override.jsonl").read_text(encoding="utf-8").splitlines()
-    dialogues = [json.loads(line)["dialogue"] for line in lines]
-    assert any("Можно войти?" in dialogue and "Ах, с удовольствием! Ступай, Анюта." in dialogue for dialogue in dialogues)  # max_narrative: 1
+    records = [json.loads(line) for line in lines]
+    dialogues = [record["dialogue"] for record in records]
+    # max_narrative: 1, and the painter, Клочков and Анюта kept together: split_speakers false
+    assert any("Можно войти?" in dialogue and "Ах, с удовольствием! Ступай, Анюта." in dialogue for dialogue in dialogues)
+    assert all(len(record["speakers"]) == len(record["dialogue"]) for record in records)
+    assert any("Клочков" in record["speakers"] for record in records)
 
 
 def test_dialogues_from_all_books_train_a_tiny_model(books_dir, tmp_path):
@@ -143,6 +149,10 @@ def test_dialogues_from_all_books_train_a_tiny_model(books_dir, tmp_path):
 
     summary = extract_library(ExtractArguments(books=[str(books_dir)], output=str(tmp_path / "books"), lang="ru"))
     assert summary.statuses == {"kept": 269} and summary.dialogues > 10_000
+    from datasets import load_from_disk
+
+    saved = load_from_disk(str(tmp_path / "books"))
+    assert saved.column_names == ["dialogue", "speakers"] and list(map(len, saved[:100]["speakers"])) == list(map(len, saved[:100]["dialogue"]))
     outcome = train([
         "--data", str(tmp_path / "books"), "--tokenizer_name", "train", "--tokenizer_vocab_size", "2000",
         "--config_overrides", "n_layer=2,n_embd=64,n_head=2,n_positions=96", "--max_length", "96",

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from .turns import SKIP_REASONS, BookReport, group_dialogues
+from .turns import SKIP_REASONS, BookReport, Dialogue, book_layout, group_dialogues
 from ..errors import DataError
 from .library import BookRef, find_books, read_book
 from .selection import DuplicateFinder, paragraph_sketch, text_hash, title_key
@@ -30,8 +30,8 @@ logger = logging.getLogger(__name__)
 
 OUTPUT_FORMATS = ("auto", "text", "jsonl", "datasets")
 REPORT_COLUMNS = (
-    "book", "status", "reason", "lang", "title", "author", "encoding", "paragraphs", "turns", "dialogues",
-    "control_chars", "dashless_remarks", "speaker_splits", *(f"skipped_{reason}" for reason in SKIP_REASONS),
+    "book", "status", "reason", "lang", "title", "author", "encoding", "layout", "paragraphs", "turns", "dialogues",
+    "control_chars", "lookalikes", "dashless_remarks", "speaker_splits", *(f"skipped_{reason}" for reason in SKIP_REASONS),
 )  # fmt: skip
 
 
@@ -60,8 +60,11 @@ class ExtractArguments:
     narrative_max_chars: int = field(default=200, metadata={"help": "Longest narrative paragraph --max_narrative lets through."})
     max_turn_chars: int = field(default=1000, metadata={"help": "Longer turns end the dialogue (counted as long_turn)."})
     split_speakers: bool = field(
-        default=False, metadata={"help": "Cut a dialogue where a third named speaker talks or a narrative paragraph names a newcomer."}
-    )
+        default=True,
+        metadata={"help": "Cut a dialogue where a third person speaks, where the same person would speak twice in a row, "
+                  "or where a narrative paragraph let through by --max_narrative names a newcomer (--split_speakers false: "
+                  "keep runs of turns whole)."},
+    )  # fmt: skip
     max_book_mb: float = field(default=64.0, metadata={"help": "Larger books are skipped (and reported): a guard against zip bombs."})
     preprocessing_num_workers: int | None = field(default=None, metadata={"help": "Processes reading and extracting books."})
 
@@ -96,10 +99,11 @@ class ExtractionSummary:
         ])  # fmt: skip
 
 
-def extract_book(ref: BookRef, args: ExtractArguments) -> tuple[list[list[str]], BookReport, dict]:
+def extract_book(ref: BookRef, args: ExtractArguments) -> tuple[list[Dialogue], BookReport, dict]:
     """Dialogues of one book, its report, and what selection needs (`status`, `text_hash`, `sketch`, `key`)."""
     book = read_book(ref, int(args.max_book_mb * 1e6))
-    report = BookReport(book.name, book.encoding, book.lang, book.title, book.author, control_chars=book.control_chars)
+    layout = book_layout(book.paragraphs) if book.paragraphs else "dash"
+    report = BookReport(book.name, book.encoding, book.lang, book.title, book.author, layout, control_chars=book.control_chars)
     report.skipped["notes"] = book.notes
     report.paragraphs = len(book.paragraphs) + book.notes
     selection = {"status": "read", "key": title_key(book.title, book.author), "megabytes": book.size / 1e6}
@@ -109,7 +113,7 @@ def extract_book(ref: BookRef, args: ExtractArguments) -> tuple[list[list[str]],
     if args.dedup:
         selection.update(text_hash=text_hash(book.paragraphs), sketch=paragraph_sketch(book.paragraphs))
     rules = {name: getattr(args, name) for name in ("max_narrative", "narrative_max_chars", "max_turn_chars", "split_speakers")}
-    return group_dialogues(book.paragraphs, report, **rules), report, selection
+    return group_dialogues(book.paragraphs, report, layout=layout, **rules), report, selection
 
 
 def _book_records(refs: list[dict], args: dict, code: str):
@@ -124,7 +128,8 @@ def _book_records(refs: list[dict], args: dict, code: str):
             dialogues, report, selection = extract_book(ref, arguments)
         except DataError as error:
             dialogues, report, selection = [], BookReport(ref.name), {"status": "unreadable", "reason": error.problem}
-        yield {"dialogues": dialogues, "report": json.dumps(report.as_row(), ensure_ascii=False),
+        yield {"dialogues": [d.turns for d in dialogues], "speakers": [d.speakers for d in dialogues],
+               "report": json.dumps(report.as_row(), ensure_ascii=False),
                "text_hash": b"", "sketch": b"", "key": "", "reason": "", "megabytes": 0.0, **selection}  # fmt: skip
 
 
@@ -142,9 +147,9 @@ def _record_settings(args: ExtractArguments) -> dict:
 def _code_version() -> str:
     """Hash of the reading and extraction code: `datasets` fingerprints the generator by reference, so without
     this a new version of the rules would be served the dialogues the old one cached."""
-    from . import fb2, library, selection, turns
+    from . import fb2, layouts, library, remarks, selection, speakers, turns
 
-    modules = (fb2, library, selection, turns)
+    modules = (fb2, layouts, library, remarks, selection, speakers, turns)
     sources = b"".join(Path(path).read_bytes() for path in (__file__, *(module.__file__ for module in modules)))
     return hashlib.blake2b(sources, digest_size=16).hexdigest()
 
@@ -159,7 +164,7 @@ def read_library(args: ExtractArguments):
         reasons = "; ".join(f"{problem.name}: {problem.reason}" for problem in library.unreadable[:5])
         raise DataError(", ".join(args.books), f"no books to read ({reasons})")
     features = Features({
-        "dialogues": List(List(Value("string"))), "report": Value("string"), "status": Value("string"),
+        "dialogues": List(List(Value("string"))), "speakers": List(List(Value("string"))), "report": Value("string"), "status": Value("string"),
         "reason": Value("string"), "key": Value("string"), "text_hash": Value("binary"), "sketch": Value("binary"),
         "megabytes": Value("float64"),
     })  # fmt: skip
@@ -186,11 +191,19 @@ def select_books(records, args: ExtractArguments) -> tuple[list[int], list[dict]
             reason = f"language {report['lang'] or 'unknown'!r}, not {args.lang!r}"
         elif status == "read":
             original = args.dedup and finder.duplicate_of(report["name"], record["key"], record["text_hash"], record["sketch"])
-            status, reason = ("duplicate", f"same book as {original}") if original else ("kept", "")
+            status, reason = ("duplicate", f"same book as {original}") if original else ("kept", _no_dialogue_reason(report))
         if status == "kept":
             kept.append(index)
         rows.append(_report_row(report, status, reason))
     return kept, rows
+
+
+def _no_dialogue_reason(report: dict) -> str:
+    """Why a kept book gave no dialogue ('' when it gave some): its layout and where its turns went."""
+    if report["dialogues"]:
+        return ""
+    skipped = ", ".join(f"{reason} {report[f'skipped_{reason}']}" for reason in SKIP_REASONS if report[f"skipped_{reason}"])
+    return f"no dialogue: {report['layout']} layout, no two turns in a row ({skipped})"
 
 
 def _report_row(report: dict, status: str, reason: str) -> dict:
@@ -205,24 +218,29 @@ def write_report(rows: list[dict], path: Path) -> None:
 
 
 def write_dialogues(records, kept: list[int], path: Path, output_format: str) -> tuple[int, int]:
-    """Dialogues of the kept books to `path`: `- реплика` text, JSONL or a saved Dataset; (dialogues, turns)."""
-    from ..data.readers import FEATURES
+    """Dialogues of the kept books to `path`: `- реплика` text, JSONL or a saved Dataset (both with `speakers`:
+    the name the author gives each turn's speaker, or null); (dialogues, turns)."""
+    from datasets import Features, List, Value
 
-    books = records.select(kept).select_columns(["dialogues"])
+    books = records.select(kept).select_columns(["dialogues", "speakers"])
     if output_format == "datasets":
+        features = Features({"dialogue": List(Value("string")), "speakers": List(Value("string"))})
         dialogues = books.map(
-            lambda batch: {"dialogue": [d for book in batch["dialogues"] for d in book]},
-            batched=True, batch_size=16, remove_columns=["dialogues"], features=FEATURES, desc="collecting dialogues",
+            lambda batch: {"dialogue": [d for book in batch["dialogues"] for d in book],
+                           "speakers": [s for book in batch["speakers"] for s in book]},
+            batched=True, batch_size=16, remove_columns=["dialogues", "speakers"], features=features, desc="collecting dialogues",
         )  # fmt: skip
         dialogues.save_to_disk(str(path))
         return len(dialogues), sum(map(len, dialogues["dialogue"]))
     count = turns = 0
     with path.open("w", encoding="utf-8") as file:
         for batch in tqdm(books.iter(batch_size=16), total=-(-len(books) // 16), desc="writing dialogues", unit="batch"):
-            for dialogue in (d for book in batch["dialogues"] for d in book):
+            for dialogue, speakers in zip(
+                (d for book in batch["dialogues"] for d in book), (s for book in batch["speakers"] for s in book)
+            ):
                 count, turns = count + 1, turns + len(dialogue)
                 if output_format == "jsonl":
-                    file.write(json.dumps({"dialogue": dialogue}, ensure_ascii=False) + "\n")
+                    file.write(json.dumps({"dialogue": dialogue, "speakers": speakers}, ensure_ascii=False) + "\n")
                 else:
                     file.write("".join(f"- {turn}\n" for turn in dialogue) + "\n")
     return count, turns

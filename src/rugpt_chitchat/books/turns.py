@@ -1,17 +1,20 @@
-"""Dialogues from books: the paragraphs of Russian prose -> lists of spoken turns.
+"""Dialogues from books: the paragraphs of Russian prose -> lists of spoken turns, with who spoke.
 
-A turn is a paragraph that opens with a dash (—, – or -). The author's words inside it are
-set off by a dash after punctuation (`— Нет, — сказал он. — Да.`) and are removed. Joining
-rule: the spoken pieces are joined with a space, and a comma that closed a piece before the
-author's words becomes a full stop unless the next piece goes on in lower case
-(`— Нет, — сказал он. — Да.` -> `Нет. Да.`; `— Нет, — сказал он, — да.` -> `Нет, да.`).
-Older editions leave out the second dash after `?`, `!` or `…` (`— Куда? спросил он.`): such a
-remark is removed too when it unambiguously starts with a verb of speech and names who spoke.
-A dialogue is a run of at least two consecutive turns; a narrative paragraph ends it, unless
-`max_narrative` allows that many short ones (at most `narrative_max_chars`) between turns.
-With `split_speakers`, a run is also cut where a third named speaker talks, or where a narrative
-paragraph between turns names someone who has not spoken in it.
-Every paragraph read is either a kept turn or counted in `BookReport.skipped` by reason.
+A turn is a paragraph that opens with a dash (—, – or -) in most books (`layouts.book_layout` also reads plays
+and «…»-quoted speech). Inside it, a dash starts the author's words only where the piece after it reads as a
+remark (`remarks.remark_head`: a verb of narration and its subject, by the morphology, not a list of verbs):
+`— Нет, — сказал он. — Да.` -> `Нет. Да.`, while in `когда народ, — князь понимает: весь народ` the dash is the
+speaker's and stays. Joining rule: spoken pieces are joined with a space, and a comma that closed a piece
+before the author's words becomes a full stop unless the next piece goes on in lower case. Older editions
+leave out the dash after `?`, `!`, `…` (`— Куда? спросил он.`): such a remark is removed when it names who
+spoke. A remark no dash closes is followed sentence by sentence (`remarks.split_tail`); when that is not sure,
+the turn is dropped and counted (`unsure_remark`) rather than keep the author's words or lose speech.
+
+A dialogue is a run of at least two consecutive turns; a narrative paragraph ends it, unless `max_narrative`
+allows that many short ones (at most `narrative_max_chars`) between turns. With `split_speakers` (the
+default) a run is also cut where a third person speaks or the same person would speak twice in a row:
+speakers come from the remarks, and turns without one alternate. Every paragraph read is either a kept turn
+or counted in `BookReport.skipped` by reason.
 """
 
 from __future__ import annotations
@@ -20,23 +23,23 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 
-SKIP_REASONS = ("narrative", "notes", "lone_turn", "empty_turn", "long_turn")
+from .layouts import book_layout, fix_lookalikes, play_line, quoted_pieces
+from .remarks import THOUGHT_VERBS, VERB_FIRST, addressees, remark_head, sentence_kind, sentences, split_tail
+from .speakers import Person, cuts, is_new_person, surely_same
+
+__all__ = ["BookReport", "Dialogue", "Turn", "book_layout", "group_dialogues", "read_turn", "spoken_words"]
+
+SKIP_REASONS = ("narrative", "notes", "lone_turn", "empty_turn", "long_turn", "unsure_remark", "not_speech", "two_speakers")
 _DASHES = "—–-"
-_FOOTNOTE_MARK = re.compile(r"\s?\[\d+\]")
-# A dash after punctuation, with a space after it, switches between speech and author's words; the
-# punctuation is captured (it ends the piece before) rather than looked behind at: three times faster.
-_AUTHOR_DASH = re.compile(r"([,.!?…:;])\s*[—–-]\s+")
-_SPEECH_VERBS = (
-    r"(?:сказал|спросил|отвечал|ответил|проговорил|промолвил|произн[её]сл?|крикнул|закричал|вскричал|"
-    r"прокричал|воскликнул|вскрикнул|прошептал|шепнул|пробормотал|проворчал|возразил|подхватил|перебил|"
-    r"прервал|прибавил|добавил|повторил|пролепетал|завопил|отозвал|раздал|послышал)(?:а|о|и)?(?:ся|сь)?"
-)
-# "? спросил Иван", "! раздалось несколько голосов": the verb, then a word that is not a particle
-# ("сказала ли...", "сказал бы...", "сказал!" stay speech).
-_DASHLESS_REMARK = re.compile(rf"[?!…]\s+(?={_SPEECH_VERBS}\s+(?!(?:ли|бы|б|же|ж)\b)\w)")
-_NAME = r"[А-ЯЁ][а-яё]+(?:\s+[А-ЯЁ][а-яё]+)?"
-# "сказал Иван", "тихо проговорила Анюта": at most one word before a verb-like word, then the name.
-_SPEAKER_IN_REMARK = re.compile(rf"^(?:[а-яё]+\s+)?[а-яё]+(?:л|ла|ли|лся|лась|ет|ит|ёт)\s+({_NAME})")
+# footnote marks (`[33]`) and an editor's translations (`[Нет еще]`): nobody says them
+_BRACKETS = re.compile(r"\s?\[[^\]]{0,300}\]")
+# A dash with a space after it, after punctuation or a space, may switch between speech and author's words;
+# the punctuation is captured (it ends the piece before), None for a dash after a space only.
+_AUTHOR_DASH = re.compile(r"(?:([,.!?…:;])\s*|\s)[—–-]\s+")
+# Old editions: `? спросил Иван`, `, возразил генерал и сморщил нос. –`.
+_DASHLESS = re.compile(rf"([?!…,])\s+(?={VERB_FIRST.pattern})")
+_PARENTHESIS = re.compile(r"\s*\(([^()]{10,500})\)")
+_SPEAKERS_DASH = re.compile(r"\s[—–-]\s")
 # A name in the middle of a sentence (after a lower-case word or a comma), so not a capitalised first word.
 _NAME_IN_NARRATIVE = re.compile(r"(?<=[а-яё,;:]\s)[А-ЯЁ][а-яё]{2,}")
 
@@ -50,10 +53,12 @@ class BookReport:
     lang: str = ""
     title: str = ""
     author: str = ""
+    layout: str = ""
     paragraphs: int = 0
     turns: int = 0
     dialogues: int = 0
     control_chars: int = 0
+    lookalikes: int = 0
     dashless_remarks: int = 0
     speaker_splits: int = 0
     skipped: Counter = field(default_factory=Counter)
@@ -66,16 +71,27 @@ class BookReport:
 
 @dataclass(slots=True)
 class Turn:
-    """A turn paragraph read: the spoken words, the author's words, how many remarks had no dash."""
+    """A turn paragraph read: the spoken words, the author's words, who spoke (None when not named), how many
+    remarks had no dash, and `problem` (a skip reason) when the paragraph gives no turn."""
 
     speech: str
     remarks: list[str] = field(default_factory=list)
+    speaker: str | None = None
     dashless_remarks: int = 0
+    problem: str = ""
+    gender: str | None = None
 
-    @property
-    def speaker(self) -> str:
-        """Who spoke, when the author's words name them (`сказал Иван`), else ''."""
-        return next((m.group(1) for m in map(_SPEAKER_IN_REMARK.match, self.remarks) if m), "")
+    def _said_by(self, head) -> None:
+        if self.speaker is None and (head.speaker or head.gender):
+            self.speaker, self.gender = head.speaker, head.gender
+
+
+@dataclass(slots=True)
+class Dialogue:
+    """Consecutive turns and who spoke each (the name the author gives in the turn's remark, or None)."""
+
+    turns: list[str]
+    speakers: list[str | None]
 
 
 def is_turn(paragraph: str) -> bool:
@@ -84,9 +100,9 @@ def is_turn(paragraph: str) -> bool:
 
 
 def clean_turn(text: str) -> str:
-    """Turn paragraph with footnote marks (`[33]`) removed, `--` turned into a dash and spaces collapsed."""
+    """Turn paragraph with bracketed notes (`[33]`, `[Нет еще]`) removed, `--` turned into a dash and spaces collapsed."""
     if "[" in text:
-        text = _FOOTNOTE_MARK.sub("", text)
+        text = _BRACKETS.sub("", text)
     if "--" in text:
         text = text.replace("--", "—")
     if "  " in text or "\t" in text or "\n" in text or "\xa0" in text:  # checking is cheaper than always splitting
@@ -95,27 +111,100 @@ def clean_turn(text: str) -> str:
 
 
 def read_turn(turn: str) -> Turn:
-    """The spoken words of a cleaned turn paragraph (leading dash and author's words removed), and the author's."""
-    has_dashless_remark = _DASHLESS_REMARK.search(turn) is not None
-    if not has_dashless_remark and turn.find("— ", 1) < 0 and turn.find("– ", 1) < 0 and turn.find("- ", 1) < 0:
-        return Turn(_join_speech([turn[1:]]))  # half the turns: no dash inside, speech only
-    parts = _AUTHOR_DASH.split(turn[1:])  # text, punctuation, text, punctuation, ..., text
-    texts = list(map(str.__add__, parts[::2], [*parts[1::2], ""]))  # each with the punctuation that closed it
-    if not has_dashless_remark:  # nearly all the others: speech and author's words alternate
-        return Turn(_join_speech(texts[::2]), texts[1::2])
-    pieces, remarks, dashless = [], [], 0
-    speaking = True
-    for text in texts:
-        remark = _DASHLESS_REMARK.search(text)
-        if remark:  # speech up to `?`/`!`/`…` (even after a dash taken for the author's), the author's after
-            pieces.append(text[: remark.start() + 1])
-            remarks.append(text[remark.end():])
-            dashless += 1
-            speaking = True  # the next dash goes back to speech
+    """The spoken words of a cleaned turn paragraph (leading dash and author's words removed), the author's, who spoke."""
+    body = turn[1:].lstrip()
+    if body[:1].islower() and remark_head(body):  # `— грустно запели два красивых голоса.`: narration
+        return Turn("", [body], problem="not_speech")
+    turn = Turn("")
+    if "(" in body:  # `(произнося слова граф Алексей Кириллыч, она просительно-робко взглянула на Левина...)`
+        body = _PARENTHESIS.sub(lambda m: _authors_aside(m, turn), body)
+    parts = _AUTHOR_DASH.split(body) if "— " in body or "– " in body or "- " in body else [body]
+    if len(parts) == 1 and not _DASHLESS.search(body):
+        return _closing_narration(_join_speech([body]), turn)  # half the turns: no dash inside, speech only
+    segments: list[list] = [[body if len(parts) == 1 else parts[0], None]]  # [text, remark head or None]
+    for punctuation, text in zip(parts[1::2], parts[2::2]):
+        if segments[-1][1] is not None:  # a dash after the author's words: speech again, unless the author's own
+            if punctuation is None:  # `В душе было одно желание - оставаться с Адой`
+                segments[-1][0] += f" — {text}"
+            else:
+                segments.append([text, None])
             continue
-        (pieces if speaking else remarks).append(text)
-        speaking = not speaking
-    return Turn(_join_speech(pieces), remarks, dashless)
+        head = remark_head(text, strict=punctuation is None, after_sentence=punctuation in (".", "!", "?", "…"))
+        if head:
+            segments[-1][0] += punctuation or ""
+            segments.append([text, head])
+        else:  # the dash is the speaker's
+            segments[-1][0] += f"{punctuation or ''} — {text}"
+    pieces = _split_dashless(segments, turn)
+    if pieces is None:
+        return Turn("", turn.remarks, turn.speaker, turn.dashless_remarks, "unsure_remark", turn.gender)
+    return _closing_narration(_join_speech(pieces), turn)
+
+
+def _closing_narration(speech: str, turn: Turn) -> Turn:
+    """`turn` with `speech`, less a closing sentence of narration that opens the next turn
+    (`...довериться. Опять понизив голос, Даша вдруг спросила:`, `...мы приехали. А нищий сказал:`)."""
+    turn.speech = speech
+    if speech.endswith(":"):
+        *spoken, last = sentences(speech)
+        if spoken and sentence_kind(last) == "narration":
+            turn.speech = " ".join(spoken)
+            turn.remarks.append(last)
+    return turn
+
+
+def _authors_aside(match: re.Match, turn: Turn) -> str:
+    """A bracketed aside: the author's when it narrates (then kept in `turn.remarks`), else the speaker's."""
+    if sentence_kind(match.group(1)) != "narration":
+        return match.group()
+    turn.remarks.append(match.group(1))
+    return ""
+
+
+def _split_dashless(segments: list[list], turn: Turn) -> list[str] | None:
+    """Spoken pieces of the segments, remarks and speaker into `turn`; dash-less remarks found in spoken segments;
+    None when an unclosed remark's end is not sure."""
+    pieces = []
+    for index, (text, head) in enumerate(segments):
+        if head is None:
+            text, head = _dashless_remark(text, turn)
+            pieces.append(text)
+            if head is None:
+                continue
+            text = turn.remarks.pop()
+        turn.remarks.append(text[: head.end])
+        turn._said_by(head)
+        # the author's words may run on past the speaker, or the speech go on after them with no dash
+        split = split_tail(text[head.end :])
+        if split is None or (index < len(segments) - 1 and len(sentences(split[0])) > 1):
+            return None  # a remark running on into narration before a dash: what follows may not be speech
+        turn.remarks[-1] += " " + split[0]
+        pieces.append(split[1])
+    return pieces
+
+
+def _dashless_remark(text: str, turn: Turn):
+    """(speech, head) where `text` holds a remark without its dash (`Куда? спросил он.`), the remark put in
+    `turn.remarks`; (text, None) when there is none."""
+    for match in _DASHLESS.finditer(text):
+        if match.group(1) == "," and not _SPEAKERS_DASH.search(text, match.end()):
+            continue  # `Я знаю, сказал он мне вчера`: after a comma only a remark set off by a dash counts
+        after = text[match.end() :]
+        head = remark_head(after, inverted=True)
+        if head is None or not head.named:
+            continue
+        closing = _SPEAKERS_DASH.search(after, head.end)
+        if match.group(1) == "," and closing is None:
+            continue
+        turn.dashless_remarks += 1
+        if closing is None:
+            turn.remarks.append(after)
+            return text[: match.start() + 1], head
+        turn.remarks.append(after[: closing.start()])
+        turn._said_by(head)
+        rest, _ = _dashless_remark(after[closing.end() :], turn)
+        return f"{text[: match.start() + 1]} {rest}", None
+    return text, None
 
 
 def _join_speech(pieces: list[str]) -> str:
@@ -134,14 +223,27 @@ def spoken_words(turn: str) -> str:
     return read_turn(clean_turn(turn)).speech
 
 
-def _same_person(name: str, other: str) -> bool:
-    """Names match across case endings: `Анюта`/`Анюту`, `Фетисов`/`Фетисова`."""
-    stem, other_stem = name[: max(3, len(name) - 2)], other[: max(3, len(other) - 2)]
-    return name.startswith(other_stem) or other.startswith(stem)
-
-
-def _is_new_person(name: str, speakers: list[str]) -> bool:
-    return not any(_same_person(name.split()[0], speaker.split()[0]) for speaker in speakers)
+def paragraph_turn(paragraph: str, layout: str = "dash") -> Turn | None:
+    """The turn a paragraph is in a book of this layout, None for narration."""
+    if layout == "play":
+        line = play_line(paragraph)
+        return Turn(line[1], speaker=line[0]) if line else None
+    if layout == "quotes" and paragraph[0] == "«":
+        pieces = quoted_pieces(" ".join(paragraph.split()))
+        if pieces is None:
+            return Turn("", problem="two_speakers")
+        remarks = [text for text, spoken in pieces if not spoken]
+        head = remark_head(remarks[0]) if remarks else None
+        if head and head.verb in THOUGHT_VERBS:
+            return Turn("", remarks, problem="not_speech")
+        turn = Turn(_join_speech([text for text, spoken in pieces if spoken]), remarks)
+        if head:
+            turn._said_by(head)
+        return turn
+    if paragraph[0] not in _DASHES:
+        return None
+    cleaned = clean_turn(paragraph)
+    return read_turn(cleaned) if cleaned and is_turn(cleaned) else None
 
 
 def group_dialogues(
@@ -150,50 +252,57 @@ def group_dialogues(
     max_narrative: int = 0,
     narrative_max_chars: int = 200,
     max_turn_chars: int = 1000,
-    split_speakers: bool = False,
-) -> list[list[str]]:
+    split_speakers: bool = True,
+    layout: str = "dash",
+) -> list[Dialogue]:
     """Cut paragraphs (stripped, non-empty) into dialogues; counts turns, dialogues and skips into `report`."""
-    dialogues: list[list[str]] = []
-    run: list[str] = []
-    speakers: list[str] = []  # named speakers of the run
+    dialogues: list[Dialogue] = []
+    run: list[tuple[str, str | None]] = []
+    slots: list[Person | None] = [None, None]  # who speaks the even and the odd turns of the run
     gap = 0  # short narrative paragraphs since the last turn of the run
 
     def close_run():
-        nonlocal run, speakers, gap
+        nonlocal run, slots, gap
         if len(run) >= 2:
-            dialogues.append(run)
+            dialogues.append(Dialogue([speech for speech, _ in run], [speaker for _, speaker in run]))
             report.turns += len(run)
         elif run:
             report.skipped["lone_turn"] += 1
-        run, speakers, gap = [], [], 0
+        run, slots, gap = [], [None, None], 0
 
     for paragraph in paragraphs:
-        cleaned = clean_turn(paragraph) if paragraph[0] in _DASHES else ""
-        if not cleaned or not is_turn(cleaned):
+        turn = paragraph_turn(paragraph, layout)
+        if turn is None:
             report.skipped["narrative"] += 1
             if run and gap < max_narrative and len(paragraph) <= narrative_max_chars:
-                new_person = split_speakers and any(
-                    _is_new_person(name, speakers) for name in _NAME_IN_NARRATIVE.findall(paragraph)
-                )
+                speakers = [slot for slot in slots if slot and slot[0]]
+                new_person = split_speakers and any(is_new_person(name, speakers) for name in _NAME_IN_NARRATIVE.findall(paragraph))
                 if not new_person:
                     gap += 1
                     continue
                 report.speaker_splits += 1
             close_run()
             continue
-        turn = read_turn(cleaned)
         report.dashless_remarks += turn.dashless_remarks
-        reason = "empty_turn" if not turn.speech else "long_turn" if len(turn.speech) > max_turn_chars else None
+        reason = turn.problem or ("empty_turn" if not turn.speech else "long_turn" if len(turn.speech) > max_turn_chars else "")
         if reason:
             close_run()
             report.skipped[reason] += 1
             continue
-        if split_speakers and turn.speaker and _is_new_person(turn.speaker, speakers):
-            if len(speakers) >= 2:
-                report.speaker_splits += 1
-                close_run()
-            speakers.append(turn.speaker)
-        run.append(turn.speech)
+        speech, fixed = fix_lookalikes(turn.speech)
+        report.lookalikes += fixed
+        person = (turn.speaker or "", turn.gender) if turn.speaker or turn.gender else None
+        if split_speakers and cuts(person, slots, len(run)):
+            report.speaker_splits += 1
+            close_run()
+        position = len(run) % 2
+        if person and (person[0] or slots[position] is None):
+            slots[position] = person
+        if split_speakers and slots[1 - position] is None:  # the one called by name likely answers: by gender only,
+            # as `Александр Давидыч` may be `Самойленко` in the remarks
+            called = [gender for name, gender in addressees(speech) if not (slots[position] and surely_same((name, gender), slots[position]))]
+            slots[1 - position] = ("", called[0]) if called and called[0] else None
+        run.append((speech, turn.speaker))
         gap = 0
     close_run()
     report.dialogues = len(dialogues)

@@ -1,0 +1,329 @@
+"""The author's words inside a turn, told from speech by the language (pymorphy3 part of speech, tense, case).
+
+A piece of a turn reads as a remark when it opens (after adverbs, particles, a prepositional phrase or a
+gerund clause) with a verb in the indicative, past (`сказал`, `вскинулся`, `отрезал`: any verb, not a list),
+or present/future in the third person with its subject after it (`говорит хохол`, `стонет он`), or with a
+pronoun or a name before a past verb (`он усмехнулся`). The subject, named or not (`исправник`, `я`,
+`тучный генерал`), is who speaks. `князь понимает: весь народ` (a noun before a present verb) or `все — все
+золотильщики` read as speech, so a dash inside speech loses nothing.
+
+After a remark that no dash closes, the rest is judged sentence by sentence: past-tense narration is the
+author's (`заревел капитан. Все шестеро пошли к воротам.`), a sentence in the second person or the imperative
+is speech again (`подхватил генерал. Мерзавец, не слушайте его`); both in one tail: not sure.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+TOKEN = re.compile(r"[А-Яа-яЁёA-Za-z]+(?:-[А-Яа-яЁё]+)*|[^\w\s]")
+_WORD = re.compile(r"[А-Яа-яЁёA-Za-z]+(?:-[А-Яа-яЁё]+)*")
+_SENTENCE_END = re.compile(r"(?<=[.!?…])\s+")
+_VOCATIVE = re.compile(r"(?:^|[,.!?…]\s)([А-ЯЁ][а-яё]+(?: [А-ЯЁ][а-яё]+)?)(?=[,!?])")
+_NOT_A_REMARK_AFTER_VERB = {"ли", "бы", "б", "же", "ж"}  # `сказал бы`, `сказал ли`: speech
+_PRONOUN_SUBJECTS = {"я", "он", "она", "оно", "мы", "они", "тот", "та"}  # `прибавил тот`: the one just named
+# a past (`сказал`, `вскинулась`) or present third-person (`говорит`, `стонут`) verb's ending, first or among the
+# first five words
+_VERB_END = r"[а-яё](?:л[аои]?|л(?:ся|ась|ось|ись)|[еиёуюая]т(?:ся)?|[её][сзкр]|ог)\b"  # also `произнес`, `мог`
+VERB_FIRST = re.compile(rf"[а-яё]*{_VERB_END}", re.IGNORECASE)
+_VERB_ENDING = re.compile(_VERB_END, re.IGNORECASE)
+_SOMEONE = {"кто-то", "кто-нибудь", "некто", "кто"}
+# nouns that stand for a person already named (`Маякин` ... `съехидничал старик`), unlike ranks and trades
+# (`исправник`, `городовой`), which bring in someone new
+ANAPHORIC_NOUNS = {
+    "старик", "старуха", "старушка", "старичок", "девочка", "мальчик", "девушка", "юноша", "женщина", "мужчина",
+    "человек", "ребенок", "ребёнок", "собеседник", "собеседница", "незнакомец", "незнакомка", "гость", "гостья",
+    "хозяин", "хозяйка", "барин", "барыня", "молодой человек", "приятель", "приятельница", "друг", "подруга",
+}
+_RELATIVE = {"который", "которая", "которое", "которые", "которому", "которой", "которого", "которым", "что", "как", "когда", "где", "будто", "словно", "точно"}
+_SECOND_PERSON = {"ты", "вы", "тебя", "тебе", "тобой", "вас", "вам", "вами", "твой", "ваш"}
+# verbs of thought: a quoted thought (`«Взяли бы и меня», — думала она`) is not a turn
+THOUGHT_VERBS = {"думать", "подумать", "мелькнуть", "пронестись", "решить", "соображать", "сообразить", "мечтать"}
+
+
+@lru_cache(maxsize=1)
+def _analyzer():
+    import pymorphy3  # imported here: loading the dictionaries takes half a second
+
+    return pymorphy3.MorphAnalyzer()
+
+
+@lru_cache(maxsize=300_000)
+def parses(word: str) -> tuple:
+    """The likely parses of a word (score at least a tenth of the best): a word read several ways is tried each way."""
+    found = _analyzer().parse(word.lower())
+    return tuple(p for p in found if p.score >= found[0].score / 10)
+
+
+@lru_cache(maxsize=300_000)
+def _has(word: str, *grammemes: str) -> bool:
+    return any(all(g in p.tag for g in grammemes) for p in parses(word))
+
+
+@lru_cache(maxsize=300_000)
+def _top(word: str, grammeme: str) -> bool:
+    return grammeme in parses(word)[0].tag
+
+
+def gender_of(parse) -> str | None:
+    """masc, femn, neut, plur (`сказали`) or None (a present verb: `говорит`)."""
+    if parse.tag.number == "plur":
+        return "plur"
+    return str(parse.tag.gender) if parse.tag.gender else None
+
+
+def _subject_gender(subject: str) -> str | None:
+    """The gender of a subject's nominative singular reading (`цыган` is not the genitive plural here)."""
+    parse = next((p for p in parses(subject.split()[-1]) if "nomn" in p.tag and "sing" in p.tag), None)
+    return gender_of(parse) if parse else None
+
+
+def addressees(speech: str) -> list[tuple[str, str | None]]:
+    """People a turn calls by name (`Послушай, Даша, ...`, `И ты, Анна Савишна, полагаешь`), with their gender:
+    who will likely answer."""
+    found = []
+    # a name called is near a turn's start or end (`Послушай, Даша, ...`, `... Ступай, Анюта.`): the middle of a
+    # long turn is not read
+    for match in _VOCATIVE.finditer(speech if len(speech) < 240 else f"{speech[:160]} … {speech[-80:]}"):
+        name = match.group(1)
+        is_name, gender = _name_gender(name.split()[0])
+        if is_name:
+            found.append((name, gender))
+    return found
+
+
+@lru_cache(maxsize=100_000)
+def _name_gender(word: str) -> tuple[bool, str | None]:
+    parse = next((p for p in parses(word) if p.is_known and {"Name", "Surn", "Patr"} & p.tag.grammemes), None)
+    return (True, gender_of(parse)) if parse is not None else (False, None)
+
+
+@lru_cache(maxsize=300_000)
+def is_narrative_verb(word: str, subject_follows: bool) -> bool:
+    """A verb a remark opens with: indicative past, or present/future third person (then its subject must follow)."""
+    for parse in parses(word):
+        tag = parse.tag
+        if tag.POS == "VERB" and tag.mood == "indc" and (tag.tense == "past" or (subject_follows and tag.person == "3per")):
+            return True
+    return False
+
+
+@dataclass(slots=True)
+class Head:
+    """The opening of a remark: who speaks (None when not named), the verb's lemma, where the head ends, and
+    whether a subject was found (`сказал он`: named, but not by name)."""
+
+    speaker: str | None
+    verb: str
+    end: int
+    named: bool = True
+    gender: str | None = None  # masc, femn, neut or plur, from the verb (`отвечала`) or the subject
+
+
+def _tokens(text: str) -> list[tuple[str, int, int]]:
+    return [(m.group(), m.start(), m.end()) for m in TOKEN.finditer(text)]
+
+
+def _skip_lead(tokens, i: int) -> int:
+    """Past adverbs, particles, `и`, a prepositional phrase (`с любопытством`) and a gerund clause (`улыбнувшись,`)."""
+    limit = i + 5
+    while i < len(tokens) and i < limit:
+        word = tokens[i][0]
+        if not word[0].isalpha():
+            break
+        if _top(word, "ADVB") or word.lower() in {"и", "тоже", "было", "опять", "вдруг", "еще", "ещё"}:
+            i += 1
+        elif _top(word, "ablt") and (_top(word, "ADJF") or _top(word, "NOUN")):  # `страшным голосом заревел`
+            i += 1
+        elif _top(word, "PREP") and i + 1 < len(tokens) and tokens[i + 1][0][0].isalpha():
+            i += 2
+            while i < len(tokens) and tokens[i][0][0].isalpha() and _top(tokens[i][0], "ADJF"):
+                i += 1
+        elif _top(word, "GRND"):
+            while i < len(tokens) and tokens[i][0] != ",":
+                i += 1
+            i += 1
+        else:
+            break
+    return i
+
+
+def _subject(tokens, i: int) -> tuple[str | None, int]:
+    """The nominative noun phrase after a remark's verb (`тучный генерал`, `Кирила Петрович`, `я`), and where it ends."""
+    for _ in range(6):
+        if i >= len(tokens):
+            return None, i
+        word = tokens[i][0]
+        if word == ",":
+            if any(_top(t[0], "GRND") for t in tokens[i + 1 : i + 3] if t[0][0].isalpha()):  # `отвечала, немного подумав, тетушка`
+                j = i + 1
+                while j < len(tokens) and tokens[j][0] != ",":
+                    j += 1
+                i = j + 1
+                continue
+            return None, i
+        if not word[0].isalpha():
+            return None, i
+        lower = word.lower()
+        if lower in _PRONOUN_SUBJECTS:
+            return (lower if lower == "я" else None), i + 1
+        if lower in _SOMEONE:  # `кричит кто-то из толпы`: someone else
+            return lower, i + 1
+        if _top(word, "NUMR") or lower in {"несколько", "много", "немного"}:  # `раздалось несколько восклицаний`
+            end = min(i + 2, len(tokens))
+            return " ".join(t[0] for t in tokens[i:end]), end
+        if _top(word, "ablt") and (_top(word, "NOUN") or _top(word, "ADJF")):  # `махнул рукой дьякон`
+            i += 1
+            continue
+        if word[0].isupper() or _has(word, "NOUN", "nomn") or _has(word, "ADJF", "nomn") or _has(word, "PRTF", "nomn"):
+            if _top(word, "PREP") or _top(word, "CONJ"):
+                return None, i
+            start = i
+            while i < len(tokens) and tokens[i][0][0].isalpha() and (
+                tokens[i][0][0].isupper() or _has(tokens[i][0], "ADJF", "nomn") or _has(tokens[i][0], "NOUN", "nomn")
+                or _has(tokens[i][0], "PRTF", "nomn")
+            ) and not _top(tokens[i][0], "PREP") and not _top(tokens[i][0], "CONJ") and i - start < 3:
+                i += 1
+            return " ".join(t[0] for t in tokens[start:i]), i
+        if _top(word, "ADVB") or _top(word, "PRCL") or _top(word, "NPRO") or _top(word, "INFN") or lower == "было":
+            i += 1
+        elif _top(word, "PREP"):
+            i += 2
+        else:
+            return None, i
+    return None, i
+
+
+def remark_head(text: str, strict: bool = False, inverted: bool = False, after_sentence: bool = True) -> Head | None:
+    """The remark `text` opens with, or None when it reads as speech.
+
+    Most pieces after a dash have no word with a verb's ending among their first four words: those are speech
+    without asking the morphology (`_VERB_ENDING`, a filter for speed; the morphology decides).
+
+    `strict` (a dash with no punctuation before it, `Ступайте - крикнула Сеата`): the verb must come first and its
+    subject must follow, since such a dash is far more often inside speech (`Оно — растет!`). `inverted`
+    (a remark without its dash): only the verb first, as `я переменился?` after a `?` is speech. A pronoun or a
+    name before the verb (`Она замолчала`) only `after_sentence` (the speech before the dash ended a sentence):
+    `Юлий находился в толпе, — он услышал и повторил их` is speech.
+    """
+    start = text[:80]
+    if strict or inverted:
+        if not VERB_FIRST.match(start):
+            return None
+    else:
+        words = start.split(None, 6)[:6]
+        if start[:1].isupper():  # only `Она замолчала`, `И он злобно и неслышно захохотал`
+            if not after_sentence or not any(_VERB_ENDING.search(word) for word in words[1:]):
+                return None
+        elif not any(_VERB_ENDING.search(word) for word in words[:4]):
+            return None
+    return _remark_head(start, strict, inverted or not after_sentence)
+
+
+@lru_cache(maxsize=100_000)
+def _remark_head(text: str, strict: bool, inverted: bool) -> Head | None:
+    tokens = _tokens(text)
+    if not tokens or not tokens[0][0][0].isalpha():
+        return None
+    i = 0 if strict else _skip_lead(tokens, 0)
+    if i >= len(tokens) or not tokens[i][0][0].isalpha():
+        return None
+    word = tokens[i][0]
+    verb_at = i
+    if not is_narrative_verb(word, subject_follows=True):
+        # `он усмехнулся`, `Иван махнул рукой`: a pronoun or a name, then a past verb
+        if strict or inverted or i + 1 >= len(tokens) or not (word.lower() in _PRONOUN_SUBJECTS or (word[0].isupper() and _has(word, "Name"))):
+            return None
+        j = i + 1
+        while j < min(len(tokens), i + 5) and tokens[j][0][0].isalpha() and (_top(tokens[j][0], "ADVB") or tokens[j][0] == "и"):
+            j += 1  # `он злобно и неслышно захохотал`
+        if j >= len(tokens) or not is_narrative_verb(tokens[j][0], subject_follows=False):
+            return None
+        name = word.lower() if word.lower() == "я" else (None if word.lower() in _PRONOUN_SUBJECTS else word)
+        verb = parses(tokens[j][0])[0]
+        return Head(name, verb.normal_form, tokens[j][2], gender=gender_of(verb))
+    if i + 1 < len(tokens) and tokens[i + 1][0].lower() in _NOT_A_REMARK_AFTER_VERB:
+        return None
+    past = is_narrative_verb(word, subject_follows=False)
+    speaker, end = _subject(tokens, verb_at + 1)
+    end = min(end, len(tokens))
+    named = speaker is not None or (end > verb_at + 1 and tokens[end - 1][0].lower() in _PRONOUN_SUBJECTS)
+    if not named and (strict or not past):
+        return None
+    lemma = next(p.normal_form for p in parses(word) if p.tag.POS == "VERB")
+    if not named and _top(word, "plur"):  # `кричали из залы`: several people, none of the two speakers
+        speaker = "они"
+    gender = gender_of(parses(word)[0]) or (_subject_gender(speaker) if speaker else None)
+    return Head(speaker, lemma, tokens[end - 1][2] if named else tokens[verb_at][2], named, gender)
+
+
+def sentence_kind(sentence: str) -> str:
+    """`narration` (a past verb, no second person), `speech` (second person, imperative, first/second person verb), or ''."""
+    kinds = {_word_kind(word) for word in _WORD.findall(sentence)}
+    if "narration" in kinds and "speech" in kinds:
+        return "both"
+    return "narration" if "narration" in kinds else "speech" if "speech" in kinds else ""
+
+
+@lru_cache(maxsize=300_000)
+def _word_kind(word: str) -> str:
+    lower = word.lower()
+    if lower in _SECOND_PERSON:
+        return "speech"
+    tag = parses(word)[0].tag
+    if is_narrative_verb(word, subject_follows=False) or tag.POS == "GRND":
+        return "narration"
+    if (tag.POS == "VERB" and (tag.mood == "impr" or tag.person in ("1per", "2per"))) or ("INTJ" in tag and lower.endswith("те")):
+        return "speech"  # `слушайте` is read as an interjection
+    return ""
+
+
+def sentences(text: str) -> list[str]:
+    return _SENTENCE_END.split(text)
+
+
+def split_tail(tail: str) -> tuple[str, str] | None:
+    """An unclosed remark's rest after its head -> (the author's words, speech that resumes); None when not sure.
+
+    The head's own sentence goes on as the author's while it holds a gerund, participle or past verb
+    (`начал Ратмиров, обменявшись взглядом с женою,` + `шалость шалостью...`)."""
+    tail = tail.strip()
+    if ", " not in tail and not _SENTENCE_END.search(tail):
+        return tail, ""  # nearly all: `сказал он.`, `спросил он тихо`
+    first, *rest = sentences(tail)
+    author, speech = first, ""
+    clauses = first.split(", ")
+    # the clause right after the speaker is the author's (`спросил он тихо.`); so are gerund, participle and
+    # adjective phrases after it (`прошептала она, готовая просить...`); speech may resume after those
+    for k in range(1, len(clauses)):
+        words = _WORD.findall(clauses[k])
+        if not words or words[0].lower() in _RELATIVE or _top(words[0], "CONJ") or any(is_narrative_verb(w, False) for w in words):
+            break
+        if any(_top(w, "GRND") or _top(w, "PRTF") for w in words) or _has(words[0], "ADJF", "nomn") or (
+            _top(words[0], "PREP") and len(words) <= 4
+        ):
+            continue
+        candidate = ", ".join(clauses[k:])
+        if not any(_top(w, "GRND") or _top(w, "PRTF") or is_narrative_verb(w, False) for w in _WORD.findall(candidate)):
+            author, speech = ", ".join(clauses[:k]), candidate
+        break
+    speaking, narrated = bool(speech), False
+    # four sentences tell whether the author's words run on or the speech resumes; the rest goes the same way
+    for sentence in rest[:4]:
+        kind = sentence_kind(sentence)
+        if kind == "both" or (kind == "narration" and speaking) or (kind == "speech" and narrated):
+            return None  # speech and narration mixed: not sure
+        if kind == "narration" or not (kind or speaking):
+            narrated = True
+            author += " " + sentence
+        else:
+            speaking = True
+            speech = f"{speech} {sentence}".strip()
+    if rest[4:]:
+        if speaking:
+            speech += " " + " ".join(rest[4:])
+        else:
+            author += " " + " ".join(rest[4:])
+    return author.strip(), speech.strip()

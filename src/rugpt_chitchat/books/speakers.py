@@ -1,0 +1,62 @@
+"""Who speaks: telling people apart by what the remarks call them, and where a run of turns must be cut.
+
+A person is a name as the author gives it (`Анюта`, `тучный генерал`, `я`; '' when not named: `сказал он`) and a
+gender (masc, femn, neut, or plur for several people). Identity is only ever "surely the same" (the same name)
+or "surely different" (another gender, another name or description, a name against a rank); anything else may
+be either, and the alternation of turns decides.
+"""
+
+from __future__ import annotations
+
+from .remarks import ANAPHORIC_NOUNS
+
+Person = tuple[str, "str | None"]  # a name (`Анюта`, `тучный генерал`, `я`) and a gender (masc, femn, neut, plur)
+
+
+def _is_name(name: str) -> bool:
+    return any(word[0].isupper() for word in name.split())
+
+
+def _same_name(name: str, other: str) -> bool:
+    """`Анюта`/`Анюту`, `Фетисов`/`Фетисова`, `генерал`/`тучный генерал`."""
+    name, other = name.lower(), other.lower()
+    if name == other or name.endswith(" " + other) or other.endswith(" " + name):
+        return True
+    first, other_first = name.split()[0], other.split()[0]
+    stem, other_stem = first[: max(3, len(first) - 2)], other_first[: max(3, len(other_first) - 2)]
+    return len(first) > 2 and len(other_first) > 2 and (first.startswith(other_stem) or other_first.startswith(stem))
+
+
+def surely_same(person: Person, other: Person) -> bool:
+    """Both named, and the names match (`сказал он` twice may be two men)."""
+    return bool(person[0] and other[0]) and _same_name(person[0], other[0])
+
+
+def _surely_different(person: Person, other: Person) -> bool:
+    """Genders differ, or two names (or two descriptions: `тучный генерал`, `снисходительный генерал`) differ;
+    a name and a description differ too, unless the description is one that stands for a named person
+    (`Маякин` ... `старик`), not a rank or trade (`Кирила Петрович` ... `исправник`)."""
+    if person[1] and other[1] and person[1] != other[1]:
+        return True
+    if not (person[0] and other[0]):
+        return False
+    if _is_name(person[0]) != _is_name(other[0]):
+        description = other[0] if _is_name(person[0]) else person[0]
+        return description.lower().split()[-1] not in ANAPHORIC_NOUNS and description.lower() != "я"
+    return not _same_name(person[0], other[0])
+
+
+def is_new_person(name: str, people: list[Person]) -> bool:
+    return not any(surely_same((name, None), person) for person in people)
+
+
+def cuts(person: Person | None, slots: list, turns: int) -> bool:
+    """Whether a turn by `person` ends the run: several people (`кричали`), the previous turn's speaker (named,
+    called by name or by alternation) is the same person, or its own place in the alternation is someone else's."""
+    if person is None or not turns:
+        return False
+    if person[1] == "plur":
+        return True
+    position = turns % 2
+    previous, own = slots[1 - position], slots[position]
+    return bool(previous and surely_same(previous, person)) or bool(own and _surely_different(own, person))
