@@ -26,6 +26,7 @@ from transformers import (
 )
 
 from ..data.cleaning import clean_utterance
+from .checkpoints import checkpoint_to_resume
 from .collator import DialogueCollator, with_length_column
 from ..config import PipelineArguments, SubsetArguments, parse_config, same_as
 from ..errors import DataError, not_loadable
@@ -273,6 +274,7 @@ def build_trainer(model_args: ModelArguments, data_args: DataArguments, args: Di
     if args.remove_unused_columns:
         raise DataError("remove_unused_columns", "must be false: the collator reads the history/input/reply columns")
     width = row_width(args, dialogue_format)
+    args.resume_from_checkpoint = checkpoint_to_resume(args.resume_from_checkpoint, args.output_dir)
     sources = expand_sources(data_args.data)
     with args.main_process_first(local=False, desc="tokenizer and samples"):
         reuse = bool(args.resume_from_checkpoint) or not args.should_save
@@ -321,8 +323,7 @@ def run_training(trainer: DialogueTrainer) -> TrainingOutcome:
     """Training (resumed when asked; perplexity before it logged at step 0), the best model saved with its card
     and pushed if asked."""
     args = trainer.args
-    resume = args.resume_from_checkpoint
-    trainer.train(resume_from_checkpoint=True if resume in {"true", "True", "last"} else resume)
+    trainer.train(resume_from_checkpoint=checkpoint_to_resume(args.resume_from_checkpoint, args.output_dir))
     before = trainer.initial_perplexity or math.nan
     after = trainer.evaluate()["eval_perplexity"]
     trainer.save_model()

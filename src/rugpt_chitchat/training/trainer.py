@@ -27,6 +27,7 @@ from transformers import (
 )
 from transformers.trainer_pt_utils import LengthGroupedSampler
 
+from .checkpoints import AtomicCheckpoints, EpochSeededLengthGroupedSampler
 from .collator import LENGTH_COLUMN
 from ..errors import TrainingDiverged
 from ..format import IGNORE_INDEX, DialogueFormat
@@ -105,8 +106,9 @@ def tied_parameter_names(model: torch.nn.Module) -> set[str]:
     return {name for names in names_by_tensor.values() if len(names) > 1 for name in names}
 
 
-class DialogueTrainer(Trainer):
-    """A Trainer whose model card records data and format (the model config carries the format into every save)."""
+class DialogueTrainer(AtomicCheckpoints, Trainer):
+    """A Trainer whose model card records data and format (the model config carries the format into every save),
+    whose checkpoints are written atomically and whose data order a resumed run replays exactly."""
 
     def __init__(
         self, *args, dialogue_format: DialogueFormat, data_sources: list[str], base_model: str | None,
@@ -143,12 +145,13 @@ class DialogueTrainer(Trainer):
             self.data_collator = training_collator
 
     def _get_train_sampler(self, train_dataset: Dataset | None = None) -> Sampler | None:
-        """The Trainer's length-grouped sampler, given the lengths as a list (see `sample_lengths`)."""
+        """The Trainer's length-grouped sampler, given the lengths as a list (see `sample_lengths`), each epoch's
+        order drawn from the data seed and the epoch alone (see `EpochSeededLengthGroupedSampler`)."""
         dataset = self.train_dataset if train_dataset is None else train_dataset
         if not self._groups_by_length_column(dataset):
             return super()._get_train_sampler(train_dataset)
         batch_size = self.args.train_batch_size * self.args.gradient_accumulation_steps
-        return LengthGroupedSampler(batch_size, lengths=sample_lengths(dataset))
+        return EpochSeededLengthGroupedSampler(batch_size, sample_lengths(dataset), self._data_seed())
 
     def _get_eval_sampler(self, eval_dataset: Dataset) -> Sampler | None:
         """The Trainer's length-grouped evaluation sampler, given the lengths as a list (see `sample_lengths`)."""
