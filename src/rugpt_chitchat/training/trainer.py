@@ -207,6 +207,14 @@ class DialogueTrainer(AtomicCheckpoints, Trainer):
             with open(Path(self.args.output_dir, "README.md"), "a", encoding="utf-8") as card:
                 card.write(self._dialogue_section())
 
+    def _provenance(self) -> str:
+        """The model and tokenizer really used, as the run resolved them (not as the config spelled them)."""
+        source = self.processing_class.name_or_path
+        trained_here = not source or Path(source).resolve() == Path(self.args.output_dir).resolve()
+        tokenizer = "a byte-level BPE trained here on the data" if trained_here else f"`{source}` (dialogue special tokens added)"
+        model = f"fine-tuned from `{self.base_model}`" if self.base_model else f"a new {self.model.config.model_type} trained from scratch"
+        return f"Model: {model}; tokenizer: {tokenizer}."
+
     def _dialogue_section(self) -> str:
         evaluations = [log for log in self.state.log_history if "eval_perplexity" in log]
         after = self.state.best_metric if self.state.best_metric is not None else (evaluations[-1]["eval_perplexity"] if evaluations else None)
@@ -214,6 +222,7 @@ class DialogueTrainer(AtomicCheckpoints, Trainer):
         table = "\n".join(f"| {name} | {value:.2f} |" for name, value in rows if value is not None)
         return (
             "\n## Chit-chat training (rugpt-chitchat)\n\n"
+            f"{self._provenance()}\n\n"
             f"Data: {', '.join(self.data_sources)}; {len(self.train_dataset):,} training and "
             f"{len(self.eval_dataset):,} validation samples, split by dialogue.\n\n"
             "Format (`dialogue_format` in config.json, read by `rugpt_chitchat.serving.generation.ChitChat`; the tokenizer's "
