@@ -144,30 +144,33 @@ def _pickle_batches(stream, source: str) -> Iterator[pa.Array]:
         yield _dialogue_array(dialogues[start : start + BATCH_DIALOGUES], source, start, max_chars)
 
 
-def _lines(stream, source: str) -> Iterator[bytes]:
-    """Lines ending in \\n, \\r\\n or a lone \\r (old Mac files), read in chunks: a line longer than MAX_LINE_BYTES is
-    refused rather than read whole."""
+def _line_batches(stream, source: str) -> Iterator[list[bytes]]:
+    """The lines of each 1 MiB read, ending in \\n, \\r\\n or a lone \\r (old Mac files). Read in chunks, a line
+    longer than MAX_LINE_BYTES is refused rather than read whole; lists, not lines, so the split stays in C."""
     pending, number = b"", 0
     while chunk := stream.read(_CHUNK_BYTES):
         lines = (pending + chunk).splitlines(keepends=True)
         pending = lines.pop()  # may go on in the next chunk (or be the CR of a CRLF the chunks split)
         number += len(lines)
-        yield from lines
+        yield lines
         if len(pending) > MAX_LINE_BYTES:
             too_long = f"the line is longer than {MAX_LINE_BYTES // 2**20} MiB: no dialogue is (one gigantic line?)"
             raise DataError(source, too_long, line=number + 1)
     if pending:
-        yield pending
+        yield [pending]
 
 
 def _decoded_lines(stream, source: str) -> Iterator[tuple[int, str]]:
     """(physical line number, stripped text); a UTF-8 byte order mark on the first line is dropped."""
-    for number, raw in enumerate(_lines(stream, source), start=1):
-        try:
-            line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
-        except UnicodeDecodeError as error:
-            raise DataError(source, f"not UTF-8 ({error.reason} at byte {error.start} of the line); save the file as UTF-8", line=number) from None
-        yield number, line.strip()
+    number = 0
+    for lines in _line_batches(stream, source):
+        for raw in lines:
+            number += 1
+            try:
+                line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+            except UnicodeDecodeError as error:
+                raise DataError(source, f"not UTF-8 ({error.reason} at byte {error.start} of the line); save the file as UTF-8", line=number) from None
+            yield number, line.strip()
 
 
 def _text_batches(stream, source: str) -> Iterator[pa.Array]:
