@@ -202,7 +202,11 @@ def load_samples(
         return prepare_dataset(sources, tokenizer, config)[0], {"data": sources, **config.shaping_settings()}
     recorded = load_pipeline_settings(directory)
     check_history_fits(data_args.max_history, recorded, directory)
-    samples = load_from_disk(str(directory))
+    try:
+        samples = load_from_disk(str(directory))
+    except IndexError:  # datasets cannot load back a split saved with no rows
+        raise DataError(directory, "holds a split saved empty, which cannot be loaded back (an older `preprocess` "
+                        "wrote it): preprocess the dialogues again with more of them or another --validation_size") from None
     for name, split in samples.items():
         missing = set(SAMPLE_COLUMNS) - set(split.column_names)
         if missing:
