@@ -44,7 +44,8 @@ def incomplete_because(checkpoint: Path) -> str | None:
 def last_complete_checkpoint(output_dir: str | Path) -> Path | None:
     """The complete `checkpoint-N` of `output_dir` with the highest N; None when there is none."""
     directory = Path(output_dir)
-    steps = {int(m.group(1)): path for path in directory.glob(f"{PREFIX_CHECKPOINT_DIR}-*") if (m := _CHECKPOINT.match(path.name))}
+    named = ((_CHECKPOINT.match(path.name), path) for path in directory.glob(f"{PREFIX_CHECKPOINT_DIR}-*"))
+    steps = {int(match.group(1)): path for match, path in named if match}
     return next((steps[step] for step in sorted(steps, reverse=True) if incomplete_because(steps[step]) is None), None)
 
 

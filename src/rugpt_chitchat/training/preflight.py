@@ -45,11 +45,13 @@ def check_model_fits(config: PretrainedConfig, model_class: type, dialogue_forma
     if positions is not None and positions < dialogue_format.max_length:
         raise DataError("max_length", f"{dialogue_format.max_length} exceeds the model's {positions} positions")
     if dialogue_format.use_token_type_ids and "token_type_ids" not in inspect.signature(model_class.forward).parameters:
-        raise DataError("use_token_type_ids", f"{model_class.__name__} takes no token_type_ids; set use_token_type_ids: false")
+        problem = f"{model_class.__name__} takes no token_type_ids; set use_token_type_ids: false"
+        raise DataError("use_token_type_ids", problem)
 
 
 def causal_lm_class(config: PretrainedConfig, name: str) -> type:
     try:
         return MODEL_FOR_CAUSAL_LM_MAPPING[type(config)]
     except KeyError:
-        raise DataError(name, f"a {config.model_type} model is no causal language model transformers can train here") from None
+        problem = f"a {config.model_type} model is no causal language model transformers can train here"
+        raise DataError(name, problem) from None
