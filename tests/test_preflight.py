@@ -45,6 +45,17 @@ def test_the_tiny_config_with_a_pretrained_model_is_refused_with_the_fix(tmp_pat
     assert not output_dir.exists()
 
 
+def test_pretraining_a_pretrained_model_with_a_new_tokenizer_is_refused(tmp_path, tiny_model_dir, capsys):
+    """configs/base-gpu.yaml says `tokenizer_name: train`; its comment suggests continuing ruGPT-3's pretraining."""
+    output_dir = tmp_path / "base"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["pretrain", "--config", str(REPO / "configs" / "base-tiny.yaml"), "--output_dir", str(output_dir),
+              "--model_name_or_path", str(tiny_model_dir)])  # fmt: skip
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.startswith("error: tokenizer_name: 'train' (a new tokenizer) with the pretrained model")
+    assert not output_dir.exists()
+
+
 def test_a_model_without_token_type_ids_is_refused_before_the_tokenizer_is_trained(tmp_path, dialogue_file):
     output_dir = tmp_path / "run"
     argv = quick(dialogue_file, output_dir, "--model_type", "llama", "--config_overrides", TINY_LLAMA, "--tokenizer_name", "train")
