@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 import gzip
+import io
 import lzma
 import re
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -41,6 +43,18 @@ def library(books_dir, tmp_path_factory) -> Path:
     (root / "Юность.txt.gz").write_bytes(gzip.compress((books_dir / "Tolstoy/Юность.txt").read_bytes()))
     (root / "Метель.txt.xz").write_bytes(lzma.compress((books_dir / "Tolstoy/Метель.txt").read_bytes()))
     return root
+
+
+def test_a_zip_inside_a_zip_larger_than_the_guard_is_reported_not_read_into_memory(library):
+    inner = zipfile.ZipFile(io.BytesIO(zipfile.ZipFile(library / "lib.zip").read("more/lermontov.zip")))
+    size = zipfile.ZipFile(library / "lib.zip").getinfo("more/lermontov.zip").file_size
+    found = find_books([library / "lib.zip"], max_nested_bytes=size - 1)
+    assert [(u.name.removeprefix(f"{library}/"), u.reason) for u in found.unreadable] == [
+        ("lib.zip!more/lermontov.zip", f"a zip inside a zip of {size:,} bytes, more than the {size - 1:,} read into memory; unpack it")
+    ]
+    assert not any("lermontov.zip" in ref.name for ref in found.books)
+    assert inner.namelist() == ["Ашик-Кериб.fb2.zip"]  # what the guard kept out
+    assert len(find_books([library / "lib.zip"], max_nested_bytes=size).books) == 4
 
 
 def test_books_in_archives_nested_archives_and_compressed_files_are_found_and_read(library, books_dir):

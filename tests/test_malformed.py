@@ -92,6 +92,21 @@ def broken_symlink(directory: Path) -> Path:
     return directory / "dangling.txt"
 
 
+def memo_bomb(directory: Path) -> Path:
+    """A small pickle whose memo repeats one string: 50,000 dialogues of the same 2,000 characters twice."""
+    utterance = "а" * 1000
+    path = directory / "memo-bomb.pkl"
+    path.write_bytes(pickle.dumps([[utterance, utterance]] * 50_000))
+    return path
+
+
+def one_gigantic_line(directory: Path) -> Path:
+    """An .xz of a few kB that expands to one line longer than any dialogue (17 MiB, no line break)."""
+    path = directory / "one-line.txt.xz"
+    path.write_bytes(lzma.compress(b"- " + b"a" * (17 * 2**20)))
+    return path
+
+
 def unreadable(directory: Path) -> Path:
     path = directory / "locked.txt"
     path.write_text(text(GOOD), encoding="utf-8")
@@ -191,6 +206,11 @@ CASES = [
     Case("inner.txt", through_a_file, r": no such file"),
     Case("dangling.txt", broken_symlink, r": no such file"),
     Case("locked.txt", unreadable, r": cannot be read: permission denied"),
+    # size guards and extensions
+    Case("memo-bomb.pkl", memo_bomb, r": records 0-49999 hold 100,000,000 characters of text, more than .* memo references"),
+    Case("one-line.txt.xz", one_gigantic_line, r", line 1: the line is longer than 16 MiB"),
+    Case("table.csv", b"speaker,text\n1,\"\xd0\x9f\xd1\x80\xd0\xb8\xd0\xb2\xd0\xb5\xd1\x82\"\n", r": unknown extension '.csv'"),
+    Case("old-mac.txt", text(GOOD).replace("\n", "\r").encode()),
 ]
 
 PERMISSION_CASES = {"locked.txt"}
@@ -280,6 +300,28 @@ def test_no_validation_dialogue_is_an_empty_split_not_a_crash(tmp_path, small_to
     assert summary.splits["train"]["samples"] == 3 == len(samples["train"])
     assert len(samples["validation"]) == 0 and samples["validation"].column_names == ["history", "input", "reply"]
     assert "| validation: samples | 0 |" in summary.to_markdown()
+
+
+def test_old_mac_line_endings_are_line_endings(tmp_path, small_tokenizer):
+    path = tmp_path / "old-mac.txt"
+    path.write_bytes(text(GOOD).replace("\n", "\r").encode())
+    samples, summary = prepare_dataset([path], small_tokenizer, PipelineConfig(validation_size=0))
+    assert summary.dialogues_read == 3 and len(samples["train"]) == 3
+
+
+def test_preprocess_refuses_a_split_it_would_leave_empty_and_writes_nothing(tmp_path, small_tokenizer_dir, capsys):
+    from rugpt_chitchat.cli import main
+
+    path = tmp_path / "three.txt"
+    path.write_text(text(GOOD), encoding="utf-8")
+    argv = [*cli_argv(path, small_tokenizer_dir, tmp_path / "out")[:-2], "--validation_size", "0.001"]
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    stderr = capsys.readouterr().err
+    [error] = [line for line in stderr.splitlines() if line.startswith("error:")]
+    assert error.startswith(f"error: {path}: the validation split would be empty") and "Traceback" not in stderr
+    assert not (tmp_path / "out").exists()
 
 
 # The CLI: every case in one child process (importing the stack costs seconds), through `cli.main` as

@@ -99,3 +99,26 @@ def test_empty_and_missing_files_and_bad_jsonl(tmp_path):
     (tmp_path / "bad.jsonl").write_text('{"dialogue": ["а", "б"]}\n{"dialogue": ["в",\n', encoding="utf-8")
     with pytest.raises(DataError, match=r"bad\.jsonl, line 2: not valid JSON"):
         read_dialogues(tmp_path / "bad.jsonl")
+
+
+@pytest.mark.parametrize("ending", ["\r", "\r\n"])
+def test_old_mac_and_windows_line_endings_are_line_endings(tmp_path, ending):
+    path = tmp_path / "dialogues.txt"
+    path.write_bytes(("\n\n".join("\n".join(dialogue) for dialogue in DIALOGUES) + "\n").replace("\n", ending).encode())
+    assert read_dialogues(path)["dialogue"] == DIALOGUES
+
+
+def test_a_line_ending_split_across_read_chunks_is_one_line_ending(tmp_path):
+    """The reader reads 1 MiB at a time: here the CR of a CRLF is its last byte and the LF the next chunk's first."""
+    first = "- " + "x" * (2**20 - 3)
+    path = tmp_path / "chunked.txt"
+    path.write_bytes(f"{first}\r\n- Да.\r\n\r\n- Нет.\r\n- Ну.\r\n".encode())
+    assert len(first.encode()) + 1 == 2**20
+    assert read_dialogues(path)["dialogue"] == [[first, "- Да."], ["- Нет.", "- Ну."]]
+
+
+def test_an_unknown_extension_is_refused_not_read_as_text(tmp_path):
+    path = tmp_path / "dialogues.csv"
+    path.write_text("speaker,text\n1,Привет\n2,Здравствуй\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"dialogues.csv: unknown extension '.csv'"):
+        read_dialogues(path)

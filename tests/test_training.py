@@ -314,6 +314,14 @@ def test_preprocessed_samples_are_refused_without_their_tokenizer(tmp_path, toke
         build_trainer(*parse_arguments(small_run(foreign, tokenizer_dir, tmp_path / "out")))
 
 
+def test_preprocessed_samples_with_a_split_saved_empty_are_one_clear_error(tmp_path, tokenizer_dir):
+    sample = {"history": [[300, 301]], "input": [302], "reply": [303]}
+    empty = Dataset.from_list([sample]).select([])
+    DatasetDict(train=Dataset.from_list([sample] * 8), validation=empty).save_to_disk(tmp_path / "samples")
+    with pytest.raises(DataError, match="samples: holds a split saved empty, which cannot be loaded back"):
+        build_trainer(*parse_arguments(small_run(tmp_path / "samples", tokenizer_dir, tmp_path / "out")))
+
+
 @pytest.fixture(scope="module")
 def prepared_with_one_turn(tmp_path_factory, dialogue_file, tokenizer_dir) -> Path:
     """The real dialogues preprocessed with max_history=1, saved as `preprocess` saves them."""

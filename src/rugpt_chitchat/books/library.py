@@ -30,6 +30,7 @@ logger = logging.getLogger(__name__)
 
 BOOK_SUFFIXES = (".txt", ".fb2")
 ARCHIVE_SUFFIX = ".zip"
+MAX_NESTED_ARCHIVE_BYTES = 512 * 2**20  # a zip inside a zip is read into memory: no larger than this
 _DECOMPRESSORS = {".gz": gzip.open, ".xz": lzma.open, ".bz2": bz2.open}
 _CONTROL_BYTES = bytes([*range(0, 9), 11, 12, *range(14, 32), 127])
 _CONTROL_TO_SPACE = bytes.maketrans(_CONTROL_BYTES, b" " * len(_CONTROL_BYTES))
@@ -98,11 +99,12 @@ def _book_kind(name: str) -> str | None:
     return "book" if suffixes and suffixes[-1] in BOOK_SUFFIXES else None
 
 
-def find_books(paths) -> Library:
+def find_books(paths, max_nested_bytes: int = MAX_NESTED_ARCHIVE_BYTES) -> Library:
     """Every book under `paths` (files, directories searched recursively, zip archives searched inside).
 
-    Missing paths, damaged or empty archives and archive members that are not books are recorded in
-    `Library.unreadable`; files in directories that are neither books nor archives are ignored.
+    Missing paths, damaged or empty archives, archive members that are not books and zips inside zips larger
+    than `max_nested_bytes` (they are read into memory) are recorded in `Library.unreadable`; files in
+    directories that are neither books nor archives are ignored.
     """
     library = Library()
     for path in map(Path, paths):
@@ -111,28 +113,28 @@ def find_books(paths) -> Library:
             if not found:
                 library.unreadable.append(Unreadable(str(path), "directory holds no books (.txt, .fb2, .zip)"))
             for file in found:
-                _add_file(library, file)
+                _add_file(library, file, max_nested_bytes)
         elif not path.exists():
             library.unreadable.append(Unreadable(str(path), "no such file or directory"))
         elif _book_kind(path.name) is None:
             library.unreadable.append(Unreadable(str(path), "not a book: expected .txt, .fb2 (maybe .gz/.xz/.bz2) or .zip"))
         else:
-            _add_file(library, path)
+            _add_file(library, path, max_nested_bytes)
     return library
 
 
-def _add_file(library: Library, path: Path) -> None:
+def _add_file(library: Library, path: Path, max_nested_bytes: int) -> None:
     if _book_kind(path.name) == "book":
         library.books.append(BookRef(str(path)))
         return
     try:
         with zipfile.ZipFile(path) as archive:
-            _add_members(library, BookRef(str(path)), archive)
+            _add_members(library, BookRef(str(path)), archive, max_nested_bytes)
     except _READ_ERRORS as error:
         library.unreadable.append(Unreadable(str(path), f"damaged archive ({error})"))
 
 
-def _add_members(library: Library, parent: BookRef, archive: zipfile.ZipFile) -> None:
+def _add_members(library: Library, parent: BookRef, archive: zipfile.ZipFile, max_nested_bytes: int) -> None:
     members = [info for info in archive.infolist() if not info.is_dir()]
     if not members:
         library.unreadable.append(Unreadable(parent.name, "empty archive"))
@@ -141,10 +143,13 @@ def _add_members(library: Library, parent: BookRef, archive: zipfile.ZipFile) ->
         kind = _book_kind(info.filename)
         if kind == "book":
             library.books.append(ref)
+        elif kind == "archive" and info.file_size > max_nested_bytes:  # zipfile never reads past file_size
+            library.unreadable.append(Unreadable(ref.name, f"a zip inside a zip of {info.file_size:,} bytes, more "
+                                                 f"than the {max_nested_bytes:,} read into memory; unpack it"))
         elif kind == "archive":
             try:
                 with zipfile.ZipFile(io.BytesIO(archive.read(info))) as inner:
-                    _add_members(library, ref, inner)
+                    _add_members(library, ref, inner, max_nested_bytes)
             except _READ_ERRORS as error:
                 library.unreadable.append(Unreadable(ref.name, f"damaged archive ({error})"))
         else:

@@ -41,6 +41,11 @@ _FORMATS = {".pkl": "pickle", ".pickle": "pickle", ".txt": "text", ".jsonl": "js
 # what a damaged or truncated compressed file raises while it is decompressed
 _STREAM_ERRORS = (OSError, EOFError, lzma.LZMAError, zlib.error)
 _HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]{0,95}(/[\w.-]{1,96})?")
+# Size guards: what a small file can expand to must fail with a message, not exhaust the memory.
+MAX_LINE_BYTES = 16 * 2**20  # a text or JSONL line longer than this is no dialogue (an .xz can inflate to one line)
+_CHUNK_BYTES = 2**20
+MIN_TEXT_BUDGET = 64 * 2**20  # characters per batch of a pickle always allowed...
+MAX_PICKLE_EXPANSION = 8  # ...and beyond that, characters per byte of pickle: only repeated memo references exceed it
 
 
 class _DialogueUnpickler(pickle.Unpickler):
@@ -56,10 +61,15 @@ class _DialogueUnpickler(pickle.Unpickler):
 
 
 def detect_format(path: Path) -> str:
+    """The reader for the file's extension (inside .xz/.gz/.bz2); no extension is text, an unknown one an error."""
     suffixes = [s.lower() for s in path.suffixes]
     if suffixes and suffixes[-1] in _OPENERS:
         suffixes = suffixes[:-1]
-    return _FORMATS.get(suffixes[-1] if suffixes else "", "text")
+    suffix = suffixes[-1] if suffixes else ""
+    if suffix and suffix not in _FORMATS:
+        raise DataError(path, f"unknown extension {suffix!r}: dialogue files are .txt (`- реплика` lines), .pkl or "
+                        ".jsonl, maybe compressed (.xz, .gz, .bz2); convert the file to one of them")
+    return _FORMATS.get(suffix, "text")
 
 
 def _open_bytes(path: Path):
@@ -84,10 +94,15 @@ def _check_dialogue(dialogue, source: str, record: int | None = None, line: int 
     return list(dialogue)
 
 
-def _dialogue_array(dialogues: list, source: str, first_record: int) -> pa.Array:
-    """Lists of strings as an Arrow column. The type check runs in C (`map(type, …)`); only a batch that
-    fails it is walked in Python, to name the first bad record."""
+def _dialogue_array(dialogues: list, source: str, first_record: int, max_chars: int | None = None) -> pa.Array:
+    """Lists of strings as an Arrow column, of at most `max_chars` characters. The checks run in C (`map(type, …)`,
+    `map(len, …)`); only a batch that fails the type check is walked in Python, to name the first bad record."""
     if set(map(type, dialogues)) <= {list, tuple} and set(map(type, chain.from_iterable(dialogues))) <= {str}:
+        chars = sum(map(len, chain.from_iterable(dialogues))) if max_chars is not None else 0
+        if max_chars is not None and chars > max_chars:
+            raise DataError(source, f"records {first_record}-{first_record + len(dialogues) - 1} hold {chars:,} characters "
+                            f"of text, more than the {max_chars:,} this pickle's size allows: it repeats the same strings "
+                            "(pickle memo references) far beyond any corpus; refused before it fills the memory")
         try:
             return pa.array(dialogues, type=DIALOGUE_TYPE)
         except UnicodeEncodeError:
@@ -124,18 +139,38 @@ def _pickle_batches(stream, source: str) -> Iterator[pa.Array]:
         raise DataError(source, f"not a readable pickle ({type(error).__name__}: {' '.join(str(error).split())})") from None
     if not isinstance(dialogues, (list, tuple)):
         raise DataError(source, f"the pickle holds {type(dialogues).__name__}; expected a list of dialogues")
+    max_chars = max(MIN_TEXT_BUDGET, MAX_PICKLE_EXPANSION * stream.tell())  # tell(): bytes of pickle, decompressed
     for start in range(0, len(dialogues), BATCH_DIALOGUES):
-        yield _dialogue_array(dialogues[start : start + BATCH_DIALOGUES], source, start)
+        yield _dialogue_array(dialogues[start : start + BATCH_DIALOGUES], source, start, max_chars)
+
+
+def _line_batches(stream, source: str) -> Iterator[list[bytes]]:
+    """The lines of each 1 MiB read, ending in \\n, \\r\\n or a lone \\r (old Mac files). Read in chunks, a line
+    longer than MAX_LINE_BYTES is refused rather than read whole; lists, not lines, so the split stays in C."""
+    pending, number = b"", 0
+    while chunk := stream.read(_CHUNK_BYTES):
+        lines = (pending + chunk).splitlines(keepends=True)
+        pending = lines.pop()  # may go on in the next chunk (or be the CR of a CRLF the chunks split)
+        number += len(lines)
+        yield lines
+        if len(pending) > MAX_LINE_BYTES:
+            too_long = f"the line is longer than {MAX_LINE_BYTES // 2**20} MiB: no dialogue is (one gigantic line?)"
+            raise DataError(source, too_long, line=number + 1)
+    if pending:
+        yield [pending]
 
 
 def _decoded_lines(stream, source: str) -> Iterator[tuple[int, str]]:
     """(physical line number, stripped text); a UTF-8 byte order mark on the first line is dropped."""
-    for number, raw in enumerate(stream, start=1):
-        try:
-            line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
-        except UnicodeDecodeError as error:
-            raise DataError(source, f"not UTF-8 ({error.reason} at byte {error.start} of the line); save the file as UTF-8", line=number) from None
-        yield number, line.strip()
+    number = 0
+    for lines in _line_batches(stream, source):
+        for raw in lines:
+            number += 1
+            try:
+                line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+            except UnicodeDecodeError as error:
+                raise DataError(source, f"not UTF-8 ({error.reason} at byte {error.start} of the line); save the file as UTF-8", line=number) from None
+            yield number, line.strip()
 
 
 def _text_batches(stream, source: str) -> Iterator[pa.Array]:
@@ -214,6 +249,7 @@ def _write_arrow(path: Path, target: Path) -> None:
 def _read_file(path: Path) -> Dataset:
     if path.stat().st_size == 0:
         raise DataError(path, "the file is empty")
+    detect_format(path)  # an unknown extension is refused before anything is read
     target = _cache_file(path)
     if not target.exists():
         _write_arrow(path, target)

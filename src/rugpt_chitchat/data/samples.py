@@ -257,7 +257,12 @@ def preprocess_data_for_model(
 
 def save_samples(samples: DatasetDict, directory: str | Path, config: PipelineConfig, sources: list[str], tokenizer_name: str) -> None:
     """`save_to_disk`, with `pipeline_config.json` beside it: the sources, tokenizer and settings that made it,
-    which `train` checks its format against and records in the checkpoint."""
+    which `train` checks its format against and records in the checkpoint. An empty split is refused: it would
+    not load back, and training needs both."""
+    empty = [name for name, split in samples.items() if len(split) == 0]
+    if empty:
+        raise DataError(", ".join(map(str, sources)), f"the {' and '.join(empty)} split would be empty (validation_size "
+                        f"{config.validation_size} of these dialogues); give more dialogues or change --validation_size")
     samples.save_to_disk(str(directory))
     record = {"data": [str(source) for source in sources], "tokenizer_name": tokenizer_name, **config.shaping_settings()}
     Path(directory, PIPELINE_FILE).write_text(json.dumps(record, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")

@@ -8,7 +8,6 @@ samples with their lengths (packed into rows if asked), then train with early st
 
 from __future__ import annotations
 
-import inspect
 import logging
 import math
 import dataclasses
@@ -19,7 +18,6 @@ from pathlib import Path
 import pyarrow.compute as pc
 from datasets import DatasetDict, load_from_disk
 from transformers import (
-    AutoConfig,
     AutoModelForCausalLM,
     EarlyStoppingCallback,
     PreTrainedModel,
@@ -28,6 +26,8 @@ from transformers import (
 )
 
 from ..data.cleaning import clean_utterance
+from .checkpoints import checkpoint_to_resume
+from .preflight import TRAIN_TOKENIZER, causal_lm_class, check_model_fits, check_tokenizer_choice, model_config
 from .collator import DialogueCollator, with_length_column
 from ..config import PipelineArguments, SubsetArguments, parse_config, same_as
 from ..errors import DataError, not_loadable
@@ -39,8 +39,6 @@ from ..tokenizer import add_dialogue_special_tokens, chat_template, load_pretrai
 from .trainer import DialogueTrainer, perplexity_metrics, reply_nll_per_sample, seed_everything
 
 logger = logging.getLogger(__name__)
-
-TRAIN_TOKENIZER = "train"
 
 
 @dataclass
@@ -183,9 +181,7 @@ def load_model(model_args: ModelArguments, tokenizer: PreTrainedTokenizerBase, d
         except OSError as error:
             raise not_loadable(model_args.model_name_or_path, "model", error) from error
     else:
-        config = AutoConfig.for_model(model_args.model_type)
-        if model_args.config_overrides:
-            config.update_from_string(model_args.config_overrides)
+        config = model_config(None, model_args.model_type, model_args.config_overrides)
         config.vocab_size = len(tokenizer)
         model = AutoModelForCausalLM.from_config(config, attn_implementation=model_args.attn_implementation)
     if model.get_input_embeddings().num_embeddings < len(tokenizer):
@@ -193,11 +189,7 @@ def load_model(model_args: ModelArguments, tokenizer: PreTrainedTokenizerBase, d
     model.config.bos_token_id, model.config.eos_token_id, model.config.pad_token_id = special.bos, special.eos, special.pad
     model.generation_config = default_generation_config(special)
     dialogue_format.store_in(model.config)  # so every save and Hub push carries the format
-    positions = getattr(model.config, "max_position_embeddings", None)
-    if positions is not None and positions < dialogue_format.max_length:
-        raise DataError("max_length", f"{dialogue_format.max_length} exceeds the model's {positions} positions")
-    if dialogue_format.use_token_type_ids and "token_type_ids" not in inspect.signature(model.forward).parameters:
-        raise DataError("use_token_type_ids", f"{type(model).__name__} takes no token_type_ids; set use_token_type_ids: false")
+    check_model_fits(model.config, type(model), dialogue_format)
     return model
 
 
@@ -212,7 +204,11 @@ def load_samples(
         return prepare_dataset(sources, tokenizer, config)[0], {"data": sources, **config.shaping_settings()}
     recorded = load_pipeline_settings(directory)
     check_history_fits(data_args.max_history, recorded, directory)
-    samples = load_from_disk(str(directory))
+    try:
+        samples = load_from_disk(str(directory))
+    except IndexError:  # datasets cannot load back a split saved with no rows
+        raise DataError(directory, "holds a split saved empty, which cannot be loaded back (an older `preprocess` "
+                        "wrote it): preprocess the dialogues again with more of them or another --validation_size") from None
     for name, split in samples.items():
         missing = set(SAMPLE_COLUMNS) - set(split.column_names)
         if missing:
@@ -275,6 +271,10 @@ def build_trainer(model_args: ModelArguments, data_args: DataArguments, args: Di
     if args.remove_unused_columns:
         raise DataError("remove_unused_columns", "must be false: the collator reads the history/input/reply columns")
     width = row_width(args, dialogue_format)
+    args.resume_from_checkpoint = checkpoint_to_resume(args.resume_from_checkpoint, args.output_dir)
+    check_tokenizer_choice(model_args.tokenizer_name, model_args.model_name_or_path)
+    config = model_config(model_args.model_name_or_path, model_args.model_type, model_args.config_overrides)
+    check_model_fits(config, causal_lm_class(config, model_args.model_name_or_path or model_args.model_type), dialogue_format)
     sources = expand_sources(data_args.data)
     with args.main_process_first(local=False, desc="tokenizer and samples"):
         reuse = bool(args.resume_from_checkpoint) or not args.should_save
@@ -323,8 +323,7 @@ def run_training(trainer: DialogueTrainer) -> TrainingOutcome:
     """Training (resumed when asked; perplexity before it logged at step 0), the best model saved with its card
     and pushed if asked."""
     args = trainer.args
-    resume = args.resume_from_checkpoint
-    trainer.train(resume_from_checkpoint=True if resume in {"true", "True", "last"} else resume)
+    trainer.train(resume_from_checkpoint=checkpoint_to_resume(args.resume_from_checkpoint, args.output_dir))
     before = trainer.initial_perplexity or math.nan
     after = trainer.evaluate()["eval_perplexity"]
     trainer.save_model()

@@ -36,6 +36,7 @@ from ..data.samples import expand_sources
 from ..tokenizer import train_tokenizer
 from .trainer import StopOnNonFinite, perplexity_metrics, reply_nll_per_sample
 from .finetune import TRAIN_TOKENIZER, ModelArguments, load_model, named_tokenizer, with_overrides
+from .preflight import check_tokenizer_choice
 
 logger = logging.getLogger(__name__)
 
@@ -185,6 +186,7 @@ def build_pretrainer(model_args: ModelArguments, data_args: PretrainDataArgument
     """Documents, tokenizer, blocks and model ready before the first step, so bad input fails here."""
     if not data_args.data:
         raise DataError("data", "no prose given: set `data:` in the config or pass --data BOOKS_DIR...")
+    check_tokenizer_choice(model_args.tokenizer_name, model_args.model_name_or_path)
     with args.main_process_first(local=False, desc="tokenizer and blocks"):
         documents = read_documents(expand_sources(data_args.data))
         dialogue_sources = expand_sources(data_args.tokenizer_dialogues) if data_args.tokenizer_dialogues else []

@@ -27,6 +27,7 @@ from transformers import (
 )
 from transformers.trainer_pt_utils import LengthGroupedSampler
 
+from .checkpoints import AtomicCheckpoints, EpochSeededLengthGroupedSampler
 from .collator import LENGTH_COLUMN
 from ..errors import TrainingDiverged
 from ..format import IGNORE_INDEX, DialogueFormat
@@ -105,8 +106,9 @@ def tied_parameter_names(model: torch.nn.Module) -> set[str]:
     return {name for names in names_by_tensor.values() if len(names) > 1 for name in names}
 
 
-class DialogueTrainer(Trainer):
-    """A Trainer whose model card records data and format (the model config carries the format into every save)."""
+class DialogueTrainer(AtomicCheckpoints, Trainer):
+    """A Trainer whose model card records data and format (the model config carries the format into every save),
+    whose checkpoints are written atomically and whose data order a resumed run replays exactly."""
 
     def __init__(
         self, *args, dialogue_format: DialogueFormat, data_sources: list[str], base_model: str | None,
@@ -143,12 +145,13 @@ class DialogueTrainer(Trainer):
             self.data_collator = training_collator
 
     def _get_train_sampler(self, train_dataset: Dataset | None = None) -> Sampler | None:
-        """The Trainer's length-grouped sampler, given the lengths as a list (see `sample_lengths`)."""
+        """The Trainer's length-grouped sampler, given the lengths as a list (see `sample_lengths`), each epoch's
+        order drawn from the data seed and the epoch alone (see `EpochSeededLengthGroupedSampler`)."""
         dataset = self.train_dataset if train_dataset is None else train_dataset
         if not self._groups_by_length_column(dataset):
             return super()._get_train_sampler(train_dataset)
         batch_size = self.args.train_batch_size * self.args.gradient_accumulation_steps
-        return LengthGroupedSampler(batch_size, lengths=sample_lengths(dataset))
+        return EpochSeededLengthGroupedSampler(batch_size, sample_lengths(dataset), self._data_seed())
 
     def _get_eval_sampler(self, eval_dataset: Dataset) -> Sampler | None:
         """The Trainer's length-grouped evaluation sampler, given the lengths as a list (see `sample_lengths`)."""
@@ -204,6 +207,14 @@ class DialogueTrainer(Trainer):
             with open(Path(self.args.output_dir, "README.md"), "a", encoding="utf-8") as card:
                 card.write(self._dialogue_section())
 
+    def _provenance(self) -> str:
+        """The model and tokenizer really used, as the run resolved them (not as the config spelled them)."""
+        source = self.processing_class.name_or_path
+        trained_here = not source or Path(source).resolve() == Path(self.args.output_dir).resolve()
+        tokenizer = "a byte-level BPE trained here on the data" if trained_here else f"`{source}` (dialogue special tokens added)"
+        model = f"fine-tuned from `{self.base_model}`" if self.base_model else f"a new {self.model.config.model_type} trained from scratch"
+        return f"Model: {model}; tokenizer: {tokenizer}."
+
     def _dialogue_section(self) -> str:
         evaluations = [log for log in self.state.log_history if "eval_perplexity" in log]
         after = self.state.best_metric if self.state.best_metric is not None else (evaluations[-1]["eval_perplexity"] if evaluations else None)
@@ -211,6 +222,7 @@ class DialogueTrainer(Trainer):
         table = "\n".join(f"| {name} | {value:.2f} |" for name, value in rows if value is not None)
         return (
             "\n## Chit-chat training (rugpt-chitchat)\n\n"
+            f"{self._provenance()}\n\n"
             f"Data: {', '.join(self.data_sources)}; {len(self.train_dataset):,} training and "
             f"{len(self.eval_dataset):,} validation samples, split by dialogue.\n\n"
             "Format (`dialogue_format` in config.json, read by `rugpt_chitchat.serving.generation.ChitChat`; the tokenizer's "
