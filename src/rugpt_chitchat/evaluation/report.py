@@ -17,10 +17,10 @@ from datasets import Dataset, load_from_disk
 
 from ..training.collator import DialogueCollator
 from ..errors import DataError
+from ..scoring import perplexity, reply_nll_per_sample
 from ..serving.generation import ChitChat
-from .metrics import compute_generation_metrics, load_metric
+from .metrics import compute_generation_metrics
 from ..data.samples import DATA_ATTRIBUTE, PipelineConfig, prepare_dataset
-from ..training.trainer import reply_nll_per_sample
 
 logger = logging.getLogger(__name__)
 
@@ -103,8 +103,7 @@ def reply_nll_sums(chat: ChitChat, rows: Sequence[dict], batch_size: int = 32) -
 def reply_perplexity(chat: ChitChat, samples: Sequence[dict], batch_size: int = 32) -> dict[str, float]:
     """Token-weighted `loss` and `perplexity` of the reference replies (see `reply_nll_sums`)."""
     sums = reply_nll_sums(chat, samples, batch_size)
-    metric = load_metric("reply_perplexity", keep_in_memory=True)
-    return metric.compute(reply_nll=sums[:, 0].tolist(), reply_tokens=sums[:, 1].round().astype(int).tolist())
+    return perplexity(sums[:, 0], sums[:, 1])
 
 
 def dialogue_ids(samples: Dataset) -> list[int]:
@@ -164,11 +163,11 @@ def history_probe(
     true = reply_nll_sums(chat, rows, batch_size)
     tokens = true[:, 1]
     metrics = {"history_probe_samples": float(len(rows))}
-    perplexity = {"true_history": math.exp(true[:, 0].sum() / tokens.sum())}
+    perplexities = {"true_history": perplexity(true[:, 0], tokens)["perplexity"]}
     if chat.max_history == 0:
-        perplexity |= {"no_history": perplexity["true_history"], "shuffled_history": perplexity["true_history"]}
+        perplexities |= {"no_history": perplexities["true_history"], "shuffled_history": perplexities["true_history"]}
         metrics |= {f"{gain}{end}": 1.0 for gain in HISTORY_GAINS for end in ("", "_ci_low", "_ci_high")}
-        return {f"reply_perplexity_{name}": value for name, value in perplexity.items()} | metrics, [NO_HISTORY_NOTE]
+        return {f"reply_perplexity_{name}": value for name, value in perplexities.items()} | metrics, [NO_HISTORY_NOTE]
     dialogue_of = dialogue_ids(validation)
     groups = [dialogue_of[index] for index in chosen]
     if len(set(groups)) < 2:
@@ -181,10 +180,10 @@ def history_probe(
     }
     for (name, variant), gain in zip(swapped.items(), HISTORY_GAINS):
         nll = reply_nll_sums(chat, variant, batch_size)[:, 0]
-        perplexity[name] = math.exp(nll.sum() / tokens.sum())
-        metrics[gain] = perplexity[name] / perplexity["true_history"]
+        perplexities[name] = perplexity(nll, tokens)["perplexity"]
+        metrics[gain] = perplexities[name] / perplexities["true_history"]
         metrics[f"{gain}_ci_low"], metrics[f"{gain}_ci_high"] = bootstrap_ratio_interval(nll, true[:, 0], tokens, seed)
-    return {f"reply_perplexity_{name}": value for name, value in perplexity.items()} | metrics, []
+    return {f"reply_perplexity_{name}": value for name, value in perplexities.items()} | metrics, []
 
 
 def generate_for_samples(

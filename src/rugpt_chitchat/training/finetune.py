@@ -34,7 +34,8 @@ from .packing import PackedCollator, pack_samples
 from ..data.readers import is_dialogue_dataset, read_many
 from ..data.samples import DATA_ATTRIBUTE, SAMPLE_COLUMNS, PipelineConfig, expand_sources, load_pipeline_settings, prepare_dataset
 from ..tokenizer import add_dialogue_special_tokens, chat_template, load_pretrained_tokenizer, train_tokenizer
-from .trainer import DialogueTrainer, perplexity_metrics, reply_nll_per_sample, seed_everything
+from ..scoring import perplexity_metrics, reply_nll_per_sample
+from .trainer import DialogueTrainer, seed_everything
 
 logger = logging.getLogger(__name__)
 

@@ -34,7 +34,8 @@ from ..books.library import read_books
 from ..data.readers import read_many
 from ..data.samples import expand_sources
 from ..tokenizer import train_tokenizer
-from .trainer import StopOnNonFinite, perplexity_metrics, reply_nll_per_sample
+from ..scoring import perplexity_metrics, reply_nll_per_sample
+from .trainer import StopOnNonFinite
 from .finetune import TRAIN_TOKENIZER, ModelArguments, load_model, named_tokenizer
 
 logger = logging.getLogger(__name__)

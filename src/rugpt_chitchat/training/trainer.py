@@ -1,5 +1,5 @@
-"""The Trainer pieces only we know: reply perplexity over the whole validation set, batches by token budget,
-a stop on divergence, and a model card describing data, format and perplexity."""
+"""The Trainer pieces only we know: batches by token budget, a stop on divergence, and a model card
+describing data, format and perplexity (scored by `rugpt_chitchat.scoring`)."""
 
 from __future__ import annotations
 
@@ -7,16 +7,12 @@ import json
 import math
 from collections.abc import Callable
 from dataclasses import asdict
-from functools import lru_cache
 from pathlib import Path
 
-import evaluate
 import torch
-import torch.nn.functional as F
 from datasets import Dataset
 from torch.utils.data import DataLoader, Sampler
 from transformers import (
-    EvalPrediction,
     Trainer,
     TrainerCallback,
     TrainerControl,
@@ -29,33 +25,8 @@ from transformers.trainer_pt_utils import LengthGroupedSampler
 
 from .collator import LENGTH_COLUMN
 from ..errors import TrainingDiverged
-from ..format import IGNORE_INDEX, DialogueFormat
-from ..evaluation.metrics import load_metric
+from ..format import DialogueFormat
 from .packing import TokenBudgetBatchSampler
-
-
-def reply_nll_per_sample(logits: torch.Tensor | tuple, labels: torch.Tensor) -> torch.Tensor:
-    """(batch, length, vocab) logits -> (batch, 2): summed NLL of the labelled tokens and their count.
-
-    Passed as `preprocess_logits_for_metrics`, so evaluation gathers two numbers per sample instead of the
-    logits, and the perplexity is weighted by tokens over the whole set and every process.
-    """
-    logits = logits[0] if isinstance(logits, tuple) else logits
-    targets = labels[:, 1:]
-    nll = F.cross_entropy(logits[:, :-1].float().transpose(1, 2), targets, ignore_index=IGNORE_INDEX, reduction="none")
-    return torch.stack([nll.sum(dim=1), targets.ne(IGNORE_INDEX).sum(dim=1).float()], dim=1)
-
-
-@lru_cache(maxsize=1)
-def _reply_perplexity() -> evaluate.EvaluationModule:
-    return load_metric("reply_perplexity", keep_in_memory=True)
-
-
-def perplexity_metrics(prediction: EvalPrediction) -> dict[str, float]:
-    """`perplexity` = exp(sum of reply NLL / number of reply tokens) over all validation samples."""
-    sums = prediction.predictions
-    result = _reply_perplexity().compute(reply_nll=sums[:, 0].tolist(), reply_tokens=sums[:, 1].round().astype(int).tolist())
-    return {"perplexity": result["perplexity"], "reply_loss": result["loss"]}
 
 
 class StopOnNonFinite(TrainerCallback):
