@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import glob
 import hashlib
-import inspect
 import json
 import logging
 import pickle
@@ -26,6 +25,7 @@ from transformers import AutoTokenizer, PreTrainedTokenizerBase
 from . import cleaning
 from ..config import PipelineArguments, SeedArguments, same_as
 from ..errors import DataError
+from ..hub import code_hash
 from ..format import encode_utterances
 from .readers import read_many
 
@@ -96,8 +96,7 @@ def step_fingerprint(dataset: Dataset, function, fn_kwargs: dict) -> str:
     `datasets` hashes an importable function by its name only, so an upgraded library would reuse the
     cache of its older self; hashing the module's source makes a code change a cache miss.
     """
-    source = inspect.getsource(sys.modules[function.__module__])
-    return Hasher.hash([dataset._fingerprint, source, fn_kwargs])
+    return Hasher.hash([dataset._fingerprint, code_hash(sys.modules[function.__module__].__file__), fn_kwargs])
 
 
 def clean_and_dedup(dialogues: Dataset, config: PipelineConfig, summary: PipelineSummary) -> tuple[Dataset, pa.ChunkedArray]:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,6 +15,7 @@ import torch
 from datasets import Dataset, load_from_disk
 
 from ..errors import DataError
+from ..hub import looks_local
 from ..serving.generation import ChitChat
 from .metrics import compute_generation_metrics
 from .probe import history_probe, reply_perplexity
@@ -21,6 +24,7 @@ from ..data.samples import DATA_ATTRIBUTE, PipelineConfig, prepare_dataset
 logger = logging.getLogger(__name__)
 
 TRAINER_STATE = "trainer_state.json"
+_WORDS = re.compile(r"\w+")
 
 
 @dataclass
@@ -32,6 +36,7 @@ class EvaluationReport:
     metrics: dict[str, float]
     examples: list[dict] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    replies: list[str] = field(default_factory=list)  # to the `contexts` asked for, in their order
 
     def to_markdown(self) -> str:
         lines = [f"Checkpoint `{self.checkpoint}`, {self.validation_samples:,} validation samples.", ""]
@@ -95,19 +100,28 @@ def generate_for_samples(
     return histories, references, predictions, first_draws
 
 
+def repeats_itself(reply: str) -> bool:
+    """A word bigram that occurs twice in one reply: the looping users complain about."""
+    words = _WORDS.findall(reply.lower())
+    bigrams = list(zip(words, words[1:]))
+    return len(bigrams) != len(set(bigrams))
+
+
 def evaluate_checkpoint(
     checkpoint: str, data: list[str] | None = None, num_samples: int = 200, config: PipelineConfig | None = None,
     device: str | None = None, max_eval_samples: int | None = None, probe_samples: int | None = 2000,
+    contexts: Sequence[list[str]] = (), generation_seed: int | None = None, generation_batch_size: int = 16,
 ) -> EvaluationReport:
     """Reply perplexity on the validation split (its first `max_eval_samples`, as training's `max_eval_samples`
     scores, so the figures compare), the history probe on `probe_samples` samples with history (0: none),
-    generation metrics on `num_samples` samples drawn from the whole split.
+    generation metrics on `num_samples` samples drawn from the whole split, and replies to `contexts`.
 
-    `data` and the split settings (`config`, whose seed also seeds sampling) default to what training recorded
-    in the checkpoint."""
+    `data` and the split settings (`config`, whose seed also chooses the samples) default to what training
+    recorded in the checkpoint; `generation_seed` (default: that seed) seeds the sampling of replies. The CLI's
+    `evaluate` and every experiment call this, so their figures compare."""
     if Path(checkpoint).exists() and not Path(checkpoint, "config.json").is_file():
         raise DataError(checkpoint, "is no checkpoint (no directory with a config.json): give a `train` output directory")
-    if not Path(checkpoint).exists() and checkpoint.startswith((".", "/", "~")):
+    if not Path(checkpoint).exists() and looks_local(checkpoint):
         raise DataError(checkpoint, "no such checkpoint directory")
     config = config or pipeline_config_of(checkpoint)
     data = data or recorded_data_settings(checkpoint).get("data")
@@ -123,14 +137,18 @@ def evaluate_checkpoint(
         probe, notes = history_probe(chat, validation, probe_samples, seed)
         metrics |= probe
     sample = validation.shuffle(seed=seed).select(range(min(num_samples, len(validation))))
-    torch.manual_seed(seed)
-    histories, references, predictions, first_draws = generate_for_samples(chat, sample)
+    generation_seed = seed if generation_seed is None else generation_seed
+    torch.manual_seed(generation_seed)
+    histories, references, predictions, first_draws = generate_for_samples(chat, sample, generation_batch_size)
     metrics |= compute_generation_metrics(predictions, references, [history[-1] for history in histories], first_draws)
+    metrics["repetition_rate"] = sum(map(repeats_itself, predictions)) / max(len(predictions), 1)
+    torch.manual_seed(generation_seed)
+    replies = chat.reply_batch(list(contexts)) if contexts else []
     examples = [
         {"history": history, "reference": reference, "prediction": prediction, "first_draw": first}
         for history, reference, prediction, first in list(zip(histories, references, predictions, first_draws))[:10]
     ]
-    return EvaluationReport(str(checkpoint), len(scored), metrics, examples, notes)
+    return EvaluationReport(str(checkpoint), len(scored), metrics, examples, notes, replies)
 
 
 def find_trainer_state(checkpoint: str | Path) -> Path | None:

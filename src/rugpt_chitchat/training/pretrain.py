@@ -29,6 +29,7 @@ from transformers import (
 from ..data.cleaning import clean_utterance
 from ..config import PipelineArguments, parse_config, same_as
 from ..errors import DataError
+from ..hub import load_hub_dataset, looks_local
 from ..format import DialogueFormat, encode_utterances
 from ..books.library import read_books
 from ..data.readers import read_many
@@ -78,18 +79,6 @@ class PretrainingArguments(TrainingArguments):
 ARGUMENT_CLASSES = (ModelArguments, PretrainDataArguments, PretrainingArguments)
 
 
-def load_hub_text(name: str) -> Dataset:
-    """The train split of a Hub dataset; a name the Hub cannot serve is a user error, not a traceback."""
-    from datasets import config, load_dataset
-
-    try:
-        return load_dataset(name, split="train")
-    except (OSError, ValueError) as error:  # ConnectionError, offline mode, DatasetNotFoundError, no data files
-        reason = "HF_HUB_OFFLINE is set" if config.HF_HUB_OFFLINE else str(error)
-        raise DataError(name, f"no such file or directory, and it could not be loaded from the Hugging Face Hub "
-                        f"either ({reason})") from None
-
-
 def read_documents(sources: list[str]) -> Dataset:
     """`name` and `text` of every document: each book under the paths given, or each row of a Hub dataset."""
     names: list[str] = []
@@ -104,9 +93,9 @@ def read_documents(sources: list[str]) -> Dataset:
             if len(names) == before and path.is_dir():  # a single unreadable book is skipped with a warning
                 raise DataError(path, "holds no readable .txt or .fb2 books (plain, compressed or in zip archives)")
             continue
-        if path.suffix or source.startswith((".", "/", "~")):
+        if looks_local(source, suffixes=None):
             raise DataError(path, "no such file or directory")
-        rows = load_hub_text(source)
+        rows = load_hub_dataset(source)
         if "text" not in rows.column_names:
             raise DataError(source, f"a Hub dataset for pretraining needs a `text` column; it has {rows.column_names}")
         names += [f"{source}#{index}" for index in range(len(rows))]
