@@ -21,7 +21,8 @@ from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, Genera
 from rugpt_chitchat.errors import DataError, TrainingDiverged
 from rugpt_chitchat.evaluation.report import learning_curve_series
 from rugpt_chitchat.format import DialogueFormat
-from rugpt_chitchat.training.finetune import build_trainer, load_model, parse_arguments, run_training
+from rugpt_chitchat.training.finetune import build_trainer, parse_arguments, run_training
+from rugpt_chitchat.training.model import load_model
 
 REPO = Path(__file__).resolve().parents[1]
 TINY_MODEL = "n_layer=2,n_embd=64,n_head=2,n_positions=128"

@@ -8,7 +8,6 @@ samples with their lengths (packed into rows if asked), then train with early st
 
 from __future__ import annotations
 
-import inspect
 import logging
 import math
 from dataclasses import dataclass, field
@@ -16,54 +15,22 @@ from pathlib import Path
 
 import pyarrow.compute as pc
 from datasets import DatasetDict, load_from_disk
-from transformers import (
-    AutoConfig,
-    AutoModelForCausalLM,
-    EarlyStoppingCallback,
-    PreTrainedModel,
-    PreTrainedTokenizerBase,
-    TrainingArguments,
-)
+from transformers import EarlyStoppingCallback, PreTrainedModel, PreTrainedTokenizerBase, TrainingArguments
 
 from ..data.cleaning import clean_utterance
 from .collator import DialogueCollator, with_length_column
 from ..config import PipelineArguments, SubsetArguments, parse_config, same_as
-from ..errors import DataError, not_loadable
-from ..format import DialogueFormat, SpecialIds, default_generation_config, min_length_for_reply
+from ..errors import DataError
+from ..format import DialogueFormat, min_length_for_reply
 from .packing import PackedCollator, pack_samples
 from ..data.readers import is_dialogue_dataset, read_many
 from ..data.samples import DATA_ATTRIBUTE, SAMPLE_COLUMNS, PipelineConfig, expand_sources, load_pipeline_settings, prepare_dataset
-from ..tokenizer import add_dialogue_special_tokens, chat_template, load_pretrained_tokenizer, train_tokenizer
+from ..tokenizer import chat_template, train_tokenizer
 from ..scoring import perplexity_metrics, reply_nll_per_sample
+from .model import TRAIN_TOKENIZER, ModelArguments, load_model, named_tokenizer
 from .trainer import DialogueTrainer, seed_everything
 
 logger = logging.getLogger(__name__)
-
-TRAIN_TOKENIZER = "train"
-
-
-@dataclass
-class ModelArguments:
-    model_name_or_path: str | None = field(
-        default=None,
-        metadata={"help": "Pretrained causal LM (Hub name or directory), e.g. ai-forever/rugpt3small_based_on_gpt2. "
-                  "Empty: build a new model from model_type and config_overrides (train from scratch)."},
-    )
-    model_type: str = field(default="gpt2", metadata={"help": "Architecture of a model trained from scratch."})
-    config_overrides: str | None = field(
-        default=None,
-        metadata={"help": "Config of a model trained from scratch, e.g. 'n_layer=4,n_embd=256,n_head=4,n_positions=256'."},
-    )
-    tokenizer_name: str | None = field(
-        default=None,
-        metadata={"help": "Tokenizer (Hub name or directory); defaults to model_name_or_path. 'train' (the default "
-                  "without a model) trains a byte-level BPE on the dialogues and saves it with every checkpoint."},
-    )
-    tokenizer_vocab_size: int = field(default=8000, metadata={"help": "Vocabulary size of a tokenizer trained here."})
-    attn_implementation: str | None = field(
-        default=None, metadata={"help": "Attention kernels: 'sdpa' (the default), 'eager', 'flash_attention_2', ..."}
-    )
-
 
 @dataclass
 class DataArguments(PipelineArguments):
@@ -136,18 +103,6 @@ def preprocessed_dir(sources: list[str]) -> Path | None:
     return None
 
 
-def named_tokenizer(name: str, output_dir: str, reuse_trained: bool) -> PreTrainedTokenizerBase | None:
-    """The tokenizer `name` with the dialogue special tokens, or None when it is 'train' (to be trained here) —
-    unless `reuse_trained` and `output_dir` already holds the one trained (a resumed run, a non-main process)."""
-    if name == TRAIN_TOKENIZER and reuse_trained and Path(output_dir, "tokenizer_config.json").exists():
-        name = output_dir
-    if name == TRAIN_TOKENIZER:
-        return None
-    tokenizer = load_pretrained_tokenizer(name)
-    add_dialogue_special_tokens(tokenizer)
-    return tokenizer
-
-
 def load_tokenizer(
     model_args: ModelArguments, sources: list[str], output_dir: str, reuse_trained: bool
 ) -> PreTrainedTokenizerBase:
@@ -168,36 +123,6 @@ def load_tokenizer(
     texts = (clean_utterance(utterance) for dialogue in dialogues["dialogue"] for utterance in dialogue)
     logger.info("Training a byte-level BPE (vocab %d) on %d dialogues", model_args.tokenizer_vocab_size, len(dialogues))
     return train_tokenizer(texts, output_dir, model_args.tokenizer_vocab_size)
-
-
-def load_model(model_args: ModelArguments, tokenizer: PreTrainedTokenizerBase, dialogue_format: DialogueFormat) -> PreTrainedModel:
-    """Pretrained or new model, embeddings grown to the tokenizer (new rows: mean of the old ones), special ids
-    and sampling defaults set; refuses a format the model cannot take."""
-    special = SpecialIds.from_tokenizer(tokenizer)
-    if model_args.model_name_or_path:
-        try:
-            model = AutoModelForCausalLM.from_pretrained(
-                model_args.model_name_or_path, attn_implementation=model_args.attn_implementation
-            )
-        except OSError as error:
-            raise not_loadable(model_args.model_name_or_path, "model", error) from error
-    else:
-        config = AutoConfig.for_model(model_args.model_type)
-        if model_args.config_overrides:
-            config.update_from_string(model_args.config_overrides)
-        config.vocab_size = len(tokenizer)
-        model = AutoModelForCausalLM.from_config(config, attn_implementation=model_args.attn_implementation)
-    if model.get_input_embeddings().num_embeddings < len(tokenizer):
-        model.resize_token_embeddings(len(tokenizer), mean_resizing=True)
-    model.config.bos_token_id, model.config.eos_token_id, model.config.pad_token_id = special.bos, special.eos, special.pad
-    model.generation_config = default_generation_config(special)
-    dialogue_format.store_in(model.config)  # so every save and Hub push carries the format
-    positions = getattr(model.config, "max_position_embeddings", None)
-    if positions is not None and positions < dialogue_format.max_length:
-        raise DataError("max_length", f"{dialogue_format.max_length} exceeds the model's {positions} positions")
-    if dialogue_format.use_token_type_ids and "token_type_ids" not in inspect.signature(model.forward).parameters:
-        raise DataError("use_token_type_ids", f"{type(model).__name__} takes no token_type_ids; set use_token_type_ids: false")
-    return model
 
 
 def load_samples(

@@ -37,7 +37,7 @@ from ..data.samples import expand_sources
 from ..tokenizer import train_tokenizer
 from ..scoring import perplexity_metrics, reply_nll_per_sample
 from .trainer import StopOnNonFinite
-from .finetune import TRAIN_TOKENIZER, ModelArguments, load_model, named_tokenizer
+from .model import TRAIN_TOKENIZER, ModelArguments, load_model, named_tokenizer
 
 logger = logging.getLogger(__name__)
 
