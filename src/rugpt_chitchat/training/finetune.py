@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pyarrow.compute as pc
 from datasets import DatasetDict, load_from_disk
-from transformers import EarlyStoppingCallback, PreTrainedModel, PreTrainedTokenizerBase, TrainingArguments
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from ..data.cleaning import clean_utterance
 from .collator import DialogueCollator, with_length_column
@@ -27,6 +27,7 @@ from ..data.readers import is_dialogue_dataset, read_many
 from ..data.samples import DATA_ATTRIBUTE, SAMPLE_COLUMNS, PipelineConfig, expand_sources, load_pipeline_settings, prepare_dataset
 from ..tokenizer import chat_template, train_tokenizer
 from ..scoring import perplexity_metrics, reply_nll_per_sample
+from .job import JobArguments, early_stopping, run_trainer_job
 from .model import TRAIN_TOKENIZER, ModelArguments, load_model, named_tokenizer
 from .trainer import DialogueTrainer, seed_everything
 
@@ -56,20 +57,12 @@ class DataArguments(PipelineArguments):
 
 
 @dataclass
-class DialogueTrainingArguments(TrainingArguments):
-    """TrainingArguments with this project's defaults: length-grouped batches, eval (before the first step too)
-    and early stopping on reply perplexity, the best checkpoint loaded at the end; our collator needs the raw
-    sample columns. Adds packing and token-budget batches."""
+class DialogueTrainingArguments(JobArguments):
+    """The jobs' TrainingArguments with this project's defaults: length-grouped batches, eval before the first step
+    too (reply perplexity); our collator needs the raw sample columns. Adds packing and token-budget batches."""
 
-    early_stopping_patience: int | None = field(
-        default=3, metadata={"help": "Evaluations without a better perplexity before stopping; 0 or empty: never."}
-    )
     train_sampling_strategy: str = field(default="group_by_length", metadata={"help": "See TrainingArguments."})
     remove_unused_columns: bool = field(default=False, metadata={"help": "Must stay False: the collator reads the samples."})
-    eval_strategy: str = field(default="steps", metadata={"help": "See TrainingArguments."})
-    metric_for_best_model: str | None = field(default="perplexity", metadata={"help": "See TrainingArguments."})
-    greater_is_better: bool | None = field(default=False, metadata={"help": "See TrainingArguments."})
-    load_best_model_at_end: bool = field(default=True, metadata={"help": "See TrainingArguments."})
     eval_on_start: bool = field(default=True, metadata={"help": "Perplexity before training, logged at step 0."})
     packing: bool = field(
         default=False,
@@ -82,7 +75,6 @@ class DialogueTrainingArguments(TrainingArguments):
         metadata={"help": "Batches of at most this many tokens (samples x longest, or packed rows x row length) "
                   "instead of per_device_train_batch_size samples."},
     )
-    save_total_limit: int | None = field(default=2, metadata={"help": "See TrainingArguments."})
 
 
 ARGUMENT_CLASSES = (ModelArguments, DataArguments, DialogueTrainingArguments)
@@ -217,7 +209,6 @@ def build_trainer(model_args: ModelArguments, data_args: DataArguments, args: Di
     seed_everything(args)
     model = load_model(model_args, tokenizer, dialogue_format)
     setattr(model.config, DATA_ATTRIBUTE, data_settings)
-    patience = args.early_stopping_patience
     return DialogueTrainer(
         model=model,
         args=args,
@@ -227,7 +218,7 @@ def build_trainer(model_args: ModelArguments, data_args: DataArguments, args: Di
         processing_class=tokenizer,
         compute_metrics=perplexity_metrics,
         preprocess_logits_for_metrics=reply_nll_per_sample,
-        callbacks=[EarlyStoppingCallback(patience)] if patience else None,
+        callbacks=early_stopping(args),
         dialogue_format=dialogue_format,
         data_sources=sources,
         base_model=model_args.model_name_or_path,
@@ -246,19 +237,10 @@ class TrainingOutcome:
 def run_training(trainer: DialogueTrainer) -> TrainingOutcome:
     """Training (resumed when asked; perplexity before it logged at step 0), the best model saved with its card
     and pushed if asked."""
-    args = trainer.args
-    resume = args.resume_from_checkpoint
-    trainer.train(resume_from_checkpoint=True if resume in {"true", "True", "last"} else resume)
+    after = run_trainer_job(trainer)["eval_perplexity"]
     before = trainer.initial_perplexity or math.nan
-    after = trainer.evaluate()["eval_perplexity"]
-    trainer.save_model()
-    trainer.save_state()
-    if args.push_to_hub:
-        trainer.push_to_hub()
-    else:
-        trainer.create_model_card()
     logger.info("Validation perplexity %.2f -> %.2f after %d steps", before, after, trainer.state.global_step)
-    return TrainingOutcome(args.output_dir, before, after, trainer.state.global_step)
+    return TrainingOutcome(trainer.args.output_dir, before, after, trainer.state.global_step)
 
 
 def train(argv: list[str]) -> TrainingOutcome:

@@ -10,7 +10,7 @@ from pathlib import Path
 from transformers import AutoConfig, AutoModelForCausalLM, PreTrainedModel, PreTrainedTokenizerBase
 
 from ..errors import DataError, not_loadable
-from ..format import DialogueFormat, SpecialIds, default_generation_config
+from ..format import CONFIG_ATTRIBUTE, DialogueFormat, SpecialIds, default_generation_config
 from ..tokenizer import add_dialogue_special_tokens, load_pretrained_tokenizer
 
 TRAIN_TOKENIZER = "train"
@@ -51,9 +51,13 @@ def named_tokenizer(name: str, output_dir: str, reuse_trained: bool) -> PreTrain
     return tokenizer
 
 
-def load_model(model_args: ModelArguments, tokenizer: PreTrainedTokenizerBase, dialogue_format: DialogueFormat) -> PreTrainedModel:
+def load_model(
+    model_args: ModelArguments, tokenizer: PreTrainedTokenizerBase, dialogue_format: DialogueFormat | None = None,
+    max_length: int | None = None,
+) -> PreTrainedModel:
     """Pretrained or new model, embeddings grown to the tokenizer (new rows: mean of the old ones), special ids
-    and sampling defaults set; refuses a format the model cannot take."""
+    and sampling defaults set. With a `dialogue_format` (fine-tuning) the config carries it and a format the
+    model cannot take is refused; a prose base (pretraining, `max_length` = its block) carries none."""
     special = SpecialIds.from_tokenizer(tokenizer)
     if model_args.model_name_or_path:
         try:
@@ -72,10 +76,15 @@ def load_model(model_args: ModelArguments, tokenizer: PreTrainedTokenizerBase, d
         model.resize_token_embeddings(len(tokenizer), mean_resizing=True)
     model.config.bos_token_id, model.config.eos_token_id, model.config.pad_token_id = special.bos, special.eos, special.pad
     model.generation_config = default_generation_config(special)
-    dialogue_format.store_in(model.config)  # so every save and Hub push carries the format
+    max_length = dialogue_format.max_length if dialogue_format is not None else max_length
     positions = getattr(model.config, "max_position_embeddings", None)
-    if positions is not None and positions < dialogue_format.max_length:
-        raise DataError("max_length", f"{dialogue_format.max_length} exceeds the model's {positions} positions")
+    if positions is not None and max_length is not None and positions < max_length:
+        raise DataError("max_length", f"{max_length} exceeds the model's {positions} positions")
+    if dialogue_format is None:
+        if hasattr(model.config, CONFIG_ATTRIBUTE):  # a base pretrained by an older version carried a stand-in
+            delattr(model.config, CONFIG_ATTRIBUTE)
+        return model
+    dialogue_format.store_in(model.config)  # so every save and Hub push carries the format
     if dialogue_format.use_token_type_ids and "token_type_ids" not in inspect.signature(model.forward).parameters:
         raise DataError("use_token_type_ids", f"{type(model).__name__} takes no token_type_ids; set use_token_type_ids: false")
     return model

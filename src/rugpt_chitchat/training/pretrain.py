@@ -19,10 +19,8 @@ from pathlib import Path
 from datasets import Dataset, DatasetDict
 from transformers import (
     DataCollatorForLanguageModeling,
-    EarlyStoppingCallback,
     PreTrainedTokenizerBase,
     Trainer,
-    TrainingArguments,
     set_seed,
 )
 
@@ -30,13 +28,14 @@ from ..data.cleaning import clean_utterance
 from ..config import PipelineArguments, parse_config, same_as
 from ..errors import DataError
 from ..hub import load_hub_dataset, looks_local
-from ..format import DialogueFormat, encode_utterances
+from ..format import encode_utterances
 from ..books.library import read_books
 from ..data.readers import read_many
 from ..data.samples import expand_sources
 from ..tokenizer import train_tokenizer
 from ..scoring import perplexity_metrics, reply_nll_per_sample
 from .trainer import StopOnNonFinite
+from .job import JobArguments, early_stopping, run_trainer_job
 from .model import TRAIN_TOKENIZER, ModelArguments, load_model, named_tokenizer
 
 logger = logging.getLogger(__name__)
@@ -62,18 +61,7 @@ class PretrainDataArguments:
     preprocessing_num_workers: int | None = same_as(PipelineArguments, "preprocessing_num_workers")
 
 
-@dataclass
-class PretrainingArguments(TrainingArguments):
-    """TrainingArguments with evaluation and early stopping on held-out perplexity, the best checkpoint kept."""
-
-    early_stopping_patience: int | None = field(
-        default=3, metadata={"help": "Evaluations without a better perplexity before stopping; 0 or empty: never."}
-    )
-    eval_strategy: str = field(default="steps", metadata={"help": "See TrainingArguments."})
-    metric_for_best_model: str | None = field(default="perplexity", metadata={"help": "See TrainingArguments."})
-    greater_is_better: bool | None = field(default=False, metadata={"help": "See TrainingArguments."})
-    load_best_model_at_end: bool = field(default=True, metadata={"help": "See TrainingArguments."})
-    save_total_limit: int | None = field(default=2, metadata={"help": "See TrainingArguments."})
+PretrainingArguments = JobArguments  # held-out books take the place of validation dialogues
 
 
 ARGUMENT_CLASSES = (ModelArguments, PretrainDataArguments, PretrainingArguments)
@@ -192,8 +180,7 @@ def build_pretrainer(model_args: ModelArguments, data_args: PretrainDataArgument
     logger.info("%d training and %d held-out blocks of %d tokens (held out: %s)", len(blocks["train"]), len(validation),
                 data_args.block_size, ", ".join(splits["validation"]["name"]))
     set_seed(args.seed)  # the model's initial weights follow the seed too, not only the Trainer's data order
-    model = load_model(model_args, tokenizer, DialogueFormat(max_length=data_args.block_size, use_token_type_ids=False))
-    patience = args.early_stopping_patience
+    model = load_model(model_args, tokenizer, max_length=data_args.block_size)  # prose: no dialogue format
     return Trainer(
         model=model,
         args=args,
@@ -203,7 +190,7 @@ def build_pretrainer(model_args: ModelArguments, data_args: PretrainDataArgument
         processing_class=tokenizer,
         compute_metrics=perplexity_metrics,
         preprocess_logits_for_metrics=reply_nll_per_sample,
-        callbacks=[StopOnNonFinite(), *([EarlyStoppingCallback(patience)] if patience else [])],
+        callbacks=[StopOnNonFinite(), *early_stopping(args)],
     )
 
 
@@ -217,17 +204,7 @@ class PretrainOutcome:
 def run_pretraining(model_args: ModelArguments, data_args: PretrainDataArguments, args: PretrainingArguments) -> PretrainOutcome:
     """Build, train (resumed when asked), evaluate on the held-out books, save the base with its tokenizer."""
     trainer = build_pretrainer(model_args, data_args, args)
-    resume = args.resume_from_checkpoint
-    trainer.train(resume_from_checkpoint=True if resume in {"true", "True", "last"} else resume)
-    metrics = trainer.evaluate()
-    trainer.save_model()
-    trainer.save_state()
-    trainer.save_metrics("eval", metrics)
-    if args.push_to_hub:
-        trainer.push_to_hub()
-    else:
-        trainer.create_model_card(language="ru", tags=["rugpt-chitchat", "pretraining"], dataset=data_args.data)
-    logger.info("Held-out perplexity %.2f after %d steps", metrics["eval_perplexity"], trainer.state.global_step)
+    metrics = run_trainer_job(trainer, language="ru", tags=["rugpt-chitchat", "pretraining"], dataset=data_args.data)
     return PretrainOutcome(args.output_dir, metrics["eval_perplexity"], trainer.state.global_step)
 
 
