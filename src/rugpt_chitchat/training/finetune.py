@@ -19,12 +19,12 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from ..data.cleaning import clean_utterance
 from .collator import DialogueCollator, with_length_column
-from ..config import PipelineArguments, SubsetArguments, parse_config, same_as
+from ..config import PipelineConfig, SubsetArguments, parse_config
 from ..errors import DataError
 from ..format import DialogueFormat, min_length_for_reply
 from .packing import PackedCollator, pack_samples
 from ..data.readers import is_dialogue_dataset, read_many
-from ..data.samples import DATA_ATTRIBUTE, SAMPLE_COLUMNS, PipelineConfig, expand_sources, load_pipeline_settings, prepare_dataset
+from ..data.samples import DATA_ATTRIBUTE, SAMPLE_COLUMNS, expand_sources, load_pipeline_settings, prepare_dataset
 from ..tokenizer import chat_template, train_tokenizer
 from ..scoring import perplexity_metrics, reply_nll_per_sample
 from .job import JobArguments, early_stopping, run_trainer_job
@@ -34,26 +34,17 @@ from .trainer import DialogueTrainer, seed_everything
 logger = logging.getLogger(__name__)
 
 @dataclass
-class DataArguments(PipelineArguments):
-    """The pipeline's settings (shared with preprocess and evaluate; the split seed is `seed`), the dialogue
-    format (`max_history` is both) and the training subsets."""
+class DataArguments(PipelineConfig, DialogueFormat, SubsetArguments):
+    """The pipeline's settings (shared with preprocess and evaluate), the dialogue format (`max_history` is both)
+    and the training subsets: one field each, inherited from the dataclass that owns it. The split's seed is
+    TrainingArguments' `seed`."""
 
-    max_length: int = same_as(DialogueFormat, "max_length")
-    use_token_type_ids: bool = same_as(DialogueFormat, "use_token_type_ids")
-    use_attention_mask: bool = same_as(DialogueFormat, "use_attention_mask")
-    loss_on_reply_only: bool = same_as(DialogueFormat, "loss_on_reply_only")
-    max_train_samples: int | None = same_as(SubsetArguments, "max_train_samples")
-    max_eval_samples: int | None = same_as(SubsetArguments, "max_eval_samples")
+    seed: int = field(default=42, init=False)  # set from TrainingArguments' seed (one `--seed` on the command line)
     pad_to_multiple_of: int | None = field(default=None, metadata={"help": "Round batch widths up (8 for tensor cores)."})
 
     def dialogue_format(self) -> DialogueFormat:
-        return DialogueFormat(
-            max_history=self.max_history,
-            max_length=self.max_length,
-            use_token_type_ids=self.use_token_type_ids,
-            use_attention_mask=self.use_attention_mask,
-            loss_on_reply_only=self.loss_on_reply_only,
-        )
+        """The format alone (what the checkpoint's config.json carries)."""
+        return DialogueFormat(**{name: getattr(self, name) for name in DialogueFormat.__dataclass_fields__})
 
 
 @dataclass
@@ -118,14 +109,13 @@ def load_tokenizer(
 
 
 def load_samples(
-    data_args: DataArguments, sources: list[str], tokenizer: PreTrainedTokenizerBase, seed: int
+    data_args: DataArguments, sources: list[str], tokenizer: PreTrainedTokenizerBase
 ) -> tuple[DatasetDict, dict]:
     """Train/validation samples from dialogue files (through the data pipeline) or a preprocessed directory,
     and the data settings that made them (recorded in the checkpoint)."""
     directory = preprocessed_dir(sources)
     if directory is None:
-        config = PipelineConfig.from_arguments(data_args, seed)
-        return prepare_dataset(sources, tokenizer, config)[0], {"data": sources, **config.shaping_settings()}
+        return prepare_dataset(sources, tokenizer, data_args)[0], {"data": sources, **data_args.shaping_settings()}
     recorded = load_pipeline_settings(directory)
     check_history_fits(data_args.max_history, recorded, directory)
     samples = load_from_disk(str(directory))
@@ -185,6 +175,7 @@ def row_width(args: DialogueTrainingArguments, dialogue_format: DialogueFormat) 
 
 def build_trainer(model_args: ModelArguments, data_args: DataArguments, args: DialogueTrainingArguments) -> DialogueTrainer:
     """Everything checked and prepared before the first step, so bad input fails here and not an hour in."""
+    data_args.seed = args.seed  # one `--seed` for the split and the run
     dialogue_format = data_args.dialogue_format()
     if dialogue_format.max_length < min_length_for_reply():
         raise DataError("max_length", f"{dialogue_format.max_length} leaves no room for a reply (minimum {min_length_for_reply()})")
@@ -197,7 +188,7 @@ def build_trainer(model_args: ModelArguments, data_args: DataArguments, args: Di
         tokenizer = load_tokenizer(model_args, sources, args.output_dir, reuse_trained=reuse)
         tokenizer.chat_template = chat_template(dialogue_format.max_history)  # saved with every checkpoint
         collator = DialogueCollator.from_tokenizer(tokenizer, dialogue_format, data_args.pad_to_multiple_of)
-        samples, data_settings = load_samples(data_args, sources, tokenizer, args.seed)
+        samples, data_settings = load_samples(data_args, sources, tokenizer)
         train, validation = select_splits(samples, data_args, sources[0])
         if args.packing:
             train = pack_samples(train, collator, width, args.seed, data_args.preprocessing_num_workers)

@@ -25,7 +25,7 @@ from transformers import (
 )
 
 from ..data.cleaning import clean_utterance
-from ..config import PipelineArguments, parse_config, same_as
+from ..config import parse_config
 from ..errors import DataError
 from ..hub import load_hub_dataset, looks_local
 from ..format import encode_utterances
@@ -58,7 +58,7 @@ class PretrainDataArguments:
         default=0.05, metadata={"help": "Share of documents (whole books) held out for perplexity; at least one."}
     )
     max_eval_blocks: int | None = field(default=None, metadata={"help": "Score perplexity on the first N held-out blocks."})
-    preprocessing_num_workers: int | None = same_as(PipelineArguments, "preprocessing_num_workers")
+    preprocessing_num_workers: int | None = field(default=None, metadata={"help": "Processes for datasets.map."})
 
 
 PretrainingArguments = JobArguments  # held-out books take the place of validation dialogues
