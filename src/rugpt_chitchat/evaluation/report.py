@@ -24,6 +24,8 @@ from ..data.samples import DATA_ATTRIBUTE, PipelineConfig, prepare_dataset
 logger = logging.getLogger(__name__)
 
 TRAINER_STATE = "trainer_state.json"
+# Contexts every trained model answers (`train` prints the replies, experiments report them)
+SAMPLE_HISTORIES = [["Привет! Как дела?"], ["Ты кто такой?"], ["Куда ты идёшь?", "Домой.", "А что так рано?"]]
 _WORDS = re.compile(r"\w+")
 
 
