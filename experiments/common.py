@@ -33,12 +33,13 @@ RUN_DEFAULTS = dict(early_stopping_patience=0, load_best_model_at_end=False, cud
 def override(arguments: tuple, changes: dict[str, Any]) -> tuple:
     """`arguments` (instances of argument dataclasses) with each change applied to the one that has the field;
     a change no dataclass has is refused, as the command line would."""
-    unknown = set(changes) - {f.name for instance in arguments for f in dataclasses.fields(instance) if f.init}
+    names = [{f.name for f in dataclasses.fields(instance) if f.init} for instance in arguments]
+    unknown = set(changes).difference(*names)
     if unknown:
         raise ValueError(f"no argument dataclass has {sorted(unknown)}")
     return tuple(
-        dataclasses.replace(instance, **{k: v for k, v in changes.items() if k in {f.name for f in dataclasses.fields(instance)}})
-        for instance in arguments
+        dataclasses.replace(instance, **{key: value for key, value in changes.items() if key in own})
+        for instance, own in zip(arguments, names)
     )
 
 
@@ -78,7 +79,8 @@ def prepare(output: Path, corpora: list[str], tokenizer, dedup: bool, num_proc: 
 def fixed_contexts(validation, tokenizer, seed: int, num_samples: int, count: int = 5) -> list[list[str]]:
     """The first `count` histories of the samples `evaluate_checkpoint` answers (the same shuffle and seed)."""
     sample = validation.shuffle(seed=seed).select(range(min(num_samples, len(validation))))
-    return [[tokenizer.decode(ids) for ids in [*row["history"], row["input"]]] for row in sample.select(range(count))]
+    first = sample.select(range(min(count, len(sample))))
+    return [[tokenizer.decode(ids) for ids in [*row["history"], row["input"]]] for row in first]
 
 
 def evaluate_run(checkpoint: Path, data_dir: Path, contexts: list[list[str]], seed: int, **settings: Any) -> dict:
