@@ -7,6 +7,7 @@ import json
 import math
 from collections.abc import Callable
 from dataclasses import asdict
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -22,6 +23,7 @@ from transformers import (
     set_seed,
 )
 from transformers.trainer_pt_utils import LengthGroupedSampler
+from transformers.trainer_utils import seed_worker
 
 from .collator import LENGTH_COLUMN
 from ..errors import TrainingDiverged
@@ -113,6 +115,9 @@ class DialogueTrainer(Trainer):
         finally:
             self.data_collator = training_collator
 
+    # Private overrides, kept for one upstream cause: transformers' `_get_train_sampler`/`_get_eval_sampler` hand
+    # `dataset["length"]` (a lazy datasets.Column since datasets 4) to LengthGroupedSampler, which indexes it per
+    # sample; we hand it the same lengths as a list (see `sample_lengths`).
     def _get_train_sampler(self, train_dataset: Dataset | None = None) -> Sampler | None:
         """The Trainer's length-grouped sampler, given the lengths as a list (see `sample_lengths`)."""
         dataset = self.train_dataset if train_dataset is None else train_dataset
@@ -140,7 +145,9 @@ class DialogueTrainer(Trainer):
         )
 
     def get_train_dataloader(self) -> DataLoader:
-        """With `max_tokens_per_batch`, batches of a token budget instead of `per_device_train_batch_size` samples."""
+        """With `max_tokens_per_batch`, batches of a token budget instead of `per_device_train_batch_size` samples,
+        in a DataLoader set as the Trainer's own `_get_dataloader` sets it (worker seeding, multiprocessing context),
+        which takes no batch sampler of ours."""
         budget = getattr(self.args, "max_tokens_per_batch", None)
         if not budget:
             return super().get_train_dataloader()
@@ -153,7 +160,10 @@ class DialogueTrainer(Trainer):
             num_workers=self.args.dataloader_num_workers,
             pin_memory=self.args.dataloader_pin_memory,
             persistent_workers=self.args.dataloader_persistent_workers,
+            multiprocessing_context=self.args.dataloader_multiprocessing_context,
             prefetch_factor=self.args.dataloader_prefetch_factor,
+            in_order=self.args.dataloader_in_order,
+            worker_init_fn=partial(seed_worker, num_workers=self.args.dataloader_num_workers, rank=self.args.process_index),
         )
         return self.accelerator.prepare(loader)
 
