@@ -33,6 +33,7 @@ from .trainer import DialogueTrainer, seed_everything
 
 logger = logging.getLogger(__name__)
 
+
 @dataclass
 class DataArguments(PipelineConfig, DialogueFormat, SubsetArguments):
     """The pipeline's settings (shared with preprocess and evaluate), the dialogue format (`max_history` is both)
