@@ -18,12 +18,12 @@ import time
 from rugpt_chitchat.cli import COMMANDS
 
 
-def seconds(command: list[str], repeat: int, env: dict | None = None, fresh_cache: bool = False) -> float:
-    """Median wall time of `command` run `repeat` times (a new empty cache directory each time if asked)."""
+def seconds(command: list[str], repeat: int, cache: str | None = None) -> float:
+    """Median wall time of `command` run `repeat` times, with the help cache in `cache` (None: a new empty one
+    each time)."""
     times = []
-    cache = tempfile.mkdtemp()
     for _ in range(repeat):
-        run_env = dict(os.environ, **(env or {}), XDG_CACHE_HOME=tempfile.mkdtemp() if fresh_cache else cache)
+        run_env = dict(os.environ, XDG_CACHE_HOME=cache or tempfile.mkdtemp())
         started = time.perf_counter()
         subprocess.run(command, env=run_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
         times.append(time.perf_counter() - started)
@@ -37,9 +37,10 @@ def main() -> None:
     cli = [sys.executable, "-m", "rugpt_chitchat.cli"]
     print("| command | fresh cache (s) | cached (s) |\n| --- | ---: | ---: |")
     for name in COMMANDS:
-        fresh = seconds([*cli, name, "--help"], repeat, fresh_cache=True)
-        seconds([*cli, name, "--help"], 1)  # fills the shared cache
-        cached = seconds([*cli, name, "--help"], repeat)
+        fresh = seconds([*cli, name, "--help"], repeat)
+        cache = tempfile.mkdtemp()
+        seconds([*cli, name, "--help"], 1, cache)  # fills it
+        cached = seconds([*cli, name, "--help"], repeat, cache)
         print(f"| {name} --help | {fresh:.2f} | {cached:.2f} |", flush=True)
     standalone = seconds([sys.executable, "-c", "from rugpt_chitchat.config import argument_parser; "
                           "from rugpt_chitchat.config import PipelineConfig; argument_parser((PipelineConfig,), 'x', None)"], repeat)
