@@ -31,7 +31,7 @@ def real_samples(work: Path, corpora: list[str]) -> Path:
         dialogues = read_many(corpora)
         texts = (clean_utterance(utterance) for dialogue in dialogues["dialogue"] for utterance in dialogue)
         tokenizer = train_tokenizer(texts, work / "tokenizer", 4000)
-        config = PipelineConfig(num_proc=2)
+        config = PipelineConfig(preprocessing_num_workers=2)
         save_samples(prepare_dataset(corpora, tokenizer, config)[0], data, config, corpora, str(work / "tokenizer"))
     return data
 

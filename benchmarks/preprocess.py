@@ -53,7 +53,7 @@ def scale_stages(tokenizer, path: str, num_proc: int | None) -> dict:
     from rugpt_chitchat.data.readers import read_many
     from rugpt_chitchat.data.samples import PipelineConfig, PipelineSummary, clean_and_dedup, count_split, dialogues_to_samples, split_by_dialogue
 
-    config, summary, seconds = PipelineConfig(num_proc=num_proc), PipelineSummary(), {}
+    config, summary, seconds = PipelineConfig(preprocessing_num_workers=num_proc), PipelineSummary(), {}
     start = time.perf_counter()
     dialogues = read_many([path])
     seconds["read"] = time.perf_counter() - start
@@ -123,7 +123,7 @@ def pipeline(tokenizer, num_proc: int) -> dict:
     from rugpt_chitchat.data.samples import PipelineConfig, prepare_dataset
 
     start = time.perf_counter()
-    samples, summary = prepare_dataset([str(p) for p in CORPORA], tokenizer, PipelineConfig(num_proc=num_proc))
+    samples, summary = prepare_dataset([str(p) for p in CORPORA], tokenizer, PipelineConfig(preprocessing_num_workers=num_proc))
     seconds = time.perf_counter() - start
     return {"seconds": seconds, "samples": sum(len(split) for split in samples.values()), "summary": summary.to_markdown()}
 

@@ -35,21 +35,16 @@ from pathlib import Path
 from typing import NoReturn
 
 import torch
-from datasets import DatasetDict, load_from_disk
-from history_ablation import RUNS, prepare, repeats_itself
-from transformers import AutoTokenizer, set_seed
-
 from books_report import write_results
-from rugpt_chitchat.cli.commands.train import SAMPLE_HISTORIES
-from rugpt_chitchat.errors import DataError
-from rugpt_chitchat.evaluation.report import dialogue_ids, generate_for_samples, history_probe, reply_perplexity
-from rugpt_chitchat.serving.generation import ChitChat
-from rugpt_chitchat.evaluation.metrics import compute_generation_metrics
-from rugpt_chitchat.training.pretrain import pretrain
-from rugpt_chitchat.training.finetune import train
+from common import CORPORA, VARIANTS, command_line_overrides, evaluate_run, fine_tune, fixed_contexts, prepare, pretrain_base
+from datasets import DatasetDict, load_from_disk
+from transformers import AutoTokenizer
 
-CORPORA = ["../shared/data/extract_dialogues_from_anekdots.txt.xz", "../shared/data/cornell_movie_corpus.txt.xz"]
-VARIANTS = ["baseline", "history", "history-full-loss"]
+from rugpt_chitchat.errors import DataError
+from rugpt_chitchat.evaluation.probe import dialogue_ids
+from rugpt_chitchat.evaluation.report import SAMPLE_HISTORIES
+from rugpt_chitchat.training.job import JobArguments
+
 logger = logging.getLogger("books_history")
 
 
@@ -62,7 +57,7 @@ def parse_arguments() -> argparse.Namespace:
     add("--time-budget", type=float, default=None, help="minutes from the start; runs predicted not to fit are skipped")
     add("--stages", nargs="+", choices=["books", "scratch", "size"], default=["books", "scratch", "size"])
     add("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    add("--variants", nargs="+", choices=VARIANTS, default=VARIANTS, help="runs of the books and scratch stages")
+    add("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS), help="runs of the books and scratch stages")
     add("--num-proc", type=int, default=2, help="processes for tokenising and preparing data")
     base = parser.add_argument_group("base model (pretraining)")
     base.add_argument("--shape", default="n_layer=4,n_embd=256,n_head=4", help="GPT-2 shape of the base and scratch runs")
@@ -81,7 +76,7 @@ def parse_arguments() -> argparse.Namespace:
     tune.add_argument("--max-length", type=int, default=128)
     tune.add_argument("--size-fractions", nargs="+", type=float, default=[0.1, 1.0])
     tune.add_argument("--size-epochs", nargs="+", type=int, default=[6, 3], help="epochs for each fraction")
-    tune.add_argument("--size-variants", nargs="+", choices=VARIANTS, default=["history"],
+    tune.add_argument("--size-variants", nargs="+", choices=list(VARIANTS), default=["history"],
                       help="runs of the size study (e.g. the baseline beside history, at the same budget)")
     tune.add_argument("--size-batch-size", type=int, default=None, help="batch of the size study (default: --batch-size)")
     evaluation = parser.add_argument_group("evaluation (the same validation samples for every run)")
@@ -133,24 +128,20 @@ def finished_results(path: Path, settings: dict) -> dict:
     return {**earlier, "settings": settings, "skipped": [], "failed": {}}
 
 
-def build_base(args: argparse.Namespace, output: Path) -> dict:
+def build_base(args: argparse.Namespace, output: Path, device: dict) -> dict:
     """Tokenizer and base model, once: reused when the output directory already has them."""
     base_dir = output / "base"
     if not (base_dir / "model.safetensors").exists():
         started = time.monotonic()
-        by_steps = args.base_steps > 0
-        length = ["--max_steps", str(args.base_steps)] if by_steps else ["--num_train_epochs", str(args.base_epochs)]
-        outcome = pretrain([
-            "--data", *args.books, "--tokenizer_dialogues", *args.corpora, "--output_dir", str(base_dir),
-            "--config_overrides", f"{args.shape},n_positions={args.block_size}", "--block_size", str(args.block_size),
-            "--tokenizer_vocab_size", str(args.vocab_size), *length,
-            "--per_device_train_batch_size", str(args.base_batch_size),
-            "--learning_rate", str(args.base_lr), "--warmup_steps", "0.05", "--lr_scheduler_type", "cosine",
-            "--weight_decay", "0.01", "--eval_strategy", "no", "--save_strategy", "no", "--load_best_model_at_end", "false",
-            "--early_stopping_patience", "0", "--max_eval_blocks", str(args.base_eval_blocks), "--logging_steps", "50",
-            "--preprocessing_num_workers", str(args.num_proc), "--report_to", "none", "--seed", str(args.seeds[0]),
-            *args.device_args,
-        ])
+        length = dict(max_steps=args.base_steps) if args.base_steps > 0 else dict(num_train_epochs=args.base_epochs)
+        outcome = pretrain_base(
+            data=args.books, tokenizer_dialogues=args.corpora, output_dir=str(base_dir),
+            config_overrides=f"{args.shape},n_positions={args.block_size}", block_size=args.block_size,
+            tokenizer_vocab_size=args.vocab_size, **length, per_device_train_batch_size=args.base_batch_size,
+            learning_rate=args.base_lr, warmup_steps=0.05, lr_scheduler_type="cosine", weight_decay=0.01,
+            eval_strategy="no", save_strategy="no", max_eval_blocks=args.base_eval_blocks, logging_steps=50,
+            preprocessing_num_workers=args.num_proc, seed=args.seeds[0], **device,
+        )
         summary = {"perplexity": outcome.perplexity, "steps": outcome.global_step, "seconds": time.monotonic() - started}
         (base_dir / "base_summary.json").write_text(json.dumps(summary))
     return json.loads((base_dir / "base_summary.json").read_text())
@@ -170,39 +161,20 @@ def subset_by_dialogue(data_dir: Path, fraction: float, seed: int) -> Path:
     return directory
 
 
-def fine_tune(args: argparse.Namespace, run_dir: Path, data_dir: Path, base_dir: Path, init: str, variant: str,
-              seed: int, schedule: list[str], batch_size: int) -> None:
-    """One `rugpt-chitchat train` run (`schedule`: its length, evaluation and learning-rate schedule); from scratch
-    its weights depend only on the seed (set just before)."""
-    start = ["--model_name_or_path", str(base_dir)] if init == "books" else [
-        "--tokenizer_name", str(base_dir), "--config_overrides", f"{args.shape},n_positions={args.block_size}"]
-    learning_rate = args.lr if init == "books" else args.scratch_lr
-    set_seed(seed)
-    train([
-        *start, "--data", str(data_dir), "--output_dir", str(run_dir), *schedule, "--max_length", str(args.max_length),
-        "--per_device_train_batch_size", str(batch_size), "--learning_rate", str(learning_rate),
-        "--warmup_steps", "0.05", "--weight_decay", "0.01", "--save_strategy", "no", "--load_best_model_at_end", "false",
-        "--early_stopping_patience", "0",
-        "--max_eval_samples", str(args.eval_samples), "--logging_steps", "25", "--report_to", "none",
-        "--preprocessing_num_workers", str(args.num_proc), "--seed", str(seed), *RUNS[variant], *args.device_args,
-    ])
-
-
-def evaluate_run(
-    checkpoint: Path, validation, sample, contexts: list[list[str]], args: argparse.Namespace, seed: int
-) -> dict:
-    """Every figure of one run on the fixed validation samples, and its replies to the fixed contexts."""
-    chat = ChitChat.from_pretrained(str(checkpoint))
-    scored = validation.select(range(min(args.eval_samples, len(validation))))
-    metrics = {f"reply_{name}": value for name, value in reply_perplexity(chat, scored).items()}
-    probe, notes = history_probe(chat, validation, args.probe_samples, seed=args.seeds[0])  # one subset for all runs
-    metrics |= probe
-    torch.manual_seed(seed)
-    histories, references, predictions, first_draws = generate_for_samples(chat, sample, args.generation_batch_size)
-    metrics |= compute_generation_metrics(predictions, references, [h[-1] for h in histories], first_draws)
-    metrics["repetition_rate"] = sum(map(repeats_itself, predictions)) / len(predictions)
-    torch.manual_seed(seed)
-    return {"metrics": metrics, "notes": notes, "replies": chat.reply_batch(contexts)}
+def fine_tune_run(args: argparse.Namespace, run: dict, run_dir: Path, data_dir: Path, base_dir: Path, device: dict) -> None:
+    """One `train` run of the plan (`run["schedule"]`: its length, evaluation and learning-rate schedule); from
+    scratch its weights depend only on the seed (the trainer seeds before building the model)."""
+    if run["init"] == "books":
+        start = dict(model_name_or_path=str(base_dir), learning_rate=args.lr)
+    else:
+        start = dict(tokenizer_name=str(base_dir), config_overrides=f"{args.shape},n_positions={args.block_size}",
+                     learning_rate=args.scratch_lr)
+    fine_tune(
+        **start, **VARIANTS[run["variant"]], **run["schedule"], data=[str(data_dir)], output_dir=str(run_dir),
+        max_length=args.max_length, per_device_train_batch_size=run["batch_size"], warmup_steps=0.05,
+        weight_decay=0.01, save_strategy="no", max_eval_samples=args.eval_samples, logging_steps=25,
+        preprocessing_num_workers=args.num_proc, seed=run["seed"], **device,
+    )
 
 
 def train_seconds(run_dir: Path) -> float:
@@ -222,7 +194,7 @@ def epoch_curve(run_dir: Path) -> list[float]:
 
 def plan(args: argparse.Namespace, train_samples: int) -> list[dict]:
     """Every run, in the order the budget serves them: books, scratch first seed, size study, other scratch seeds."""
-    fixed = ["--max_steps", str(args.steps), "--eval_strategy", "no", "--lr_scheduler_type", "cosine"]
+    fixed = dict(max_steps=args.steps, eval_strategy="no", lr_scheduler_type="cosine")
     runs = {"books": [], "scratch-first": [], "size": [], "scratch-rest": []}
     for seed in args.seeds:
         for variant in args.variants:
@@ -235,8 +207,8 @@ def plan(args: argparse.Namespace, train_samples: int) -> list[dict]:
     for fraction, epochs in zip(args.size_fractions, args.size_epochs):
         steps = epochs * math.ceil(fraction * train_samples / batch_size)
         # a constant rate after warmup: the epoch where validation turns up must not depend on the epochs planned
-        schedule = ["--num_train_epochs", str(epochs), "--max_steps", "-1", "--eval_strategy", "epoch",
-                    "--lr_scheduler_type", "constant_with_warmup"]
+        schedule = dict(num_train_epochs=epochs, max_steps=-1, eval_strategy="epoch",
+                        lr_scheduler_type="constant_with_warmup")
         for variant in args.size_variants:
             name = f"size/{round(fraction * 100)}pct" + ("" if variant == "history" else f"-{variant}")
             runs["size"].append(dict(name=name, init="books", variant=variant, seed=args.seeds[0], steps=steps,
@@ -269,22 +241,17 @@ def run_all(args: argparse.Namespace) -> None:
     if args.report_only:
         write_results(output, json.loads(results_path.read_text(encoding="utf-8")))
         return
-    if torch.cuda.is_available():
-        # cuDNN attention is the suspect of the NaN gradients that broke the last GPU history run (EXPERIMENTS.md);
-        # flash and memory-efficient SDPA remain
-        torch.backends.cuda.enable_cudnn_sdp(False)
     budget = Budget(args.time_budget)
     settings = {key: value for key, value in vars(args).items() if key != "report_only"}
     results = finished_results(results_path, settings)
-    results["base"] = build_base(args, output)
+    device = command_line_overrides(args.device_args, (JobArguments,))
+    results["base"] = build_base(args, output, device)
     base_dir = output / "base"
     tokenizer = AutoTokenizer.from_pretrained(base_dir)
     data_dir = prepare(output, args.corpora, tokenizer, dedup=True, num_proc=args.num_proc)
     samples = load_from_disk(str(data_dir))
     validation = samples["validation"]
-    sample = validation.shuffle(seed=args.seeds[0]).select(range(min(args.num_samples, len(validation))))
-    contexts = [[tokenizer.decode(ids) for ids in [*row["history"], row["input"]]] for row in sample.select(range(5))]
-    results["contexts"] = contexts + SAMPLE_HISTORIES
+    results["contexts"] = fixed_contexts(validation, tokenizer, args.seeds[0], args.num_samples) + SAMPLE_HISTORIES
     for run in plan(args, len(samples["train"])):
         if run["name"] in results["runs"]:
             logger.info("%s: finished in an earlier call, kept", run["name"])
@@ -297,9 +264,13 @@ def run_all(args: argparse.Namespace) -> None:
         started = time.monotonic()
         try:
             data = subset_by_dialogue(data_dir, run["fraction"], args.seeds[0])
-            fine_tune(args, run_dir, data, base_dir, run["init"], run["variant"], run["seed"], run["schedule"],
-                      run["batch_size"])
-            result = evaluate_run(run_dir, validation, sample, results["contexts"], args, run["seed"])
+            fine_tune_run(args, run, run_dir, data, base_dir, device)
+            # one validation subset, sample and probe for all runs (the first seed); replies sampled with the run's
+            result = evaluate_run(
+                run_dir, data_dir, results["contexts"], args.seeds[0], num_samples=args.num_samples,
+                max_eval_samples=args.eval_samples, probe_samples=args.probe_samples, generation_seed=run["seed"],
+                generation_batch_size=args.generation_batch_size,
+            )
             budget.record(run["steps"], time.monotonic() - started, train_seconds(run_dir))
             if "epochs" in run:
                 result["epoch_perplexity"] = epoch_curve(run_dir)

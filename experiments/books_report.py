@@ -7,7 +7,7 @@ import statistics
 from collections import defaultdict
 from pathlib import Path
 
-from history_ablation import COLORS
+from common import COLORS
 
 logger = logging.getLogger("books_history")
 

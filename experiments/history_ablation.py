@@ -18,60 +18,19 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import re
 from pathlib import Path
 
-import torch
+from common import COLORS, CORPORA, VARIANTS, command_line_overrides, evaluate_run, fine_tune, fixed_contexts, prepare
 from datasets import load_from_disk
 from transformers import AutoTokenizer
 
 from rugpt_chitchat.data.cleaning import clean_utterance
-from rugpt_chitchat.errors import DataError, TrainingDiverged
-from rugpt_chitchat.evaluation.report import generate_for_samples, reply_perplexity
-from rugpt_chitchat.serving.generation import ChitChat
-from rugpt_chitchat.evaluation.metrics import compute_generation_metrics
 from rugpt_chitchat.data.readers import read_many
-from rugpt_chitchat.data.samples import PipelineConfig, prepare_dataset
+from rugpt_chitchat.errors import DataError, TrainingDiverged
 from rugpt_chitchat.tokenizer import train_tokenizer
-from rugpt_chitchat.training.finetune import train
+from rugpt_chitchat.training.finetune import ARGUMENT_CLASSES
 
-CORPORA = ["../shared/data/extract_dialogues_from_anekdots.txt.xz", "../shared/data/cornell_movie_corpus.txt.xz"]
-RUNS = {
-    "baseline": ["--max_history", "0", "--use_token_type_ids", "false", "--use_attention_mask", "false",
-                 "--loss_on_reply_only", "false"],
-    "history": [],
-    "history-full-loss": ["--loss_on_reply_only", "false"],
-    "no-dedup": [],
-}
-COLORS = {"baseline": "#999", "history": "#1f77b4", "history-full-loss": "#2ca02c", "no-dedup": "#ff7f0e"}  # same in every plot
-_WORDS = re.compile(r"\w+")
-
-
-def repeats_itself(reply: str) -> bool:
-    """A word bigram that occurs twice in one reply: the looping users complain about."""
-    words = _WORDS.findall(reply.lower())
-    bigrams = list(zip(words, words[1:]))
-    return len(bigrams) != len(set(bigrams))
-
-
-def prepare(output: Path, corpora: list[str], tokenizer, dedup: bool, num_proc: int = 2) -> Path:
-    directory = output / ("data" if dedup else "data-no-dedup")
-    if not directory.exists():
-        samples, summary = prepare_dataset(corpora, tokenizer, PipelineConfig(num_proc=num_proc, dedup=dedup))
-        samples.save_to_disk(str(directory))
-        (output / f"{directory.name}.md").write_text(summary.to_markdown() + "\n", encoding="utf-8")
-    return directory
-
-
-def evaluate_run(checkpoint: Path, validation, sample, contexts: list[list[str]], seed: int) -> dict:
-    chat = ChitChat.from_pretrained(str(checkpoint))
-    metrics = {f"reply_{k}": v for k, v in reply_perplexity(chat, validation).items()}
-    torch.manual_seed(seed)
-    histories, references, predictions, first_draws = generate_for_samples(chat, sample)
-    metrics |= compute_generation_metrics(predictions, references, [h[-1] for h in histories], first_draws)
-    metrics["repetition_rate"] = sum(map(repeats_itself, predictions)) / len(predictions)
-    torch.manual_seed(seed)
-    return {"metrics": metrics, "replies": chat.reply_batch(contexts)}
+RUNS = {**VARIANTS, "no-dedup": VARIANTS["history"]}  # no-dedup: the history run on data without the dedup rules
 
 
 def plot(results: dict, path: Path) -> None:
@@ -116,22 +75,21 @@ def main() -> None:
             "no-dedup": prepare(output, args.corpora, tokenizer, dedup=False)}
 
     validation = load_from_disk(str(data["dedup"]))["validation"]
-    sample = validation.shuffle(seed=args.seed).select(range(min(args.num_samples, len(validation))))
-    contexts = [[tokenizer.decode(ids) for ids in [*row["history"], row["input"]]] for row in sample.select(range(5))]
+    contexts = fixed_contexts(validation, tokenizer, args.seed, args.num_samples)
+    overrides = command_line_overrides(args.train_overrides, ARGUMENT_CLASSES)
 
     results, failures = {}, {}
     for name in args.runs:
-        extra, run_dir = RUNS[name], output / name
+        run_dir = output / name
         try:
             if not (run_dir / "model.safetensors").exists():
-                train([
-                    "--config", "configs/tiny.yaml", "--tokenizer_name", str(tokenizer_dir), "--output_dir", str(run_dir),
-                    "--data", str(data["no-dedup" if name == "no-dedup" else "dedup"]), "--max_steps", str(args.max_steps),
-                    "--early_stopping_patience", "0", "--load_best_model_at_end", "false",
-                    "--eval_steps", str(args.max_steps // 5), "--save_steps", str(args.max_steps // 5), *extra,
-                    *args.train_overrides,
-                ])
-            results[name] = evaluate_run(run_dir, validation, sample, contexts, args.seed)
+                fine_tune(
+                    "configs/tiny.yaml", **RUNS[name], tokenizer_name=str(tokenizer_dir), output_dir=str(run_dir),
+                    data=[str(data["no-dedup" if name == "no-dedup" else "dedup"])], max_steps=args.max_steps,
+                    eval_steps=args.max_steps // 5, save_steps=args.max_steps // 5, **overrides,
+                )
+            results[name] = evaluate_run(run_dir, data["dedup"], contexts, args.seed, num_samples=args.num_samples,
+                                         probe_samples=0)
             print(name, json.dumps(results[name]["metrics"], ensure_ascii=False), flush=True)
         except (TrainingDiverged, DataError) as error:  # one diverged run must not cost the others
             failures[name] = str(error)

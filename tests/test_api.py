@@ -35,7 +35,7 @@ from rugpt_chitchat import (  # noqa: F401 (each public name is imported here; s
 
 HEAVY = ("torch", "transformers", "datasets", "pyarrow", "aiogram")
 # Names whose modules need none of the heavy libraries: reading configs and books stays instant.
-LIGHT = {"BotSettings", "DataError", "DialogueFormat", "ExtractArguments", "build_segments", "extract_library",
+LIGHT = {"BotSettings", "DataError", "DialogueFormat", "PipelineConfig", "ExtractArguments", "build_segments", "extract_library",
          "read_books", "train_tokenizer", "add_dialogue_special_tokens"}  # fmt: skip
 REQUIRED = {"ChitChat", "DialogueFormat", "DialogueCollator", "PackedCollator", "PipelineConfig", "prepare_dataset",
             "preprocess_data_for_model", "train_tokenizer", "train", "pretrain", "evaluate_checkpoint",

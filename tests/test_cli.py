@@ -93,14 +93,13 @@ def test_help_lists_every_field_of_the_command(name, help_cache):
 
 
 def test_shared_settings_have_one_default():
-    from rugpt_chitchat.config import PipelineArguments, SeedArguments
+    from rugpt_chitchat.config import PipelineConfig
     from rugpt_chitchat.format import DialogueFormat
-    from rugpt_chitchat.data.samples import PipelineConfig
-    from rugpt_chitchat.training.finetune import DataArguments
+    from rugpt_chitchat.training.finetune import DataArguments, DialogueTrainingArguments
 
     pipeline, data = PipelineConfig(), DataArguments()
-    assert pipeline.max_history == PipelineArguments.max_history == data.max_history == DialogueFormat.max_history
-    assert pipeline.validation_size == data.validation_size and pipeline.seed == SeedArguments.seed
+    assert pipeline.max_history == data.max_history == DialogueFormat.max_history
+    assert pipeline.validation_size == data.validation_size and pipeline.seed == DialogueTrainingArguments.seed
     assert data.max_length == DialogueFormat.max_length
 
 

@@ -57,7 +57,7 @@ def trained_checkpoint(tmp_path_factory, tiny_model_dir, tokenizer, samples_dir)
 def test_reply_perplexity_matches_the_model_loss_on_one_sample(tiny_model_dir, samples_dir):
     """With one sample the token-weighted perplexity is exp of the model's own reply-only loss."""
 
-    from rugpt_chitchat.evaluation.report import reply_perplexity
+    from rugpt_chitchat.evaluation.probe import reply_perplexity
 
     chat = ChitChat.from_pretrained(str(tiny_model_dir), device="cpu")
     one = load_from_disk(samples_dir)["validation"].select(range(1))
@@ -89,7 +89,7 @@ def test_evaluate_cli_writes_json_table_and_learning_curve(trained_checkpoint, s
 
 
 def test_evaluate_cli_scores_the_first_max_eval_samples_as_training_does(trained_checkpoint, samples_dir, tmp_path):
-    from rugpt_chitchat.evaluation.report import reply_perplexity
+    from rugpt_chitchat.evaluation.probe import reply_perplexity
 
     main(["evaluate", "--checkpoint", str(trained_checkpoint), "--data", str(samples_dir), "--num-samples", "4",
           "--max_eval_samples", "30", "--output_dir", str(tmp_path), "--device", "cpu"])
@@ -160,7 +160,8 @@ def test_probe_finds_a_model_that_reads_history(topic_checkpoint):
 
 
 def test_probe_of_a_model_without_history_reports_gains_of_one_by_construction(tmp_path, tokenizer_dir):
-    from rugpt_chitchat.evaluation.report import NO_HISTORY_NOTE, evaluate_checkpoint
+    from rugpt_chitchat.evaluation.probe import NO_HISTORY_NOTE
+    from rugpt_chitchat.evaluation.report import evaluate_checkpoint
 
     checkpoint, data = train_topic_checkpoint(tmp_path, tokenizer_dir, max_history=0, max_steps=2)
     report = evaluate_checkpoint(str(checkpoint), [str(data)], num_samples=2,
@@ -171,7 +172,7 @@ def test_probe_of_a_model_without_history_reports_gains_of_one_by_construction(t
 
 
 def test_probe_without_samples_with_history_is_skipped_with_a_note(tiny_model_dir):
-    from rugpt_chitchat.evaluation.report import history_probe
+    from rugpt_chitchat.evaluation.probe import history_probe
 
     chat = ChitChat.from_pretrained(str(tiny_model_dir), device="cpu")
     pairs = Dataset.from_dict({"history": [[], []], "input": [[5, 6], [7]], "reply": [[8], [9, 10]]})
@@ -185,7 +186,7 @@ def test_probe_without_samples_with_history_is_skipped_with_a_note(tiny_model_di
 
 
 def test_shuffled_history_always_comes_from_another_dialogue(samples_dir):
-    from rugpt_chitchat.evaluation.report import dialogue_ids, donor_indices
+    from rugpt_chitchat.evaluation.probe import dialogue_ids, donor_indices
 
     validation = load_from_disk(samples_dir)["validation"]
     groups = dialogue_ids(validation)
@@ -205,7 +206,7 @@ def test_shuffled_history_always_comes_from_another_dialogue(samples_dir):
 def test_bootstrap_interval_brackets_the_ratio_and_narrows_with_more_samples():
     import numpy as np
 
-    from rugpt_chitchat.evaluation.report import bootstrap_ratio_interval
+    from rugpt_chitchat.evaluation.probe import bootstrap_ratio_interval
 
     rng = np.random.default_rng(0)
     intervals = {}

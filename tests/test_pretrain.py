@@ -82,6 +82,7 @@ def test_pretrained_base_holds_out_books_and_keeps_the_dialogue_tokens(base_dir,
     assert state["global_step"] == 12 and 1 < results["eval_perplexity"] < len(tokenizer)
     assert results["eval_perplexity"] == min(evaluations) < evaluations[0], "held-out perplexity falls, the best is kept"
     assert ChitChat.from_pretrained(str(base_dir), device="cpu").reply(["Привет!"])
+    assert "dialogue_format" not in json.loads((base_dir / "config.json").read_text()), "prose carries no dialogue format"
 
 
 def test_train_fine_tunes_the_base_on_its_own_vocabulary(base_dir, dialogue_file, tmp_path):
@@ -99,13 +100,26 @@ def test_train_fine_tunes_the_base_on_its_own_vocabulary(base_dir, dialogue_file
 
 
 def test_continued_pretraining_starts_from_the_base_and_its_tokenizer(base_dir, books, tmp_path):
+    import shutil
+
+    import torch
+
     from rugpt_chitchat.training.pretrain import pretrain
 
-    outcome = pretrain(["--model_name_or_path", str(base_dir), "--data", *books[:3], "--output_dir", str(tmp_path),
-                        "--validation_size", "0.3", "--max_steps", "2", "--eval_steps", "2", "--save_steps", "2",
-                        *TINY_BASE[2:]])
-    assert AutoTokenizer.from_pretrained(tmp_path).get_vocab() == AutoTokenizer.from_pretrained(base_dir).get_vocab()
+    old_base = tmp_path / "old-base"  # as older versions wrote it: a stand-in dialogue format in config.json
+    shutil.copytree(base_dir, old_base)
+    config = json.loads((old_base / "config.json").read_text())
+    (old_base / "config.json").write_text(json.dumps(config | {"dialogue_format": {"max_length": 64}}))
+    try:
+        outcome = pretrain(["--model_name_or_path", str(old_base), "--data", *books[:3], "--output_dir",
+                            str(tmp_path / "out"), "--validation_size", "0.3", "--max_steps", "2", "--eval_steps", "2",
+                            "--save_steps", "2", "--cudnn_attention", "false", *TINY_BASE[2:]])
+        assert not torch.backends.cuda.cudnn_sdp_enabled(), "cudnn_attention false turns cuDNN's SDPA kernel off"
+    finally:
+        torch.backends.cuda.enable_cudnn_sdp(True)
+    assert AutoTokenizer.from_pretrained(outcome.output_dir).get_vocab() == AutoTokenizer.from_pretrained(base_dir).get_vocab()
     assert outcome.global_step == 2 and outcome.perplexity < 2 * len(AutoTokenizer.from_pretrained(base_dir))
+    assert "dialogue_format" not in json.loads((tmp_path / "out" / "config.json").read_text())
 
 
 def test_bad_prose_sources_are_named(tmp_path, capsys):

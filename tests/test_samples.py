@@ -70,8 +70,8 @@ def test_drop_counts_per_rule_match_an_independent_count(big_slice_file, big_sli
 
 
 def test_two_processes_and_any_batch_size_give_the_same_samples(big_slice_file, tokenizer):
-    one, _ = prepare_dataset([big_slice_file], tokenizer, PipelineConfig(num_proc=1, batch_size=1000))
-    two, _ = prepare_dataset([big_slice_file], tokenizer, PipelineConfig(num_proc=2, batch_size=137))
+    one, _ = prepare_dataset([big_slice_file], tokenizer, PipelineConfig(preprocessing_num_workers=1, preprocessing_batch_size=1000))
+    two, _ = prepare_dataset([big_slice_file], tokenizer, PipelineConfig(preprocessing_num_workers=2, preprocessing_batch_size=137))
     for split in ("train", "validation"):
         assert one[split].to_dict() == two[split].to_dict()
 

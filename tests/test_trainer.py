@@ -10,19 +10,13 @@ import numpy as np
 import pytest
 import torch
 from datasets import Dataset
-from transformers import AutoModelForCausalLM, AutoTokenizer, EvalPrediction, TrainerState, TrainingArguments
+from transformers import AutoModelForCausalLM, EvalPrediction, TrainerState, TrainingArguments
 
 from rugpt_chitchat.errors import TrainingDiverged
 from rugpt_chitchat.format import IGNORE_INDEX, DialogueFormat
 from rugpt_chitchat.training.collator import DialogueCollator, with_length_column
-from rugpt_chitchat.training.trainer import (
-    DialogueTrainer,
-    StopOnNonFinite,
-    perplexity_metrics,
-    reply_nll_per_sample,
-    sample_lengths,
-    tied_parameter_names,
-)
+from rugpt_chitchat.scoring import perplexity_metrics, reply_nll_per_sample
+from rugpt_chitchat.training.trainer import DialogueTrainer, StopOnNonFinite, sample_lengths, tied_parameter_names
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,8 @@ from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, Genera
 from rugpt_chitchat.errors import DataError, TrainingDiverged
 from rugpt_chitchat.evaluation.report import learning_curve_series
 from rugpt_chitchat.format import DialogueFormat
-from rugpt_chitchat.training.finetune import build_trainer, load_model, parse_arguments, run_training
+from rugpt_chitchat.training.finetune import build_trainer, parse_arguments, run_training
+from rugpt_chitchat.training.model import load_model
 
 REPO = Path(__file__).resolve().parents[1]
 TINY_MODEL = "n_layer=2,n_embd=64,n_head=2,n_positions=128"
@@ -454,7 +455,7 @@ def test_validation_scores_the_reply_alone_whatever_the_loss_covers(tmp_path, di
     """A model trained with loss on every token (the seed's baseline) is validated on its reply tokens, as
     `evaluate` scores it: its `eval_perplexity` and early stopping compare with a reply-loss run's."""
     from rugpt_chitchat.training.collator import DialogueCollator
-    from rugpt_chitchat.training.trainer import reply_nll_per_sample
+    from rugpt_chitchat.scoring import reply_nll_per_sample
 
     argv = small_run(dialogue_file, tokenizer_dir, tmp_path, "--loss_on_reply_only", "false", "--max_eval_samples", "48",
                      "--max_steps", "20", "--eval_strategy", "no", "--save_strategy", "no", "--load_best_model_at_end", "false",

@@ -18,7 +18,7 @@ _EXPORTS = {
     "add_dialogue_special_tokens": "tokenizer",
     "train_tokenizer": "tokenizer",
     "read_dialogues": "data.readers",
-    "PipelineConfig": "data.samples",
+    "PipelineConfig": "config",
     "prepare_dataset": "data.samples",
     "preprocess_data_for_model": "data.samples",
     "read_books": "books.library",
@@ -41,7 +41,8 @@ if TYPE_CHECKING:
     from .books.extract import ExtractArguments, extract_library
     from .books.library import read_books
     from .data.readers import read_dialogues
-    from .data.samples import PipelineConfig, prepare_dataset, preprocess_data_for_model
+    from .config import PipelineConfig
+    from .data.samples import prepare_dataset, preprocess_data_for_model
     from .errors import DataError
     from .evaluation.report import evaluate_checkpoint
     from .format import DialogueFormat, build_segments

@@ -16,7 +16,7 @@ import importlib.util
 import sys
 from collections.abc import Callable
 from typing import NoReturn
-from dataclasses import Field, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from .data.cleaning import MAX_UTTERANCE_CHARS
@@ -24,23 +24,23 @@ from .errors import DataError
 from .format import DialogueFormat
 
 
-def same_as(cls: type, name: str) -> Field:
-    """A field with the default and help of `cls.name`: settings that mean the same thing are written once."""
-    source = cls.__dataclass_fields__[name]
-    return field(default=source.default, default_factory=source.default_factory, metadata=source.metadata)
+DEVICE_HELP = "cpu, cuda, cuda:1...; default: cuda when available."
+SHAPING_SETTINGS = ("max_history", "validation_size", "seed", "dedup", "max_utterance_chars")  # decide the samples
 
 
 @dataclass
-class PipelineArguments:
-    """Dialogues -> samples: shared by `preprocess`, `train` and `evaluate` (and `PipelineConfig`'s defaults)."""
+class PipelineConfig:
+    """Dialogues -> samples: the settings of `preprocess`, `train` (its split seed is TrainingArguments' `seed`,
+    its history the format's `max_history`) and `evaluate`, and of `prepare_dataset` from Python."""
 
     data: list[str] = field(
         default_factory=list,
         metadata={"help": "Dialogue files (.txt[.xz|.gz|.bz2], .pkl, .jsonl; globs allowed) or Hub dataset names, "
                   "or one directory written by `rugpt-chitchat preprocess`."},
     )
-    max_history: int = same_as(DialogueFormat, "max_history")
+    max_history: int = field(default=DialogueFormat.max_history, metadata={"help": "Utterances kept before the input."})
     validation_size: float = field(default=0.05, metadata={"help": "Share of dialogues held out for validation."})
+    seed: int = field(default=42, metadata={"help": "Seed of the train/validation split and of sampling."})
     dedup: bool = field(default=True, metadata={"help": "Drop dialogues whose first utterance was already seen."})
     max_utterance_chars: int = field(
         default=MAX_UTTERANCE_CHARS, metadata={"help": "Dialogues with a longer utterance are dropped (and counted)."}
@@ -48,12 +48,9 @@ class PipelineArguments:
     preprocessing_num_workers: int | None = field(default=None, metadata={"help": "Processes for datasets.map."})
     preprocessing_batch_size: int = field(default=1000, metadata={"help": "Dialogues per datasets.map batch."})
 
-
-@dataclass
-class SeedArguments:
-    """The split's seed where there is no TrainingArguments (whose `seed` train uses, default 42 too)."""
-
-    seed: int = field(default=42, metadata={"help": "Seed of the train/validation split and of sampling."})
+    def shaping_settings(self) -> dict:
+        """The settings that decide which samples come out (not how fast): what an artifact records."""
+        return {name: getattr(self, name) for name in SHAPING_SETTINGS}
 
 
 @dataclass
@@ -69,7 +66,7 @@ class CheckpointArguments:
     """The model a subcommand loads: `evaluate`, `chat`, `bot`."""
 
     checkpoint: str = field(metadata={"help": "Checkpoint directory written by `train` (or a Hub name)."})
-    device: str | None = field(default=None, metadata={"help": "cpu, cuda, cuda:1...; default: cuda when available."})
+    device: str | None = field(default=None, metadata={"help": DEVICE_HELP})
 
 
 Recorded = Callable[[dict], dict]

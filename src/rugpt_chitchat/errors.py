@@ -1,6 +1,5 @@
 """The library's own exceptions: bad input, raised where data enters, and a training run that diverged."""
 
-import os
 from pathlib import Path
 
 
@@ -33,6 +32,8 @@ def not_loadable(name: str, what: str, error: Exception) -> DataError:
                          "save_pretrained (a checkpoint, or the output of training) or a Hub name")
     if path.exists():
         return DataError(name, f"is a file; a {what} is a directory written by save_pretrained, or a Hub name")
-    offline = " (offline: HF_HUB_OFFLINE is set)" if os.environ.get("HF_HUB_OFFLINE", "0").lower() in {"1", "true", "yes", "on"} else ""
+    from .hub import offline_note
+
+    offline = offline_note()
     return DataError(name, f"no such directory, and no {what} by that name could be loaded from the Hugging Face Hub"
                      f"{offline} nor its local cache ({cause}); check the path, or load the name once while online")

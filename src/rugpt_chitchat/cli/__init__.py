@@ -9,7 +9,6 @@ and exit status 2; `rugpt-chitchat --debug ...` (or `--log_level debug`) shows t
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import importlib
 import io
 import logging
@@ -22,6 +21,7 @@ from typing import Literal, NamedTuple
 
 from ..config import parse_config
 from ..errors import DataError, TrainingDiverged
+from ..hub import code_hash, offline_note
 
 PROG = "rugpt-chitchat"
 USER_ERROR_STATUS = 2
@@ -129,17 +129,16 @@ def print_help(name: str, argv: list[str]) -> None:
 
 
 def help_cache_path(name: str) -> Path:
-    """A file per command, named after the installed transformers and this package's sources (path, size, mtime),
-    so an upgrade or an edit prints fresh help."""
+    """A file per command, named after the installed transformers and this package's sources, so an upgrade or
+    an edit prints fresh help."""
     from importlib.metadata import PackageNotFoundError, version
 
-    package = Path(__file__).parent.parent
-    stamp = [(str(path.relative_to(package)), path.stat().st_size, path.stat().st_mtime_ns) for path in sorted(package.rglob("*.py"))]
+    transformers = "none"
     with contextlib.suppress(PackageNotFoundError):
-        stamp.append(("transformers", version("transformers"), 0))
-    digest = hashlib.blake2b(repr(stamp).encode(), digest_size=8).hexdigest()
+        transformers = version("transformers")
+    digest = code_hash(*sorted(Path(__file__).parent.parent.rglob("*.py")))[:16]
     root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return root / "rugpt-chitchat" / "help" / f"{name}-{digest}.txt"
+    return root / "rugpt-chitchat" / "help" / f"{name}-{transformers}-{digest}.txt"
 
 
 def is_user_error(error: BaseException) -> bool:
@@ -172,9 +171,8 @@ def explain(error: BaseException) -> str:
     if isinstance(error, FileNotFoundError) and error.filename:
         return f"{error.filename}: no such file or directory; check the path"
     if isinstance(error, ConnectionError) or type(error).__name__ in {"OfflineModeIsEnabled", "HfHubHTTPError"}:
-        offline = " (HF_HUB_OFFLINE is set)" if os.environ.get("HF_HUB_OFFLINE", "0") not in {"", "0"} else ""
         return (f"{error}. The name is no local path (no such file or directory), so it was looked up on the "
-                f"Hugging Face Hub, which could not be reached{offline}: check the path (files need their extension, "
+                f"Hugging Face Hub, which could not be reached{offline_note()}: check the path (files need their extension, "
                 "e.g. .txt.xz), or connect once so the Hub files are cached")
     if type(error).__module__.startswith("aiogram"):
         return f"Telegram: {error}; check the token and --api_server"

@@ -10,14 +10,12 @@ from __future__ import annotations
 import bz2
 import gc
 import gzip
-import inspect
 import json
 import logging
 import lzma
 import os
 import pickle
 import re
-import sys
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,11 +23,12 @@ from itertools import chain
 from pathlib import Path
 
 import pyarrow as pa
-from datasets import Dataset, Features, List, Value, concatenate_datasets, config, load_dataset, load_from_disk
+from datasets import Dataset, Features, List, Value, concatenate_datasets, config, load_from_disk
 from datasets.arrow_writer import ArrowWriter
 from datasets.fingerprint import Hasher
 
 from ..errors import DataError
+from ..hub import code_hash, load_hub_dataset, looks_local
 
 logger = logging.getLogger(__name__)
 
@@ -224,7 +223,7 @@ _READERS = {"pickle": _pickle_batches, "text": _text_batches, "jsonl": _jsonl_ba
 def _cache_file(path: Path) -> Path:
     stat = path.stat()
     # size and mtime make an edited file a cache miss; this module's source, a changed reader
-    key = Hasher.hash([str(path.resolve()), stat.st_size, stat.st_mtime_ns, inspect.getsource(sys.modules[__name__])])
+    key = Hasher.hash([str(path.resolve()), stat.st_size, stat.st_mtime_ns, code_hash(__file__)])
     return Path(config.HF_DATASETS_CACHE) / "rugpt_chitchat" / f"dialogues-{key}.arrow"
 
 
@@ -260,11 +259,6 @@ def _read_file(path: Path) -> Dataset:
     return dataset
 
 
-def _looks_local(source: str) -> bool:
-    path = Path(source)
-    return path.suffix.lower() in {*_FORMATS, *_OPENERS} or source.startswith((".", "/", "~")) or path.parent.exists() and path.parent != Path(".")
-
-
 def is_dialogue_dataset(path: Path) -> bool:
     """A directory holding a saved `Dataset` (save_to_disk), e.g. `extract-dialogues --output_format datasets`."""
     return (path / "state.json").is_file() and (path / "dataset_info.json").is_file()
@@ -279,12 +273,7 @@ def _read_saved_dataset(path: Path) -> Dataset:
 
 def _read_hub(name: str, split: str, column: str) -> Dataset:
     """`load_dataset` for a Hub name; a name the Hub cannot serve is a missing local file as much as a Hub miss."""
-    try:
-        dataset = load_dataset(name, split=split)
-    except OSError as error:  # ConnectionError, offline mode, DatasetNotFoundError
-        reason = "HF_HUB_OFFLINE is set" if config.HF_HUB_OFFLINE else str(error)
-        raise DataError(name, f"no such file or directory, and it could not be loaded from the Hugging Face Hub either ({reason}); "
-                              "check the path, or the dataset name and the network") from None
+    dataset = load_hub_dataset(name, split)
     if column not in dataset.column_names:
         raise DataError(name, f"the Hub dataset has no {column!r} column (columns: {dataset.column_names})")
     return dataset.select_columns([column]).rename_column(column, "dialogue").cast(FEATURES)
@@ -300,7 +289,7 @@ def read_dialogues(source: str | Path, split: str = "train", column: str = "dial
         raise DataError(source, "is a directory but no saved dialogue dataset; give dialogue files (.pkl, .txt[.xz], .jsonl) or a Hub dataset name")
     if path.exists():
         return _read_file(path)
-    if _looks_local(str(source)) or not _HUB_ID.fullmatch(str(source)):
+    if looks_local(str(source), {*_FORMATS, *_OPENERS}) or not _HUB_ID.fullmatch(str(source)):
         raise DataError(source, "no such file")
     return _read_hub(str(source), split, column)
 

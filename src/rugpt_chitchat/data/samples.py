@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import glob
 import hashlib
-import inspect
 import json
 import logging
 import pickle
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -24,8 +23,9 @@ from datasets.fingerprint import Hasher
 from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
 from . import cleaning
-from ..config import PipelineArguments, SeedArguments, same_as
+from ..config import PipelineConfig
 from ..errors import DataError
+from ..hub import code_hash
 from ..format import encode_utterances
 from .readers import read_many
 
@@ -35,39 +35,9 @@ DEFAULT_TOKENIZER = "ai-forever/rugpt3small_based_on_gpt2"
 SAMPLE_COLUMNS = ["history", "input", "reply"]
 PIPELINE_FILE = "pipeline_config.json"  # beside a preprocessed dataset: the settings that made it
 DATA_ATTRIBUTE = "dialogue_data"  # in a checkpoint's config.json: the data settings training used
-SHAPING_SETTINGS = ("max_history", "validation_size", "seed", "dedup", "max_utterance_chars")  # decide the samples
 SAMPLE_FEATURES = Features({"history": List(List(Value("int64"))), "input": List(Value("int64")), "reply": List(Value("int64"))})
 COUNT_COLUMNS = [cleaning.EMPTY_UTTERANCE, cleaning.INVISIBLE_ONLY, "invisible_removed"]
 DEDUP_COLUMNS = ["drop_reason", "first_key", "echoes"]
-
-
-@dataclass
-class PipelineConfig:
-    """The pipeline's settings; defaults and meaning are those of `PipelineArguments` (the CLI's names)."""
-
-    max_history: int = same_as(PipelineArguments, "max_history")
-    validation_size: float = same_as(PipelineArguments, "validation_size")
-    seed: int = same_as(SeedArguments, "seed")
-    num_proc: int | None = same_as(PipelineArguments, "preprocessing_num_workers")
-    batch_size: int = same_as(PipelineArguments, "preprocessing_batch_size")
-    max_utterance_chars: int = same_as(PipelineArguments, "max_utterance_chars")
-    dedup: bool = same_as(PipelineArguments, "dedup")
-
-    @classmethod
-    def from_arguments(cls, arguments: PipelineArguments, seed: int) -> PipelineConfig:
-        return cls(
-            max_history=arguments.max_history,
-            validation_size=arguments.validation_size,
-            seed=seed,
-            num_proc=arguments.preprocessing_num_workers,
-            batch_size=arguments.preprocessing_batch_size,
-            max_utterance_chars=arguments.max_utterance_chars,
-            dedup=arguments.dedup,
-        )
-
-    def shaping_settings(self) -> dict:
-        """The settings that decide which samples come out (not how fast): what an artifact records."""
-        return {name: value for name, value in asdict(self).items() if name in SHAPING_SETTINGS}
 
 
 @dataclass
@@ -96,8 +66,7 @@ def step_fingerprint(dataset: Dataset, function, fn_kwargs: dict) -> str:
     `datasets` hashes an importable function by its name only, so an upgraded library would reuse the
     cache of its older self; hashing the module's source makes a code change a cache miss.
     """
-    source = inspect.getsource(sys.modules[function.__module__])
-    return Hasher.hash([dataset._fingerprint, source, fn_kwargs])
+    return Hasher.hash([dataset._fingerprint, code_hash(sys.modules[function.__module__].__file__), fn_kwargs])
 
 
 def clean_and_dedup(dialogues: Dataset, config: PipelineConfig, summary: PipelineSummary) -> tuple[Dataset, pa.ChunkedArray]:
@@ -110,8 +79,8 @@ def clean_and_dedup(dialogues: Dataset, config: PipelineConfig, summary: Pipelin
     cleaned = dialogues.with_format("arrow").map(
         cleaning.clean_table,
         batched=True,
-        batch_size=config.batch_size,
-        num_proc=config.num_proc,
+        batch_size=config.preprocessing_batch_size,
+        num_proc=config.preprocessing_num_workers,
         fn_kwargs=fn_kwargs,
         new_fingerprint=step_fingerprint(dialogues, cleaning.clean_table, fn_kwargs),
         desc="Cleaning",
@@ -164,8 +133,8 @@ def dialogues_to_samples(dialogues: Dataset, tokenizer: PreTrainedTokenizerBase,
     return dialogues.with_format("arrow").map(
         samples_table,
         batched=True,
-        batch_size=config.batch_size,
-        num_proc=config.num_proc,
+        batch_size=config.preprocessing_batch_size,
+        num_proc=config.preprocessing_num_workers,
         fn_kwargs=fn_kwargs,
         features=SAMPLE_FEATURES,
         new_fingerprint=step_fingerprint(dialogues, samples_table, fn_kwargs),

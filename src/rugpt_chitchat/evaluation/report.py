@@ -6,28 +6,27 @@ from __future__ import annotations
 import json
 import logging
 import math
-import random
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 from datasets import Dataset, load_from_disk
 
-from ..training.collator import DialogueCollator
 from ..errors import DataError
+from ..hub import looks_local
 from ..serving.generation import ChitChat
-from .metrics import compute_generation_metrics, load_metric
+from .metrics import compute_generation_metrics
+from .probe import history_probe, reply_perplexity
 from ..data.samples import DATA_ATTRIBUTE, PipelineConfig, prepare_dataset
-from ..training.trainer import reply_nll_per_sample
 
 logger = logging.getLogger(__name__)
 
 TRAINER_STATE = "trainer_state.json"
-HISTORY_GAINS = ("history_gain_none", "history_gain_shuffled")
-NO_HISTORY_NOTE = ("The checkpoint was trained with max_history 0: it never reads history, so the history gains are 1 "
-                   "by construction (reported as such, not measured).")
+# Contexts every trained model answers (`train` prints the replies, experiments report them)
+SAMPLE_HISTORIES = [["Привет! Как дела?"], ["Ты кто такой?"], ["Куда ты идёшь?", "Домой.", "А что так рано?"]]
+_WORDS = re.compile(r"\w+")
 
 
 @dataclass
@@ -39,6 +38,7 @@ class EvaluationReport:
     metrics: dict[str, float]
     examples: list[dict] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    replies: list[str] = field(default_factory=list)  # to the `contexts` asked for, in their order
 
     def to_markdown(self) -> str:
         lines = [f"Checkpoint `{self.checkpoint}`, {self.validation_samples:,} validation samples.", ""]
@@ -86,107 +86,6 @@ def load_validation_split(data: list[str], chat: ChitChat, config: PipelineConfi
     return dataset["validation"]
 
 
-@torch.inference_mode()
-def reply_nll_sums(chat: ChitChat, rows: Sequence[dict], batch_size: int = 32) -> np.ndarray:
-    """(samples, 2): each sample's summed reply NLL and reply token count, formatted by the training collator
-    (reply tokens only, whatever the checkpoint trained on, so runs with different loss masks compare)."""
-    collator = DialogueCollator(chat.special, chat.format).scoring_replies()
-    model, sums = chat.model, []
-    for start in range(0, len(rows), batch_size):
-        batch = collator([rows[i] for i in range(start, min(start + batch_size, len(rows)))])
-        batch = {key: value.to(model.device) for key, value in batch.items()}
-        labels = batch.pop("labels")
-        sums.append(reply_nll_per_sample(model(**batch).logits, labels).cpu().numpy())
-    return np.concatenate(sums) if sums else np.zeros((0, 2))
-
-
-def reply_perplexity(chat: ChitChat, samples: Sequence[dict], batch_size: int = 32) -> dict[str, float]:
-    """Token-weighted `loss` and `perplexity` of the reference replies (see `reply_nll_sums`)."""
-    sums = reply_nll_sums(chat, samples, batch_size)
-    metric = load_metric("reply_perplexity", keep_in_memory=True)
-    return metric.compute(reply_nll=sums[:, 0].tolist(), reply_tokens=sums[:, 1].round().astype(int).tolist())
-
-
-def dialogue_ids(samples: Dataset) -> list[int]:
-    """Which dialogue each sample comes from. `prepare_dataset` writes a dialogue's samples in a row, each
-    sample's input being the previous one's reply (and its last history utterance the previous input)."""
-    ids: list[int] = []
-    current, previous = -1, None
-    for row in samples.select_columns(["history", "input", "reply"]):
-        same = previous is not None and row["input"] == previous["reply"] and (
-            not row["history"] or row["history"][-1] == previous["input"]
-        )
-        current += not same
-        ids.append(current)
-        previous = row
-    return ids
-
-
-def donor_indices(groups: list[int], seed: int) -> list[int]:
-    """For each sample, the index of a sample from another dialogue, in a fixed random pairing."""
-    order = list(range(len(groups)))
-    random.Random(seed).shuffle(order)
-    donors = [0] * len(groups)
-    for position, index in enumerate(order):
-        candidates = (order[(position + step) % len(order)] for step in range(1, len(order)))
-        donor = next((other for other in candidates if groups[other] != groups[index]), None)
-        if donor is None:
-            raise DataError("history probe", "every sample with history comes from one dialogue: no other history")
-        donors[index] = donor
-    return donors
-
-
-def bootstrap_ratio_interval(
-    nll_a: np.ndarray, nll_b: np.ndarray, tokens: np.ndarray, seed: int, num_bootstrap: int = 1000, level: float = 0.95
-) -> tuple[float, float]:
-    """Interval of the perplexity ratio A/B = exp((sum nll_a - sum nll_b) / sum tokens) over samples drawn with
-    replacement: the spread of the ratio had the validation set been another draw of the same dialogues."""
-    draws = np.random.default_rng(seed).integers(0, len(tokens), size=(num_bootstrap, len(tokens)))
-    log_ratios = (nll_a - nll_b)[draws].sum(axis=1) / tokens[draws].sum(axis=1)
-    low, high = np.exp(np.quantile(log_ratios, [(1 - level) / 2, (1 + level) / 2]))
-    return float(low), float(high)
-
-
-def history_probe(
-    chat: ChitChat, validation: Dataset, num_samples: int | None = 2000, seed: int = 42, batch_size: int = 32
-) -> tuple[dict[str, float], list[str]]:
-    """Does the model read the history? Reply perplexity on validation samples that have history, given the true
-    history, none, and another dialogue's (fixed seed); `history_gain_*` = that perplexity / the true one, with
-    bootstrap 95 % intervals. Returns the metrics and notes for the report."""
-    chosen = [index for index, history in enumerate(validation["history"]) if history]
-    if not chosen and chat.max_history == 0:  # split made for this checkpoint: no sample keeps history
-        chosen = list(range(len(validation)))
-    if not chosen:
-        return {}, ["History probe skipped: no validation sample has history (dialogues of 2 utterances only?)."]
-    if num_samples is not None and num_samples < len(chosen):
-        chosen = sorted(random.Random(seed).sample(chosen, num_samples))
-    rows = list(validation.select(chosen))
-    true = reply_nll_sums(chat, rows, batch_size)
-    tokens = true[:, 1]
-    metrics = {"history_probe_samples": float(len(rows))}
-    perplexity = {"true_history": math.exp(true[:, 0].sum() / tokens.sum())}
-    if chat.max_history == 0:
-        perplexity |= {"no_history": perplexity["true_history"], "shuffled_history": perplexity["true_history"]}
-        metrics |= {f"{gain}{end}": 1.0 for gain in HISTORY_GAINS for end in ("", "_ci_low", "_ci_high")}
-        return {f"reply_perplexity_{name}": value for name, value in perplexity.items()} | metrics, [NO_HISTORY_NOTE]
-    dialogue_of = dialogue_ids(validation)
-    groups = [dialogue_of[index] for index in chosen]
-    if len(set(groups)) < 2:
-        return {}, ["History probe skipped: the samples with history all come from one dialogue, so there is no "
-                    "other dialogue's history to swap in."]
-    donors = donor_indices(groups, seed)
-    swapped = {
-        "no_history": [row | {"history": []} for row in rows],
-        "shuffled_history": [row | {"history": rows[donor]["history"]} for row, donor in zip(rows, donors)],
-    }
-    for (name, variant), gain in zip(swapped.items(), HISTORY_GAINS):
-        nll = reply_nll_sums(chat, variant, batch_size)[:, 0]
-        perplexity[name] = math.exp(nll.sum() / tokens.sum())
-        metrics[gain] = perplexity[name] / perplexity["true_history"]
-        metrics[f"{gain}_ci_low"], metrics[f"{gain}_ci_high"] = bootstrap_ratio_interval(nll, true[:, 0], tokens, seed)
-    return {f"reply_perplexity_{name}": value for name, value in perplexity.items()} | metrics, []
-
-
 def generate_for_samples(
     chat: ChitChat, samples: Dataset, batch_size: int = 16
 ) -> tuple[list[list[str]], list[str], list[str], list[str]]:
@@ -203,19 +102,28 @@ def generate_for_samples(
     return histories, references, predictions, first_draws
 
 
+def repeats_itself(reply: str) -> bool:
+    """A word bigram that occurs twice in one reply: the looping users complain about."""
+    words = _WORDS.findall(reply.lower())
+    bigrams = list(zip(words, words[1:]))
+    return len(bigrams) != len(set(bigrams))
+
+
 def evaluate_checkpoint(
     checkpoint: str, data: list[str] | None = None, num_samples: int = 200, config: PipelineConfig | None = None,
     device: str | None = None, max_eval_samples: int | None = None, probe_samples: int | None = 2000,
+    contexts: Sequence[list[str]] = (), generation_seed: int | None = None, generation_batch_size: int = 16,
 ) -> EvaluationReport:
     """Reply perplexity on the validation split (its first `max_eval_samples`, as training's `max_eval_samples`
     scores, so the figures compare), the history probe on `probe_samples` samples with history (0: none),
-    generation metrics on `num_samples` samples drawn from the whole split.
+    generation metrics on `num_samples` samples drawn from the whole split, and replies to `contexts`.
 
-    `data` and the split settings (`config`, whose seed also seeds sampling) default to what training recorded
-    in the checkpoint."""
+    `data` and the split settings (`config`, whose seed also chooses the samples) default to what training
+    recorded in the checkpoint; `generation_seed` (default: that seed) seeds the sampling of replies. The CLI's
+    `evaluate` and every experiment call this, so their figures compare."""
     if Path(checkpoint).exists() and not Path(checkpoint, "config.json").is_file():
         raise DataError(checkpoint, "is no checkpoint (no directory with a config.json): give a `train` output directory")
-    if not Path(checkpoint).exists() and checkpoint.startswith((".", "/", "~")):
+    if not Path(checkpoint).exists() and looks_local(checkpoint):
         raise DataError(checkpoint, "no such checkpoint directory")
     config = config or pipeline_config_of(checkpoint)
     data = data or recorded_data_settings(checkpoint).get("data")
@@ -231,14 +139,18 @@ def evaluate_checkpoint(
         probe, notes = history_probe(chat, validation, probe_samples, seed)
         metrics |= probe
     sample = validation.shuffle(seed=seed).select(range(min(num_samples, len(validation))))
-    torch.manual_seed(seed)
-    histories, references, predictions, first_draws = generate_for_samples(chat, sample)
+    generation_seed = seed if generation_seed is None else generation_seed
+    torch.manual_seed(generation_seed)
+    histories, references, predictions, first_draws = generate_for_samples(chat, sample, generation_batch_size)
     metrics |= compute_generation_metrics(predictions, references, [history[-1] for history in histories], first_draws)
+    metrics["repetition_rate"] = sum(map(repeats_itself, predictions)) / max(len(predictions), 1)
+    torch.manual_seed(generation_seed)
+    replies = chat.reply_batch(list(contexts)) if contexts else []
     examples = [
         {"history": history, "reference": reference, "prediction": prediction, "first_draw": first}
         for history, reference, prediction, first in list(zip(histories, references, predictions, first_draws))[:10]
     ]
-    return EvaluationReport(str(checkpoint), len(scored), metrics, examples, notes)
+    return EvaluationReport(str(checkpoint), len(scored), metrics, examples, notes, replies)
 
 
 def find_trainer_state(checkpoint: str | Path) -> Path | None:

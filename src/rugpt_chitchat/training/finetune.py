@@ -10,98 +10,54 @@ from __future__ import annotations
 
 import logging
 import math
-import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow.compute as pc
 from datasets import DatasetDict, load_from_disk
-from transformers import (
-    AutoModelForCausalLM,
-    EarlyStoppingCallback,
-    PreTrainedModel,
-    PreTrainedTokenizerBase,
-    TrainingArguments,
-)
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from ..data.cleaning import clean_utterance
 from .checkpoints import checkpoint_to_resume
-from .preflight import TRAIN_TOKENIZER, causal_lm_class, check_model_fits, check_tokenizer_choice, model_config
+from .preflight import causal_lm_class, check_model_fits, check_tokenizer_choice, model_config
 from .collator import DialogueCollator, with_length_column
-from ..config import PipelineArguments, SubsetArguments, parse_config, same_as
-from ..errors import DataError, not_loadable
-from ..format import DialogueFormat, SpecialIds, default_generation_config, min_length_for_reply
+from ..config import PipelineConfig, SubsetArguments, parse_config
+from ..errors import DataError
+from ..format import DialogueFormat, min_length_for_reply
 from .packing import PackedCollator, pack_samples
 from ..data.readers import is_dialogue_dataset, read_many
-from ..data.samples import DATA_ATTRIBUTE, SAMPLE_COLUMNS, PipelineConfig, expand_sources, load_pipeline_settings, prepare_dataset
-from ..tokenizer import add_dialogue_special_tokens, chat_template, load_pretrained_tokenizer, train_tokenizer
-from .trainer import DialogueTrainer, perplexity_metrics, reply_nll_per_sample, seed_everything
+from ..data.samples import DATA_ATTRIBUTE, SAMPLE_COLUMNS, expand_sources, load_pipeline_settings, prepare_dataset
+from ..tokenizer import chat_template, train_tokenizer
+from ..scoring import perplexity_metrics, reply_nll_per_sample
+from .job import JobArguments, early_stopping, run_trainer_job, with_overrides
+from .model import TRAIN_TOKENIZER, ModelArguments, load_model, named_tokenizer
+from .trainer import DialogueTrainer, seed_everything
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass
-class ModelArguments:
-    model_name_or_path: str | None = field(
-        default=None,
-        metadata={"help": "Pretrained causal LM (Hub name or directory), e.g. ai-forever/rugpt3small_based_on_gpt2. "
-                  "Empty: build a new model from model_type and config_overrides (train from scratch)."},
-    )
-    model_type: str = field(default="gpt2", metadata={"help": "Architecture of a model trained from scratch."})
-    config_overrides: str | None = field(
-        default=None,
-        metadata={"help": "Config of a model trained from scratch, e.g. 'n_layer=4,n_embd=256,n_head=4,n_positions=256'."},
-    )
-    tokenizer_name: str | None = field(
-        default=None,
-        metadata={"help": "Tokenizer (Hub name or directory); defaults to model_name_or_path. 'train' (the default "
-                  "without a model) trains a byte-level BPE on the dialogues and saves it with every checkpoint."},
-    )
-    tokenizer_vocab_size: int = field(default=8000, metadata={"help": "Vocabulary size of a tokenizer trained here."})
-    attn_implementation: str | None = field(
-        default=None, metadata={"help": "Attention kernels: 'sdpa' (the default), 'eager', 'flash_attention_2', ..."}
-    )
+class DataArguments(PipelineConfig, DialogueFormat, SubsetArguments):
+    """The pipeline's settings (shared with preprocess and evaluate), the dialogue format (`max_history` is both)
+    and the training subsets: one field each, inherited from the dataclass that owns it. The split's seed is
+    TrainingArguments' `seed`."""
 
-
-@dataclass
-class DataArguments(PipelineArguments):
-    """The pipeline's settings (shared with preprocess and evaluate; the split seed is `seed`), the dialogue
-    format (`max_history` is both) and the training subsets."""
-
-    max_length: int = same_as(DialogueFormat, "max_length")
-    use_token_type_ids: bool = same_as(DialogueFormat, "use_token_type_ids")
-    use_attention_mask: bool = same_as(DialogueFormat, "use_attention_mask")
-    loss_on_reply_only: bool = same_as(DialogueFormat, "loss_on_reply_only")
-    max_train_samples: int | None = same_as(SubsetArguments, "max_train_samples")
-    max_eval_samples: int | None = same_as(SubsetArguments, "max_eval_samples")
+    seed: int = field(default=42, init=False)  # set from TrainingArguments' seed (one `--seed` on the command line)
     pad_to_multiple_of: int | None = field(default=None, metadata={"help": "Round batch widths up (8 for tensor cores)."})
 
     def dialogue_format(self) -> DialogueFormat:
-        return DialogueFormat(
-            max_history=self.max_history,
-            max_length=self.max_length,
-            use_token_type_ids=self.use_token_type_ids,
-            use_attention_mask=self.use_attention_mask,
-            loss_on_reply_only=self.loss_on_reply_only,
-        )
+        """The format alone (what the checkpoint's config.json carries)."""
+        return DialogueFormat(**{name: getattr(self, name) for name in DialogueFormat.__dataclass_fields__})
 
 
 @dataclass
-class DialogueTrainingArguments(TrainingArguments):
-    """TrainingArguments with this project's defaults: length-grouped batches, eval (before the first step too)
-    and early stopping on reply perplexity, the best checkpoint loaded at the end; our collator needs the raw
-    sample columns. Adds packing and token-budget batches."""
+class DialogueTrainingArguments(JobArguments):
+    """The jobs' TrainingArguments with this project's defaults: length-grouped batches, eval before the first step
+    too (reply perplexity); our collator needs the raw sample columns. Adds packing and token-budget batches."""
 
-    early_stopping_patience: int | None = field(
-        default=3, metadata={"help": "Evaluations without a better perplexity before stopping; 0 or empty: never."}
-    )
     train_sampling_strategy: str = field(default="group_by_length", metadata={"help": "See TrainingArguments."})
     remove_unused_columns: bool = field(default=False, metadata={"help": "Must stay False: the collator reads the samples."})
-    eval_strategy: str = field(default="steps", metadata={"help": "See TrainingArguments."})
-    metric_for_best_model: str | None = field(default="perplexity", metadata={"help": "See TrainingArguments."})
-    greater_is_better: bool | None = field(default=False, metadata={"help": "See TrainingArguments."})
-    load_best_model_at_end: bool = field(default=True, metadata={"help": "See TrainingArguments."})
     eval_on_start: bool = field(default=True, metadata={"help": "Perplexity before training, logged at step 0."})
     packing: bool = field(
         default=False,
@@ -114,7 +70,6 @@ class DialogueTrainingArguments(TrainingArguments):
         metadata={"help": "Batches of at most this many tokens (samples x longest, or packed rows x row length) "
                   "instead of per_device_train_batch_size samples."},
     )
-    save_total_limit: int | None = field(default=2, metadata={"help": "See TrainingArguments."})
 
 
 ARGUMENT_CLASSES = (ModelArguments, DataArguments, DialogueTrainingArguments)
@@ -133,18 +88,6 @@ def preprocessed_dir(sources: list[str]) -> Path | None:
             raise DataError(path, "a directory must be the output of `rugpt-chitchat preprocess` (no dataset_dict.json)")
         return path
     return None
-
-
-def named_tokenizer(name: str, output_dir: str, reuse_trained: bool) -> PreTrainedTokenizerBase | None:
-    """The tokenizer `name` with the dialogue special tokens, or None when it is 'train' (to be trained here) —
-    unless `reuse_trained` and `output_dir` already holds the one trained (a resumed run, a non-main process)."""
-    if name == TRAIN_TOKENIZER and reuse_trained and Path(output_dir, "tokenizer_config.json").exists():
-        name = output_dir
-    if name == TRAIN_TOKENIZER:
-        return None
-    tokenizer = load_pretrained_tokenizer(name)
-    add_dialogue_special_tokens(tokenizer)
-    return tokenizer
 
 
 def load_tokenizer(
@@ -169,39 +112,14 @@ def load_tokenizer(
     return train_tokenizer(texts, output_dir, model_args.tokenizer_vocab_size)
 
 
-def load_model(model_args: ModelArguments, tokenizer: PreTrainedTokenizerBase, dialogue_format: DialogueFormat) -> PreTrainedModel:
-    """Pretrained or new model, embeddings grown to the tokenizer (new rows: mean of the old ones), special ids
-    and sampling defaults set; refuses a format the model cannot take."""
-    special = SpecialIds.from_tokenizer(tokenizer)
-    if model_args.model_name_or_path:
-        try:
-            model = AutoModelForCausalLM.from_pretrained(
-                model_args.model_name_or_path, attn_implementation=model_args.attn_implementation
-            )
-        except OSError as error:
-            raise not_loadable(model_args.model_name_or_path, "model", error) from error
-    else:
-        config = model_config(None, model_args.model_type, model_args.config_overrides)
-        config.vocab_size = len(tokenizer)
-        model = AutoModelForCausalLM.from_config(config, attn_implementation=model_args.attn_implementation)
-    if model.get_input_embeddings().num_embeddings < len(tokenizer):
-        model.resize_token_embeddings(len(tokenizer), mean_resizing=True)
-    model.config.bos_token_id, model.config.eos_token_id, model.config.pad_token_id = special.bos, special.eos, special.pad
-    model.generation_config = default_generation_config(special)
-    dialogue_format.store_in(model.config)  # so every save and Hub push carries the format
-    check_model_fits(model.config, type(model), dialogue_format)
-    return model
-
-
 def load_samples(
-    data_args: DataArguments, sources: list[str], tokenizer: PreTrainedTokenizerBase, seed: int
+    data_args: DataArguments, sources: list[str], tokenizer: PreTrainedTokenizerBase
 ) -> tuple[DatasetDict, dict]:
     """Train/validation samples from dialogue files (through the data pipeline) or a preprocessed directory,
     and the data settings that made them (recorded in the checkpoint)."""
     directory = preprocessed_dir(sources)
     if directory is None:
-        config = PipelineConfig.from_arguments(data_args, seed)
-        return prepare_dataset(sources, tokenizer, config)[0], {"data": sources, **config.shaping_settings()}
+        return prepare_dataset(sources, tokenizer, data_args)[0], {"data": sources, **data_args.shaping_settings()}
     recorded = load_pipeline_settings(directory)
     check_history_fits(data_args.max_history, recorded, directory)
     try:
@@ -265,6 +183,7 @@ def row_width(args: DialogueTrainingArguments, dialogue_format: DialogueFormat) 
 
 def build_trainer(model_args: ModelArguments, data_args: DataArguments, args: DialogueTrainingArguments) -> DialogueTrainer:
     """Everything checked and prepared before the first step, so bad input fails here and not an hour in."""
+    data_args.seed = args.seed  # one `--seed` for the split and the run
     dialogue_format = data_args.dialogue_format()
     if dialogue_format.max_length < min_length_for_reply():
         raise DataError("max_length", f"{dialogue_format.max_length} leaves no room for a reply (minimum {min_length_for_reply()})")
@@ -281,7 +200,7 @@ def build_trainer(model_args: ModelArguments, data_args: DataArguments, args: Di
         tokenizer = load_tokenizer(model_args, sources, args.output_dir, reuse_trained=reuse)
         tokenizer.chat_template = chat_template(dialogue_format.max_history)  # saved with every checkpoint
         collator = DialogueCollator.from_tokenizer(tokenizer, dialogue_format, data_args.pad_to_multiple_of)
-        samples, data_settings = load_samples(data_args, sources, tokenizer, args.seed)
+        samples, data_settings = load_samples(data_args, sources, tokenizer)
         train, validation = select_splits(samples, data_args, sources[0])
         if args.packing:
             train = pack_samples(train, collator, width, args.seed, data_args.preprocessing_num_workers)
@@ -293,7 +212,6 @@ def build_trainer(model_args: ModelArguments, data_args: DataArguments, args: Di
     seed_everything(args)
     model = load_model(model_args, tokenizer, dialogue_format)
     setattr(model.config, DATA_ATTRIBUTE, data_settings)
-    patience = args.early_stopping_patience
     return DialogueTrainer(
         model=model,
         args=args,
@@ -303,7 +221,7 @@ def build_trainer(model_args: ModelArguments, data_args: DataArguments, args: Di
         processing_class=tokenizer,
         compute_metrics=perplexity_metrics,
         preprocess_logits_for_metrics=reply_nll_per_sample,
-        callbacks=[EarlyStoppingCallback(patience)] if patience else None,
+        callbacks=early_stopping(args),
         dialogue_format=dialogue_format,
         data_sources=sources,
         base_model=model_args.model_name_or_path,
@@ -322,30 +240,10 @@ class TrainingOutcome:
 def run_training(trainer: DialogueTrainer) -> TrainingOutcome:
     """Training (resumed when asked; perplexity before it logged at step 0), the best model saved with its card
     and pushed if asked."""
-    args = trainer.args
-    trainer.train(resume_from_checkpoint=checkpoint_to_resume(args.resume_from_checkpoint, args.output_dir))
+    after = run_trainer_job(trainer)["eval_perplexity"]
     before = trainer.initial_perplexity or math.nan
-    after = trainer.evaluate()["eval_perplexity"]
-    trainer.save_model()
-    trainer.save_state()
-    if args.push_to_hub:
-        trainer.push_to_hub()
-    else:
-        trainer.create_model_card()
     logger.info("Validation perplexity %.2f -> %.2f after %d steps", before, after, trainer.state.global_step)
-    return TrainingOutcome(args.output_dir, before, after, trainer.state.global_step)
-
-
-def with_overrides(parsed: tuple, overrides: dict) -> tuple:
-    """`parsed` argument dataclasses with `overrides` (field name -> value) set on each one that has the field."""
-    known = {f.name for arguments in parsed for f in dataclasses.fields(arguments) if f.init}
-    unknown = sorted(set(overrides) - known)
-    if unknown:
-        raise DataError("overrides", f"unknown fields {', '.join(unknown)}")
-    return tuple(
-        dataclasses.replace(arguments, **{key: value for key, value in overrides.items() if hasattr(arguments, key)})
-        for arguments in parsed
-    )
+    return TrainingOutcome(trainer.args.output_dir, before, after, trainer.state.global_step)
 
 
 def train(argv: Sequence[str] = (), **overrides) -> TrainingOutcome:

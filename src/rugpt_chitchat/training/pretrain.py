@@ -19,23 +19,24 @@ from pathlib import Path
 from datasets import Dataset, DatasetDict
 from transformers import (
     DataCollatorForLanguageModeling,
-    EarlyStoppingCallback,
     PreTrainedTokenizerBase,
     Trainer,
-    TrainingArguments,
     set_seed,
 )
 
 from ..data.cleaning import clean_utterance
-from ..config import PipelineArguments, parse_config, same_as
+from ..config import parse_config
 from ..errors import DataError
-from ..format import DialogueFormat, encode_utterances
+from ..hub import load_hub_dataset, looks_local
+from ..format import encode_utterances
 from ..books.library import read_books
 from ..data.readers import read_many
 from ..data.samples import expand_sources
 from ..tokenizer import train_tokenizer
-from .trainer import StopOnNonFinite, perplexity_metrics, reply_nll_per_sample
-from .finetune import TRAIN_TOKENIZER, ModelArguments, load_model, named_tokenizer, with_overrides
+from ..scoring import perplexity_metrics, reply_nll_per_sample
+from .trainer import StopOnNonFinite
+from .job import JobArguments, early_stopping, run_trainer_job, with_overrides
+from .model import TRAIN_TOKENIZER, ModelArguments, load_model, named_tokenizer
 from .preflight import check_tokenizer_choice
 
 logger = logging.getLogger(__name__)
@@ -58,36 +59,13 @@ class PretrainDataArguments:
         default=0.05, metadata={"help": "Share of documents (whole books) held out for perplexity; at least one."}
     )
     max_eval_blocks: int | None = field(default=None, metadata={"help": "Score perplexity on the first N held-out blocks."})
-    preprocessing_num_workers: int | None = same_as(PipelineArguments, "preprocessing_num_workers")
+    preprocessing_num_workers: int | None = field(default=None, metadata={"help": "Processes for datasets.map."})
 
 
-@dataclass
-class PretrainingArguments(TrainingArguments):
-    """TrainingArguments with evaluation and early stopping on held-out perplexity, the best checkpoint kept."""
-
-    early_stopping_patience: int | None = field(
-        default=3, metadata={"help": "Evaluations without a better perplexity before stopping; 0 or empty: never."}
-    )
-    eval_strategy: str = field(default="steps", metadata={"help": "See TrainingArguments."})
-    metric_for_best_model: str | None = field(default="perplexity", metadata={"help": "See TrainingArguments."})
-    greater_is_better: bool | None = field(default=False, metadata={"help": "See TrainingArguments."})
-    load_best_model_at_end: bool = field(default=True, metadata={"help": "See TrainingArguments."})
-    save_total_limit: int | None = field(default=2, metadata={"help": "See TrainingArguments."})
+PretrainingArguments = JobArguments  # held-out books take the place of validation dialogues
 
 
 ARGUMENT_CLASSES = (ModelArguments, PretrainDataArguments, PretrainingArguments)
-
-
-def load_hub_text(name: str) -> Dataset:
-    """The train split of a Hub dataset; a name the Hub cannot serve is a user error, not a traceback."""
-    from datasets import config, load_dataset
-
-    try:
-        return load_dataset(name, split="train")
-    except (OSError, ValueError) as error:  # ConnectionError, offline mode, DatasetNotFoundError, no data files
-        reason = "HF_HUB_OFFLINE is set" if config.HF_HUB_OFFLINE else str(error)
-        raise DataError(name, f"no such file or directory, and it could not be loaded from the Hugging Face Hub "
-                        f"either ({reason})") from None
 
 
 def read_documents(sources: list[str]) -> Dataset:
@@ -104,9 +82,9 @@ def read_documents(sources: list[str]) -> Dataset:
             if len(names) == before and path.is_dir():  # a single unreadable book is skipped with a warning
                 raise DataError(path, "holds no readable .txt or .fb2 books (plain, compressed or in zip archives)")
             continue
-        if path.suffix or source.startswith((".", "/", "~")):
+        if looks_local(source, suffixes=None):
             raise DataError(path, "no such file or directory")
-        rows = load_hub_text(source)
+        rows = load_hub_dataset(source)
         if "text" not in rows.column_names:
             raise DataError(source, f"a Hub dataset for pretraining needs a `text` column; it has {rows.column_names}")
         names += [f"{source}#{index}" for index in range(len(rows))]
@@ -204,8 +182,7 @@ def build_pretrainer(model_args: ModelArguments, data_args: PretrainDataArgument
     logger.info("%d training and %d held-out blocks of %d tokens (held out: %s)", len(blocks["train"]), len(validation),
                 data_args.block_size, ", ".join(splits["validation"]["name"]))
     set_seed(args.seed)  # the model's initial weights follow the seed too, not only the Trainer's data order
-    model = load_model(model_args, tokenizer, DialogueFormat(max_length=data_args.block_size, use_token_type_ids=False))
-    patience = args.early_stopping_patience
+    model = load_model(model_args, tokenizer, max_length=data_args.block_size)  # prose: no dialogue format
     return Trainer(
         model=model,
         args=args,
@@ -215,7 +192,7 @@ def build_pretrainer(model_args: ModelArguments, data_args: PretrainDataArgument
         processing_class=tokenizer,
         compute_metrics=perplexity_metrics,
         preprocess_logits_for_metrics=reply_nll_per_sample,
-        callbacks=[StopOnNonFinite(), *([EarlyStoppingCallback(patience)] if patience else [])],
+        callbacks=[StopOnNonFinite(), *early_stopping(args)],
     )
 
 
@@ -229,17 +206,7 @@ class PretrainOutcome:
 def run_pretraining(model_args: ModelArguments, data_args: PretrainDataArguments, args: PretrainingArguments) -> PretrainOutcome:
     """Build, train (resumed when asked), evaluate on the held-out books, save the base with its tokenizer."""
     trainer = build_pretrainer(model_args, data_args, args)
-    resume = args.resume_from_checkpoint
-    trainer.train(resume_from_checkpoint=True if resume in {"true", "True", "last"} else resume)
-    metrics = trainer.evaluate()
-    trainer.save_model()
-    trainer.save_state()
-    trainer.save_metrics("eval", metrics)
-    if args.push_to_hub:
-        trainer.push_to_hub()
-    else:
-        trainer.create_model_card(language="ru", tags=["rugpt-chitchat", "pretraining"], dataset=data_args.data)
-    logger.info("Held-out perplexity %.2f after %d steps", metrics["eval_perplexity"], trainer.state.global_step)
+    metrics = run_trainer_job(trainer, language="ru", tags=["rugpt-chitchat", "pretraining"], dataset=data_args.data)
     return PretrainOutcome(args.output_dir, metrics["eval_perplexity"], trainer.state.global_step)
 
 

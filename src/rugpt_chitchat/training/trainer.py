@@ -1,5 +1,5 @@
-"""The Trainer pieces only we know: reply perplexity over the whole validation set, batches by token budget,
-a stop on divergence, and a model card describing data, format and perplexity."""
+"""The Trainer pieces only we know: batches by token budget, a stop on divergence, and a model card
+describing data, format and perplexity (scored by `rugpt_chitchat.scoring`)."""
 
 from __future__ import annotations
 
@@ -7,16 +7,13 @@ import json
 import math
 from collections.abc import Callable
 from dataclasses import asdict
-from functools import lru_cache
+from functools import partial
 from pathlib import Path
 
-import evaluate
 import torch
-import torch.nn.functional as F
 from datasets import Dataset
 from torch.utils.data import DataLoader, Sampler
 from transformers import (
-    EvalPrediction,
     Trainer,
     TrainerCallback,
     TrainerControl,
@@ -26,37 +23,13 @@ from transformers import (
     set_seed,
 )
 from transformers.trainer_pt_utils import LengthGroupedSampler
+from transformers.trainer_utils import seed_worker
 
 from .checkpoints import AtomicCheckpoints, EpochSeededLengthGroupedSampler
 from .collator import LENGTH_COLUMN
 from ..errors import TrainingDiverged
-from ..format import IGNORE_INDEX, DialogueFormat
-from ..evaluation.metrics import load_metric
+from ..format import DialogueFormat
 from .packing import TokenBudgetBatchSampler
-
-
-def reply_nll_per_sample(logits: torch.Tensor | tuple, labels: torch.Tensor) -> torch.Tensor:
-    """(batch, length, vocab) logits -> (batch, 2): summed NLL of the labelled tokens and their count.
-
-    Passed as `preprocess_logits_for_metrics`, so evaluation gathers two numbers per sample instead of the
-    logits, and the perplexity is weighted by tokens over the whole set and every process.
-    """
-    logits = logits[0] if isinstance(logits, tuple) else logits
-    targets = labels[:, 1:]
-    nll = F.cross_entropy(logits[:, :-1].float().transpose(1, 2), targets, ignore_index=IGNORE_INDEX, reduction="none")
-    return torch.stack([nll.sum(dim=1), targets.ne(IGNORE_INDEX).sum(dim=1).float()], dim=1)
-
-
-@lru_cache(maxsize=1)
-def _reply_perplexity() -> evaluate.EvaluationModule:
-    return load_metric("reply_perplexity", keep_in_memory=True)
-
-
-def perplexity_metrics(prediction: EvalPrediction) -> dict[str, float]:
-    """`perplexity` = exp(sum of reply NLL / number of reply tokens) over all validation samples."""
-    sums = prediction.predictions
-    result = _reply_perplexity().compute(reply_nll=sums[:, 0].tolist(), reply_tokens=sums[:, 1].round().astype(int).tolist())
-    return {"perplexity": result["perplexity"], "reply_loss": result["loss"]}
 
 
 class StopOnNonFinite(TrainerCallback):
@@ -144,6 +117,9 @@ class DialogueTrainer(AtomicCheckpoints, Trainer):
         finally:
             self.data_collator = training_collator
 
+    # Private overrides, kept for one upstream cause: transformers' `_get_train_sampler`/`_get_eval_sampler` hand
+    # `dataset["length"]` (a lazy datasets.Column since datasets 4) to LengthGroupedSampler, which indexes it per
+    # sample; we hand it the same lengths as a list (see `sample_lengths`).
     def _get_train_sampler(self, train_dataset: Dataset | None = None) -> Sampler | None:
         """The Trainer's length-grouped sampler, given the lengths as a list (see `sample_lengths`), each epoch's
         order drawn from the data seed and the epoch alone (see `EpochSeededLengthGroupedSampler`)."""
@@ -172,7 +148,9 @@ class DialogueTrainer(AtomicCheckpoints, Trainer):
         )
 
     def get_train_dataloader(self) -> DataLoader:
-        """With `max_tokens_per_batch`, batches of a token budget instead of `per_device_train_batch_size` samples."""
+        """With `max_tokens_per_batch`, batches of a token budget instead of `per_device_train_batch_size` samples,
+        in a DataLoader set as the Trainer's own `_get_dataloader` sets it (worker seeding, multiprocessing context),
+        which takes no batch sampler of ours."""
         budget = getattr(self.args, "max_tokens_per_batch", None)
         if not budget:
             return super().get_train_dataloader()
@@ -185,7 +163,10 @@ class DialogueTrainer(AtomicCheckpoints, Trainer):
             num_workers=self.args.dataloader_num_workers,
             pin_memory=self.args.dataloader_pin_memory,
             persistent_workers=self.args.dataloader_persistent_workers,
+            multiprocessing_context=self.args.dataloader_multiprocessing_context,
             prefetch_factor=self.args.dataloader_prefetch_factor,
+            in_order=self.args.dataloader_in_order,
+            worker_init_fn=partial(seed_worker, num_workers=self.args.dataloader_num_workers, rank=self.args.process_index),
         )
         return self.accelerator.prepare(loader)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ...serving.bot.settings import BotSettings, Extend
-from ...config import CheckpointArguments, same_as
+from ...config import DEVICE_HELP
 
 
 @dataclass
@@ -16,7 +16,7 @@ class ServeArguments:
         metadata={"help": "Checkpoint directory (or Hub name); give several to compare them: each chat is served "
                   "by one, picked by a stable hash of its id (see --ab_weights).", "action": Extend},
     )
-    device: str | None = same_as(CheckpointArguments, "device")
+    device: str | None = field(default=None, metadata={"help": DEVICE_HELP})
     token_file: str | None = field(
         default=None, metadata={"help": "File holding the bot token (default: the TELEGRAM_BOT_TOKEN variable)."}
     )

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ...config import CheckpointArguments, PipelineArguments, SeedArguments, SubsetArguments, same_as
+from ...config import CheckpointArguments, PipelineConfig
 
 
 @dataclass
 class EvaluateArguments:
     num_samples: int = field(default=200, metadata={"help": "Validation samples answered for generation metrics."})
-    max_eval_samples: int | None = same_as(SubsetArguments, "max_eval_samples")
+    max_eval_samples: int | None = field(
+        default=None, metadata={"help": "Score reply perplexity on the first N validation samples (as `train` does)."}
+    )
     probe_samples: int = field(
         default=2000,
         metadata={"help": "Validation samples with history for the history probe (reply perplexity with the true "
@@ -20,7 +22,7 @@ class EvaluateArguments:
     output_dir: str | None = field(default=None, metadata={"help": "Directory for the report; default: CHECKPOINT/evaluation."})
 
 
-ARGUMENTS = (CheckpointArguments, PipelineArguments, SeedArguments, EvaluateArguments)
+ARGUMENTS = (CheckpointArguments, PipelineConfig, EvaluateArguments)
 
 
 def recorded(values: dict) -> dict:
@@ -30,13 +32,11 @@ def recorded(values: dict) -> dict:
     return recorded_data_settings(values["checkpoint"]) if values.get("checkpoint") else {}
 
 
-def run(model: CheckpointArguments, pipeline: PipelineArguments, seed: SeedArguments, args: EvaluateArguments) -> None:
+def run(model: CheckpointArguments, pipeline: PipelineConfig, args: EvaluateArguments) -> None:
     from ...evaluation.report import evaluate_checkpoint, write_report
-    from ...data.samples import PipelineConfig
 
-    config = PipelineConfig.from_arguments(pipeline, seed.seed)
     report = evaluate_checkpoint(
-        model.checkpoint, pipeline.data, args.num_samples, config, model.device, args.max_eval_samples, args.probe_samples
+        model.checkpoint, pipeline.data, args.num_samples, pipeline, model.device, args.max_eval_samples, args.probe_samples
     )
     written = write_report(report, model.checkpoint, args.output_dir or f"{model.checkpoint.rstrip('/')}/evaluation")
     print(report.to_markdown())

@@ -6,7 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ...serving.bot.settings import BotSettings
-from ...config import same_as
 from ...errors import DataError
 
 ACTIONS = ("report", "export")
@@ -18,7 +17,7 @@ class FeedbackArguments:
         default_factory=list,
         metadata={"help": "`report [DB]` or `export [DB] [OUT]`; DB and OUT may be given as --feedback_db and --output_dir."},
     )
-    feedback_db: str = same_as(BotSettings, "feedback_db")
+    feedback_db: str = field(default=BotSettings.feedback_db, metadata={"help": "SQLite file the bot wrote (--feedback_db)."})
     output_dir: str | None = field(default=None, metadata={"help": "export: directory for the dataset (save_to_disk)."})
     overwrite: bool = field(
         default=False, metadata={"help": "export: replace a dataset already in the output directory (else refused)."}

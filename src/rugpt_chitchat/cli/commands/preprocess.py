@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ...config import PipelineArguments, SeedArguments
+from ...config import PipelineConfig
 
 
 @dataclass
@@ -14,16 +14,15 @@ class PreprocessArguments:
     output_dir: str = field(metadata={"help": "Directory for the DatasetDict and pipeline_config.json."})
 
 
-ARGUMENTS = (PipelineArguments, SeedArguments, PreprocessArguments)
+ARGUMENTS = (PipelineConfig, PreprocessArguments)
 
 
-def run(pipeline: PipelineArguments, seed: SeedArguments, args: PreprocessArguments) -> None:
-    from ...data.samples import PipelineConfig, expand_sources, prepare_dataset, save_samples
+def run(config: PipelineConfig, args: PreprocessArguments) -> None:
+    from ...data.samples import expand_sources, prepare_dataset, save_samples
     from ...tokenizer import load_pretrained_tokenizer
 
     tokenizer = load_pretrained_tokenizer(args.tokenizer_name)
-    sources = expand_sources(pipeline.data)
-    config = PipelineConfig.from_arguments(pipeline, seed.seed)
+    sources = expand_sources(config.data)
     dataset, summary = prepare_dataset(sources, tokenizer, config)
     save_samples(dataset, args.output_dir, config, sources, args.tokenizer_name)
     print(summary.to_markdown())

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from ...training.pretrain import ARGUMENT_CLASSES as ARGUMENTS
 from ...training.pretrain import PretrainDataArguments, PretrainingArguments
-from ...training.finetune import ModelArguments
+from ...training.model import ModelArguments
 
 __all__ = ["ARGUMENTS", "run"]
 

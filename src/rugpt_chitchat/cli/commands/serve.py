@@ -9,7 +9,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import PurePath
 
-from ...config import CheckpointArguments, same_as
+from ...config import DEVICE_HELP
 from ...errors import DataError
 from ...serving.bot.settings import BotSettings
 
@@ -22,14 +22,16 @@ class ApiArguments:
         metadata={"help": "Checkpoint directories (or Hub names) to serve, each as DIR or NAME=DIR; clients pick one "
                   "by its name in the request's `model`."},
     )
-    device: str | None = same_as(CheckpointArguments, "device")
+    device: str | None = field(default=None, metadata={"help": DEVICE_HELP})
     host: str = field(default="127.0.0.1", metadata={"help": "Address to listen on (0.0.0.0: every interface)."})
     port: int = field(default=8000, metadata={"help": "Port to listen on."})
     api_key: str | None = field(
         default=None, repr=False,
         metadata={"help": f"Key clients must send as 'Authorization: Bearer KEY' (default: ${API_KEY_ENV}, else none)."},
     )
-    max_batch_size: int = same_as(BotSettings, "max_batch_size")
+    max_batch_size: int = field(
+        default=BotSettings.max_batch_size, metadata={"help": "Most requests answered by one generate call."}
+    )
     max_wait_ms: float = field(default=20.0, metadata={"help": "How long a request waits for others to batch with."})
     max_n: int = field(default=8, metadata={"help": "Most choices (`n`) one request may ask for."})
 

@@ -8,12 +8,11 @@ from ...training.finetune import DataArguments, DialogueTrainingArguments, Model
 
 __all__ = ["ARGUMENTS", "run"]
 
-SAMPLE_HISTORIES = [["Привет! Как дела?"], ["Ты кто такой?"], ["Куда ты идёшь?", "Домой.", "А что так рано?"]]
-
 
 def run(model_args: ModelArguments, data_args: DataArguments, training_args: DialogueTrainingArguments) -> None:
     from accelerate import PartialState
 
+    from ...evaluation.report import SAMPLE_HISTORIES
     from ...serving.generation import ChitChat
     from ...training.finetune import build_trainer, run_training
 

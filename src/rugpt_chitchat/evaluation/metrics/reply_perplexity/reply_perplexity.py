@@ -1,9 +1,7 @@
 """Reply perplexity: exp of the token-weighted mean NLL over reply tokens only."""
 
-import math
-
-from rugpt_chitchat.errors import DataError
 from rugpt_chitchat.evaluation import metrics
+from rugpt_chitchat.scoring import perplexity
 
 
 class ReplyPerplexity(metrics.LocalMetric):
@@ -22,9 +20,4 @@ Returns:
     COLUMNS = {"reply_nll": "float64", "reply_tokens": "int64"}
 
     def _compute(self, reply_nll, reply_tokens):
-        total_tokens = sum(reply_tokens)
-        if total_tokens <= 0:
-            raise DataError("reply_perplexity", "no reply tokens to score: every reply_tokens count is 0")
-        loss = sum(reply_nll) / total_tokens
-        # a diverging run's loss can pass 709, where exp overflows a float: its perplexity is inf, not a crash
-        return {"loss": loss, "perplexity": math.exp(loss) if loss < 709 else math.inf}
+        return perplexity(reply_nll, reply_tokens)
