@@ -73,6 +73,7 @@ class DataArguments(PipelineArguments):
     use_token_type_ids: bool = same_as(DialogueFormat, "use_token_type_ids")
     use_attention_mask: bool = same_as(DialogueFormat, "use_attention_mask")
     loss_on_reply_only: bool = same_as(DialogueFormat, "loss_on_reply_only")
+    context_loss_weight: float | None = same_as(DialogueFormat, "context_loss_weight")
     max_train_samples: int | None = same_as(SubsetArguments, "max_train_samples")
     max_eval_samples: int | None = same_as(SubsetArguments, "max_eval_samples")
     pad_to_multiple_of: int | None = field(default=None, metadata={"help": "Round batch widths up (8 for tensor cores)."})
@@ -84,6 +85,7 @@ class DataArguments(PipelineArguments):
             use_token_type_ids=self.use_token_type_ids,
             use_attention_mask=self.use_attention_mask,
             loss_on_reply_only=self.loss_on_reply_only,
+            context_loss_weight=self.context_loss_weight,
         )
 
 
@@ -268,6 +270,7 @@ def row_width(args: DialogueTrainingArguments, dialogue_format: DialogueFormat) 
 def build_trainer(model_args: ModelArguments, data_args: DataArguments, args: DialogueTrainingArguments) -> DialogueTrainer:
     """Everything checked and prepared before the first step, so bad input fails here and not an hour in."""
     dialogue_format = data_args.dialogue_format()
+    dialogue_format.context_weight()  # refuses a weight outside [0, 1] or against loss_on_reply_only
     if dialogue_format.max_length < min_length_for_reply():
         raise DataError("max_length", f"{dialogue_format.max_length} leaves no room for a reply (minimum {min_length_for_reply()})")
     if args.remove_unused_columns:
