@@ -206,10 +206,12 @@ def generate_for_samples(
 def evaluate_checkpoint(
     checkpoint: str, data: list[str] | None = None, num_samples: int = 200, config: PipelineConfig | None = None,
     device: str | None = None, max_eval_samples: int | None = None, probe_samples: int | None = 2000,
+    rank_samples: int | None = 500,
 ) -> EvaluationReport:
     """Reply perplexity on the validation split (its first `max_eval_samples`, as training's `max_eval_samples`
     scores, so the figures compare), the history probe on `probe_samples` samples with history (0: none),
-    generation metrics on `num_samples` samples drawn from the whole split.
+    next-utterance ranking on `rank_samples` of them (0: none), generation metrics on `num_samples` samples
+    drawn from the whole split.
 
     `data` and the split settings (`config`, whose seed also seeds sampling) default to what training recorded
     in the checkpoint."""
@@ -230,6 +232,12 @@ def evaluate_checkpoint(
     if probe_samples != 0:
         probe, notes = history_probe(chat, validation, probe_samples, seed)
         metrics |= probe
+    if rank_samples != 0:
+        from .ranking import ranking_metrics  # ranking scores with this module's reply_nll_sums
+
+        ranking, ranking_notes = ranking_metrics(chat, validation, rank_samples, seed)
+        metrics |= ranking
+        notes += ranking_notes
     sample = validation.shuffle(seed=seed).select(range(min(num_samples, len(validation))))
     torch.manual_seed(seed)
     histories, references, predictions, first_draws = generate_for_samples(chat, sample)
