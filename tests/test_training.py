@@ -501,3 +501,18 @@ def test_context_loss_weight_trains_on_the_weighted_loss_and_validates_on_the_re
         loss = trainer.compute_loss(model, trainer.data_collator(rows))
     assert float(loss) == pytest.approx(expected, rel=1e-4)
     assert trainer.evaluate()["eval_reply_loss"] == pytest.approx(reply_nll / reply_tokens, rel=1e-4), "the reply alone"
+
+
+def test_random_order_batches_mix_lengths_where_length_grouped_ones_do_not(tmp_path, dialogue_file, tokenizer_dir):
+    """`--train_sampling_strategy random` (a TrainingArguments field) against our default `group_by_length`:
+    sample length tracks how much history a sample has, so grouped batches hold one kind of sample at a time."""
+    def mean_length_spread(strategy: str) -> float:
+        argv = small_run(dialogue_file, tokenizer_dir, tmp_path / strategy, "--train_sampling_strategy", strategy)
+        trainer = build_trainer(*parse_arguments(argv))
+        lengths = trainer.train_dataset["length"][:]
+        order = list(iter(trainer._get_train_sampler()))
+        assert sorted(order) == list(range(len(lengths)))
+        batches = [order[start : start + 16] for start in range(0, len(order) - 15, 16)]
+        return sum(max(lengths[i] for i in batch) - min(lengths[i] for i in batch) for batch in batches) / len(batches)
+
+    assert mean_length_spread("random") > 4 * mean_length_spread("group_by_length")
