@@ -6,14 +6,16 @@
 
 Stages, in this order; a run whose predicted time no longer fits --time-budget is skipped and listed:
   base     a byte-level BPE on books + dialogues and a GPT-2 pretrained on the books (`rugpt_chitchat.training.pretrain`);
-  books    baseline / history / history-full-loss (history_ablation.py's runs) fine-tuned from the base, every seed;
+  books    baseline / history / history-full-loss (history_ablation.py's runs; --variants picks any of RECIPES:
+           the context loss weight 0.25 / 0.5, no speaker types, random-order batches) from the base, every seed;
   scratch  the same runs from random weights of the base's shape, identical per seed across variants (first seed
            first, the other seeds after the size study);
   size     the history run (and any other --size-variants) from the base on --size-fractions of the training
            dialogues for --size-epochs epochs, validation reply perplexity after each: the epoch where it turns up
            (constant learning rate after warmup, so that epoch does not depend on the epochs planned).
 Same tokenizer, split and steps for every run, all evaluated on the same validation dialogues: reply perplexity
-(first --eval-samples), the history probe (--probe-samples with history), generation metrics (--num-samples) and
+(first --eval-samples), the history probe (--probe-samples with history), next-utterance ranking (--rank-samples,
+`rugpt_chitchat.evaluation.ranking`), generation metrics (--num-samples) and
 replies to fixed contexts. results.json, results.md and the plots are rewritten after every run; a later call on
 the same --output (more stages or seeds, or after a cut) keeps the finished runs and runs the rest;
 `--report-only` rewrites results.md and the plots from results.json (e.g. where matplotlib is missing).
@@ -42,6 +44,7 @@ from transformers import AutoTokenizer, set_seed
 from books_report import write_results
 from rugpt_chitchat.cli.commands.train import SAMPLE_HISTORIES
 from rugpt_chitchat.errors import DataError
+from rugpt_chitchat.evaluation.ranking import ranking_metrics
 from rugpt_chitchat.evaluation.report import dialogue_ids, generate_for_samples, history_probe, reply_perplexity
 from rugpt_chitchat.serving.generation import ChitChat
 from rugpt_chitchat.evaluation.metrics import compute_generation_metrics
@@ -49,6 +52,17 @@ from rugpt_chitchat.training.pretrain import pretrain
 from rugpt_chitchat.training.finetune import train
 
 CORPORA = ["../shared/data/extract_dialogues_from_anekdots.txt.xz", "../shared/data/cornell_movie_corpus.txt.xz"]
+# issue 22's recipes: history with the loss on the context weighted 0 (`history`, the original), 0.25, 0.5 or 1
+# (`-full-loss`), with or without speaker types, in length-grouped or random-order batches
+CONTEXT_WEIGHTS = {"": [], "-ctx0.25": ["--context_loss_weight", "0.25"], "-ctx0.5": ["--context_loss_weight", "0.5"],
+                   "-full-loss": ["--loss_on_reply_only", "false"]}
+TYPES = {"": [], "-notypes": ["--use_token_type_ids", "false"]}
+ORDERS = {"": [], "-random": ["--train_sampling_strategy", "random"]}
+RECIPES = {"baseline": RUNS["baseline"], "baseline-random": RUNS["baseline"] + ORDERS["-random"]} | {
+    f"history{weight}{types}{order}": weight_flags + type_flags + order_flags
+    for weight, weight_flags in CONTEXT_WEIGHTS.items() for types, type_flags in TYPES.items()
+    for order, order_flags in ORDERS.items()
+}
 VARIANTS = ["baseline", "history", "history-full-loss"]
 logger = logging.getLogger("books_history")
 
@@ -62,7 +76,7 @@ def parse_arguments() -> argparse.Namespace:
     add("--time-budget", type=float, default=None, help="minutes from the start; runs predicted not to fit are skipped")
     add("--stages", nargs="+", choices=["books", "scratch", "size"], default=["books", "scratch", "size"])
     add("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    add("--variants", nargs="+", choices=VARIANTS, default=VARIANTS, help="runs of the books and scratch stages")
+    add("--variants", nargs="+", choices=RECIPES, default=VARIANTS, help="runs of the books and scratch stages")
     add("--num-proc", type=int, default=2, help="processes for tokenising and preparing data")
     base = parser.add_argument_group("base model (pretraining)")
     base.add_argument("--shape", default="n_layer=4,n_embd=256,n_head=4", help="GPT-2 shape of the base and scratch runs")
@@ -81,12 +95,14 @@ def parse_arguments() -> argparse.Namespace:
     tune.add_argument("--max-length", type=int, default=128)
     tune.add_argument("--size-fractions", nargs="+", type=float, default=[0.1, 1.0])
     tune.add_argument("--size-epochs", nargs="+", type=int, default=[6, 3], help="epochs for each fraction")
-    tune.add_argument("--size-variants", nargs="+", choices=VARIANTS, default=["history"],
+    tune.add_argument("--size-variants", nargs="+", choices=RECIPES, default=["history"],
                       help="runs of the size study (e.g. the baseline beside history, at the same budget)")
     tune.add_argument("--size-batch-size", type=int, default=None, help="batch of the size study (default: --batch-size)")
     evaluation = parser.add_argument_group("evaluation (the same validation samples for every run)")
     evaluation.add_argument("--eval-samples", type=int, default=2000, help="validation samples scored for reply perplexity")
     evaluation.add_argument("--probe-samples", type=int, default=1000, help="validation samples with history for the probe")
+    evaluation.add_argument("--rank-samples", type=int, default=500,
+                            help="validation samples with history for next-utterance ranking (the true reply among 20)")
     evaluation.add_argument("--num-samples", type=int, default=200, help="validation samples answered (generation metrics)")
     evaluation.add_argument("--generation-batch-size", type=int, default=16)
     add("--report-only", action="store_true", help="rewrite results.md and the plots from results.json, run nothing")
@@ -116,7 +132,8 @@ class Budget:
         return time.monotonic() + expected <= self.deadline
 
 
-RUN_NEUTRAL_SETTINGS = {"stages", "variants", "size_variants", "time_budget", "num_proc", "generation_batch_size"}
+RUN_NEUTRAL_SETTINGS = {"stages", "variants", "size_variants", "time_budget", "num_proc", "generation_batch_size",
+                        "rank_samples"}  # runs finished before the ranking existed are kept, without its figures
 
 
 def finished_results(path: Path, settings: dict) -> dict:
@@ -184,7 +201,7 @@ def fine_tune(args: argparse.Namespace, run_dir: Path, data_dir: Path, base_dir:
         "--warmup_steps", "0.05", "--weight_decay", "0.01", "--save_strategy", "no", "--load_best_model_at_end", "false",
         "--early_stopping_patience", "0",
         "--max_eval_samples", str(args.eval_samples), "--logging_steps", "25", "--report_to", "none",
-        "--preprocessing_num_workers", str(args.num_proc), "--seed", str(seed), *RUNS[variant], *args.device_args,
+        "--preprocessing_num_workers", str(args.num_proc), "--seed", str(seed), *RECIPES[variant], *args.device_args,
     ])
 
 
@@ -197,6 +214,10 @@ def evaluate_run(
     metrics = {f"reply_{name}": value for name, value in reply_perplexity(chat, scored).items()}
     probe, notes = history_probe(chat, validation, args.probe_samples, seed=args.seeds[0])  # one subset for all runs
     metrics |= probe
+    if args.rank_samples:
+        ranking, ranking_notes = ranking_metrics(chat, validation, args.rank_samples, seed=args.seeds[0])
+        metrics |= ranking
+        notes += ranking_notes
     torch.manual_seed(seed)
     histories, references, predictions, first_draws = generate_for_samples(chat, sample, args.generation_batch_size)
     metrics |= compute_generation_metrics(predictions, references, [h[-1] for h in histories], first_draws)
