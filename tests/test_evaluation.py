@@ -76,7 +76,8 @@ def test_evaluate_cli_writes_json_table_and_learning_curve(trained_checkpoint, s
     report = json.loads((output / "metrics.json").read_text(encoding="utf-8"))
     metrics = report["metrics"]
     for name in ("reply_perplexity", "reply_loss", "bleu", "rouge1", "rougeL", "distinct_1", "echo_rate", "reply_length_words",
-                 "echo_rate_raw", "reply_perplexity_shuffled_history", "history_gain_none", "history_gain_shuffled_ci_low"):
+                 "echo_rate_raw", "reply_perplexity_shuffled_history", "history_gain_none", "history_gain_shuffled_ci_low",
+                 "rank_logprob_hits_at_1_true_history", "rank_pmi_mrr_gain_ci_high"):
         assert name in metrics and math.isfinite(metrics[name]), name
     assert 1 < metrics["reply_perplexity"] < 2 * len(tokenizer), "6 steps leave it near uniform, not beyond"
     assert len(report["examples"]) == 10 and all(example["prediction"] for example in report["examples"])
