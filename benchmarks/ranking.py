@@ -1,5 +1,5 @@
-"""Candidate scoring of the next-utterance ranking: batches in length order (`ranking.scored`) vs the same rows in
-draw order (each sample's 20 candidates in a row), through the same `reply_nll_sums`.
+"""Candidate scoring of the next-utterance ranking: batches in length order (`ranking.nll_sums_in_length_order`)
+vs the same rows in draw order (each sample's 20 candidates in a row), through the same `reply_nll_sums`.
 
 A random GPT-2 of the CPU experiment's shape (2 x 128), a 2,000-token BPE and the validation samples of the first
 --dialogues dialogues of each corpus; the pairs of --samples samples with history x 20 candidates, with the true
@@ -22,7 +22,7 @@ from transformers import GPT2Config, GPT2LMHeadModel
 from rugpt_chitchat.data.cleaning import clean_utterance
 from rugpt_chitchat.data.readers import read_many
 from rugpt_chitchat.data.samples import PipelineConfig, prepare_dataset
-from rugpt_chitchat.evaluation.ranking import draw_candidates, scored
+from rugpt_chitchat.evaluation.ranking import draw_candidates, nll_sums_in_length_order
 from rugpt_chitchat.evaluation.report import dialogue_ids, reply_nll_sums
 from rugpt_chitchat.format import DialogueFormat
 from rugpt_chitchat.serving.generation import ChitChat
@@ -70,7 +70,7 @@ def main() -> None:
         ordered = sorted(rows, key=lambda row: len(row["reply"]) + len(row["input"]) + sum(map(len, row["history"][-3:])))
         timings = {}
         for name, score in (("draw order", lambda: reply_nll_sums(chat, rows, args.batch_size)),
-                            ("length order", lambda: scored(chat, rows, args.batch_size))):
+                            ("length order", lambda: nll_sums_in_length_order(chat, rows, args.batch_size))):
             started = time.perf_counter()
             result = score()
             timings[name] = time.perf_counter() - started

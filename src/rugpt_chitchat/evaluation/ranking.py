@@ -86,7 +86,7 @@ def bootstrap_difference_interval(a: np.ndarray, b: np.ndarray, seed: int, num_b
     return float(low), float(high)
 
 
-def scored(chat: ChitChat, rows: list[dict], batch_size: int) -> np.ndarray:
+def nll_sums_in_length_order(chat: ChitChat, rows: list[dict], batch_size: int) -> np.ndarray:
     """`reply_nll_sums` of `rows`, batched in length order (nearly no padding in 20 x samples rows), returned in
     the rows' order."""
     keep = chat.max_history
@@ -105,7 +105,7 @@ def candidate_scores(chat: ChitChat, rows: list[dict], draws: list[list[int]], r
     """{score: {condition: (samples, candidates) array}}: mean log-probability and PMI of every candidate, with
     the true history and with none. A candidate's log p(reply | nothing) is scored once per distinct sample."""
     distinct = sorted({j for draw in draws for j in draw})
-    prior = scored(chat, [{"history": [], "input": [], "reply": replies[j]} for j in distinct], batch_size)
+    prior = nll_sums_in_length_order(chat, [{"history": [], "input": [], "reply": replies[j]} for j in distinct], batch_size)
     prior_nll = dict(zip(distinct, prior[:, 0]))
     shape = (len(draws), len(draws[0]))
     figures: dict[str, dict[str, np.ndarray]] = {"logprob": {}, "pmi": {}}
@@ -116,7 +116,7 @@ def candidate_scores(chat: ChitChat, rows: list[dict], draws: list[list[int]], r
             continue
         pairs = [{"history": row["history"] if condition == "true_history" else [], "input": row["input"],
                   "reply": replies[j]} for row, draw in zip(rows, draws) for j in draw]
-        sums = scored(chat, pairs, batch_size)
+        sums = nll_sums_in_length_order(chat, pairs, batch_size)
         nll, tokens = sums[:, 0].reshape(shape), sums[:, 1].reshape(shape)
         figures["logprob"][condition] = -nll / tokens
         figures["pmi"][condition] = np.array([[prior_nll[j] for j in draw] for draw in draws]) - nll
