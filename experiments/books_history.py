@@ -6,14 +6,16 @@
 
 Stages, in this order; a run whose predicted time no longer fits --time-budget is skipped and listed:
   base     a byte-level BPE on books + dialogues and a GPT-2 pretrained on the books (`rugpt_chitchat.training.pretrain`);
-  books    baseline / history / history-full-loss (history_ablation.py's runs) fine-tuned from the base, every seed;
+  books    baseline / history / history-full-loss (history_ablation.py's runs; --variants picks any of RECIPES:
+           the context loss weight 0.25 / 0.5, no speaker types, random-order batches) from the base, every seed;
   scratch  the same runs from random weights of the base's shape, identical per seed across variants (first seed
            first, the other seeds after the size study);
   size     the history run (and any other --size-variants) from the base on --size-fractions of the training
            dialogues for --size-epochs epochs, validation reply perplexity after each: the epoch where it turns up
            (constant learning rate after warmup, so that epoch does not depend on the epochs planned).
 Same tokenizer, split and steps for every run, all evaluated on the same validation dialogues: reply perplexity
-(first --eval-samples), the history probe (--probe-samples with history), generation metrics (--num-samples) and
+(first --eval-samples), the history probe (--probe-samples with history), next-utterance ranking (--rank-samples,
+`rugpt_chitchat.evaluation.ranking`), generation metrics (--num-samples) and
 replies to fixed contexts. results.json, results.md and the plots are rewritten after every run; a later call on
 the same --output (more stages or seeds, or after a cut) keeps the finished runs and runs the rest;
 `--report-only` rewrites results.md and the plots from results.json (e.g. where matplotlib is missing).
@@ -36,7 +38,7 @@ from typing import NoReturn
 
 import torch
 from books_report import write_results
-from common import CORPORA, VARIANTS, command_line_overrides, evaluate_run, fine_tune, fixed_contexts, prepare, pretrain_base
+from common import CORPORA, RECIPES, VARIANTS, command_line_overrides, evaluate_run, fine_tune, fixed_contexts, prepare, pretrain_base
 from datasets import DatasetDict, load_from_disk
 from transformers import AutoTokenizer
 
@@ -57,7 +59,7 @@ def parse_arguments() -> argparse.Namespace:
     add("--time-budget", type=float, default=None, help="minutes from the start; runs predicted not to fit are skipped")
     add("--stages", nargs="+", choices=["books", "scratch", "size"], default=["books", "scratch", "size"])
     add("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    add("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS), help="runs of the books and scratch stages")
+    add("--variants", nargs="+", choices=list(RECIPES), default=list(VARIANTS), help="runs of the books and scratch stages")
     add("--num-proc", type=int, default=2, help="processes for tokenising and preparing data")
     base = parser.add_argument_group("base model (pretraining)")
     base.add_argument("--shape", default="n_layer=4,n_embd=256,n_head=4", help="GPT-2 shape of the base and scratch runs")
@@ -76,12 +78,14 @@ def parse_arguments() -> argparse.Namespace:
     tune.add_argument("--max-length", type=int, default=128)
     tune.add_argument("--size-fractions", nargs="+", type=float, default=[0.1, 1.0])
     tune.add_argument("--size-epochs", nargs="+", type=int, default=[6, 3], help="epochs for each fraction")
-    tune.add_argument("--size-variants", nargs="+", choices=list(VARIANTS), default=["history"],
+    tune.add_argument("--size-variants", nargs="+", choices=list(RECIPES), default=["history"],
                       help="runs of the size study (e.g. the baseline beside history, at the same budget)")
     tune.add_argument("--size-batch-size", type=int, default=None, help="batch of the size study (default: --batch-size)")
     evaluation = parser.add_argument_group("evaluation (the same validation samples for every run)")
     evaluation.add_argument("--eval-samples", type=int, default=2000, help="validation samples scored for reply perplexity")
     evaluation.add_argument("--probe-samples", type=int, default=1000, help="validation samples with history for the probe")
+    evaluation.add_argument("--rank-samples", type=int, default=500,
+                            help="validation samples with history for next-utterance ranking (the true reply among 20)")
     evaluation.add_argument("--num-samples", type=int, default=200, help="validation samples answered (generation metrics)")
     evaluation.add_argument("--generation-batch-size", type=int, default=16)
     add("--report-only", action="store_true", help="rewrite results.md and the plots from results.json, run nothing")
@@ -111,7 +115,8 @@ class Budget:
         return time.monotonic() + expected <= self.deadline
 
 
-RUN_NEUTRAL_SETTINGS = {"stages", "variants", "size_variants", "time_budget", "num_proc", "generation_batch_size"}
+RUN_NEUTRAL_SETTINGS = {"stages", "variants", "size_variants", "time_budget", "num_proc", "generation_batch_size",
+                        "rank_samples"}  # runs finished before the ranking existed are kept, without its figures
 
 
 def finished_results(path: Path, settings: dict) -> dict:
@@ -170,7 +175,7 @@ def fine_tune_run(args: argparse.Namespace, run: dict, run_dir: Path, data_dir: 
         start = dict(tokenizer_name=str(base_dir), config_overrides=f"{args.shape},n_positions={args.block_size}",
                      learning_rate=args.scratch_lr)
     fine_tune(
-        **start, **VARIANTS[run["variant"]], **run["schedule"], data=[str(data_dir)], output_dir=str(run_dir),
+        **start, **RECIPES[run["variant"]], **run["schedule"], data=[str(data_dir)], output_dir=str(run_dir),
         max_length=args.max_length, per_device_train_batch_size=run["batch_size"], warmup_steps=0.05,
         weight_decay=0.01, save_strategy="no", max_eval_samples=args.eval_samples, logging_steps=25,
         preprocessing_num_workers=args.num_proc, seed=run["seed"], **device,
@@ -268,8 +273,8 @@ def run_all(args: argparse.Namespace) -> None:
             # one validation subset, sample and probe for all runs (the first seed); replies sampled with the run's
             result = evaluate_run(
                 run_dir, data_dir, results["contexts"], args.seeds[0], num_samples=args.num_samples,
-                max_eval_samples=args.eval_samples, probe_samples=args.probe_samples, generation_seed=run["seed"],
-                generation_batch_size=args.generation_batch_size,
+                max_eval_samples=args.eval_samples, probe_samples=args.probe_samples, rank_samples=args.rank_samples,
+                generation_seed=run["seed"], generation_batch_size=args.generation_batch_size,
             )
             budget.record(run["steps"], time.monotonic() - started, train_seconds(run_dir))
             if "epochs" in run:

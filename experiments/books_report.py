@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import statistics
 from collections import defaultdict
 from pathlib import Path
@@ -13,8 +14,12 @@ logger = logging.getLogger("books_history")
 
 SHOWN = ["reply_perplexity", "reply_perplexity_true_history", "reply_perplexity_no_history",
          "reply_perplexity_shuffled_history", "history_gain_none", "history_gain_shuffled", "bleu", "rougeL",
-         "distinct_2", "echo_rate", "echo_rate_raw", "wordless_rate_raw", "reply_length_words", "repetition_rate"]
-PLOTTED = ["reply_perplexity", "history_gain_none", "history_gain_shuffled", "rougeL"]
+         "distinct_2", "echo_rate", "echo_rate_raw", "wordless_rate_raw", "reply_length_words", "repetition_rate",
+         "rank_logprob_hits_at_1_true_history", "rank_logprob_hits_at_1_no_history", "rank_logprob_hits_at_1_gain",
+         "rank_logprob_hits_at_5_true_history", "rank_logprob_mrr_true_history", "rank_pmi_hits_at_1_true_history",
+         "rank_pmi_hits_at_1_no_history", "rank_pmi_hits_at_1_gain"]
+PLOTTED = ["reply_perplexity", "history_gain_none", "history_gain_shuffled", "rank_logprob_hits_at_1_gain", "rougeL"]
+RANK_GAIN = "rank_logprob_hits_at_1_gain"  # the ranking's headline (see rugpt_chitchat.evaluation.ranking)
 
 
 def groups(results: dict) -> dict[str, list[dict]]:
@@ -27,6 +32,10 @@ def groups(results: dict) -> dict[str, list[dict]]:
 
 
 def mean_sd(values: list[float]) -> tuple[float, float]:
+    """Mean and sd of the runs that have the figure (runs made before the ranking existed lack its figures)."""
+    values = [value for value in values if value is not None]
+    if not values:
+        return math.nan, math.nan
     return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
 
@@ -37,19 +46,24 @@ def summary_table(grouped: dict[str, list[dict]]) -> list[str]:
     for metric in SHOWN:
         cells = []
         for name in names:
-            mean, sd = mean_sd([run["metrics"][metric] for run in grouped[name]])
+            mean, sd = mean_sd([run["metrics"].get(metric) for run in grouped[name]])
             cells.append(f"{mean:.4g} ± {sd:.2g}")
         lines.append(f"| {metric} | " + " | ".join(cells) + " |")
     return lines
 
 
 def gains_table(results: dict) -> list[str]:
-    lines = ["| run | reply perplexity | history_gain_none (95 % CI) | history_gain_shuffled (95 % CI) |",
-             "| --- | ---: | ---: | ---: |"]
+    lines = ["| run | reply perplexity | history_gain_none (95 % CI) | history_gain_shuffled (95 % CI) | "
+             "hits@1 true history / none | hits@1 gain (95 % CI) |", "| --- | ---: | ---: | ---: | ---: | ---: |"]
     for name, run in results["runs"].items():
         m = run["metrics"]
         gains = [f"{m[g]:.3f} ({m[g + '_ci_low']:.3f}–{m[g + '_ci_high']:.3f})"
                  for g in ("history_gain_none", "history_gain_shuffled")]
+        if RANK_GAIN in m:
+            gains += [f"{m['rank_logprob_hits_at_1_true_history']:.3f} / {m['rank_logprob_hits_at_1_no_history']:.3f}",
+                      f"{m[RANK_GAIN]:+.3f} ({m[RANK_GAIN + '_ci_low']:+.3f}–{m[RANK_GAIN + '_ci_high']:+.3f})"]
+        else:
+            gains += ["–", "–"]
         lines.append(f"| {name} | {m['reply_perplexity']:.1f} | " + " | ".join(gains) + " |")
     return lines
 
@@ -93,14 +107,14 @@ def plot(results: dict, output: Path) -> None:
         figure, axes = plt.subplots(1, len(PLOTTED), figsize=(4 * len(PLOTTED), 3.6))
         names = list(grouped)
         for axis, metric in zip(axes, PLOTTED):
-            stats = [mean_sd([run["metrics"][metric] for run in grouped[name]]) for name in names]
-            colors = [COLORS[name.split("/")[1]] for name in names]
+            stats = [mean_sd([run["metrics"].get(metric) for run in grouped[name]]) for name in names]
+            colors = [COLORS.get(name.split("/")[1], f"C{index % 10}") for index, name in enumerate(names)]
             hatches = ["" if name.startswith("books") else "//" for name in names]
             bars = axis.bar(names, [m for m, _ in stats], yerr=[s for _, s in stats], color=colors, capsize=3)
             for bar, hatch in zip(bars, hatches):
                 bar.set_hatch(hatch)
-            axis.set_title(metric + (" (1 = no use)" if "gain" in metric else ""))
-            if "gain" in metric:
+            axis.set_title(metric + (" (1 = no use)" if metric.startswith("history_gain") else ""))
+            if metric.startswith("history_gain"):
                 axis.axhline(1.0, color="black", linewidth=0.8)
                 axis.set_ylim(bottom=min(0.98, *(m - s - 0.01 for m, s in stats)))
             axis.tick_params(axis="x", rotation=60, labelsize=7)

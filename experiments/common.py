@@ -24,6 +24,19 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "history": {},
     "history-full-loss": dict(loss_on_reply_only=False),
 }
+# issue 22's recipes: history with the loss on the context weighted 0 (`history`, the original), 0.25, 0.5 or 1
+# (`-full-loss`), with or without speaker types, in length-grouped or random-order batches
+CONTEXT_WEIGHTS = {"": {}, "-ctx0.25": dict(context_loss_weight=0.25), "-ctx0.5": dict(context_loss_weight=0.5),
+                   "-full-loss": dict(loss_on_reply_only=False)}
+TYPES = {"": {}, "-notypes": dict(use_token_type_ids=False)}
+ORDERS = {"": {}, "-random": dict(train_sampling_strategy="random")}
+RECIPES: dict[str, dict[str, Any]] = {
+    "baseline": VARIANTS["baseline"], "baseline-random": VARIANTS["baseline"] | ORDERS["-random"],
+} | {
+    f"history{weight}{types}{order}": weight_changes | type_changes | order_changes
+    for weight, weight_changes in CONTEXT_WEIGHTS.items() for types, type_changes in TYPES.items()
+    for order, order_changes in ORDERS.items()
+}
 COLORS = {"baseline": "#999", "history": "#1f77b4", "history-full-loss": "#2ca02c", "no-dedup": "#ff7f0e"}  # every plot
 # Every experiment's runs: no early stopping nor best-model reload (runs of a study train the same steps), the
 # cuDNN attention kernel off (the suspect of NaN gradients in the GPU history runs), no reporting integrations.

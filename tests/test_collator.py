@@ -12,6 +12,7 @@ from transformers.trainer_pt_utils import LengthGroupedSampler
 from rugpt_chitchat.training.collator import LENGTH_COLUMN, DialogueCollator, with_length_column
 from rugpt_chitchat.format import DialogueFormat, SpecialIds
 from rugpt_chitchat.data.samples import PipelineConfig, prepare_dataset
+from rugpt_chitchat.errors import DataError
 from rugpt_chitchat.tokenizer import add_dialogue_special_tokens
 
 BOS, EOS, PAD, USER, BOT = 1, 2, 0, 4, 5
@@ -44,6 +45,20 @@ def test_batch_holds_speaker_turns_types_and_reply_labels_padded_right():
 def test_whole_sequence_loss_option_labels_everything_after_bos():
     batch = collate([SHORT], loss_on_reply_only=False)
     assert batch["labels"] == [[X, USER, 20, BOT, 21, EOS]]
+
+
+def test_context_loss_weight_labels_every_token_and_weights_the_context():
+    batch = collate([LONG, SHORT], context_loss_weight=0.5)
+    assert batch["labels"] == [[X, USER, 10, 11, BOT, 12, USER, 13, 14, BOT, 15, 16, 17, EOS],
+                               [X, USER, 20, BOT, 21, EOS] + [X] * 8]
+    assert batch["loss_weights"] == [[0.0] + [0.5] * 9 + [1.0] * 4, [0.0] + [0.5] * 3 + [1.0] * 2 + [0.0] * 8]
+    assert collate([LONG, SHORT], context_loss_weight=0.0) == collate([LONG, SHORT]), "0: the reply alone, as before"
+    assert collate([LONG], context_loss_weight=1.0) == collate([LONG], loss_on_reply_only=False), "1: every token"
+    scoring = DialogueCollator(SPECIAL, DialogueFormat(context_loss_weight=0.5)).scoring_replies()
+    assert {key: value.tolist() for key, value in scoring([LONG]).items()} == collate([LONG])
+    for wrong in ({"context_loss_weight": 1.5}, {"context_loss_weight": 0.5, "loss_on_reply_only": False}):
+        with pytest.raises(DataError, match="context_loss_weight"):
+            collate([SHORT], **wrong)
 
 
 def test_baseline_format_omits_type_ids_and_attention_mask():

@@ -76,7 +76,8 @@ def test_evaluate_cli_writes_json_table_and_learning_curve(trained_checkpoint, s
     report = json.loads((output / "metrics.json").read_text(encoding="utf-8"))
     metrics = report["metrics"]
     for name in ("reply_perplexity", "reply_loss", "bleu", "rouge1", "rougeL", "distinct_1", "echo_rate", "reply_length_words",
-                 "echo_rate_raw", "reply_perplexity_shuffled_history", "history_gain_none", "history_gain_shuffled_ci_low"):
+                 "echo_rate_raw", "reply_perplexity_shuffled_history", "history_gain_none", "history_gain_shuffled_ci_low",
+                 "rank_logprob_hits_at_1_true_history", "rank_pmi_mrr_gain_ci_high"):
         assert name in metrics and math.isfinite(metrics[name]), name
     assert 1 < metrics["reply_perplexity"] < 2 * len(tokenizer), "6 steps leave it near uniform, not beyond"
     assert len(report["examples"]) == 10 and all(example["prediction"] for example in report["examples"])
@@ -147,7 +148,7 @@ def test_probe_finds_a_model_that_reads_history(topic_checkpoint):
 
     checkpoint, data = topic_checkpoint
     report = evaluate_checkpoint(str(checkpoint), [str(data)], num_samples=4, config=PipelineConfig(validation_size=0.1, seed=0),
-                                 device="cpu")
+                                 device="cpu", rank_samples=0)  # 13 distinct replies: too few to rank among 20
     metrics = report.metrics
     assert metrics["history_probe_samples"] > 30, "each validation dialogue has one sample with history"
     assert metrics["reply_perplexity_true_history"] < 2, "the topic is in the history"
@@ -159,13 +160,33 @@ def test_probe_finds_a_model_that_reads_history(topic_checkpoint):
     assert "| history_gain_shuffled |" in report.to_markdown() and "95 % CI" in report.to_markdown()
 
 
+def test_ranking_finds_a_model_that_reads_history(topic_checkpoint):
+    """The topic model picks the true topic among 10 replies (9 other topics or "И что?") given the history, and
+    cannot without it: by mean log-probability (the headline) hits@1 near 1 against near 0. PMI sees the history
+    too, less sharply (its empty-prompt prior favours replies that prompt finds unlikely: see ranking.py)."""
+    from rugpt_chitchat.evaluation.ranking import ranking_metrics
+    from rugpt_chitchat.evaluation.report import load_validation_split
+
+    checkpoint, data = topic_checkpoint
+    chat = ChitChat.from_pretrained(str(checkpoint), device="cpu")
+    validation = load_validation_split([str(data)], chat, PipelineConfig(validation_size=0.1, seed=0))
+    metrics, notes = ranking_metrics(chat, validation, num_samples=None, seed=0, num_candidates=10)
+    assert metrics["rank_samples"] > 30 and metrics["rank_candidates"] == 10 and len(notes) == 1
+    assert metrics["rank_logprob_hits_at_1_true_history"] > 0.9
+    assert metrics["rank_logprob_hits_at_1_no_history"] < 0.4
+    assert metrics["rank_logprob_mrr_true_history"] > metrics["rank_logprob_mrr_no_history"] + 0.3
+    assert metrics["rank_logprob_hits_at_1_gain_ci_low"] > 0.4
+    assert metrics["rank_pmi_hits_at_5_true_history"] > 0.9 and metrics["rank_pmi_mrr_gain_ci_low"] > 0.1
+    assert ranking_metrics(chat, validation, seed=0)[1][0].startswith("Ranking skipped: fewer than 19 distinct")
+
+
 def test_probe_of_a_model_without_history_reports_gains_of_one_by_construction(tmp_path, tokenizer_dir):
     from rugpt_chitchat.evaluation.probe import NO_HISTORY_NOTE
     from rugpt_chitchat.evaluation.report import evaluate_checkpoint
 
     checkpoint, data = train_topic_checkpoint(tmp_path, tokenizer_dir, max_history=0, max_steps=2)
     report = evaluate_checkpoint(str(checkpoint), [str(data)], num_samples=2,
-                                 config=PipelineConfig(max_history=0, validation_size=0.1, seed=0), device="cpu")
+                                 config=PipelineConfig(max_history=0, validation_size=0.1, seed=0), device="cpu", rank_samples=0)
     assert report.notes == [NO_HISTORY_NOTE] and NO_HISTORY_NOTE in report.to_markdown()
     assert report.metrics["history_gain_none"] == report.metrics["history_gain_shuffled_ci_high"] == 1.0
     assert report.metrics["reply_perplexity_no_history"] == report.metrics["reply_perplexity_true_history"]

@@ -104,6 +104,23 @@ def test_a_packed_batch_gives_the_loss_and_gradients_of_the_same_samples_padded(
     torch.testing.assert_close(packed_gradients, padded_gradients, rtol=1e-4, atol=1e-6)
 
 
+def test_a_packed_batch_gives_the_weighted_context_loss_of_the_same_samples_padded(real_samples, tokenizer, tiny_model_dir):
+    """A context loss weight travels into packed rows: the weighted loss is the padded batch's."""
+    from rugpt_chitchat.training.trainer import weighted_token_loss
+
+    weighted = DialogueCollator.from_tokenizer(tokenizer, DialogueFormat(max_length=96, context_loss_weight=0.3))
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    samples = [real_samples[i] for i in range(24)]
+    rows = pack_batch(_columns(samples), weighted, row_length=128)
+    losses = []
+    for batch in (weighted(samples), PackedCollator(weighted)([dict(zip(rows, values)) for values in zip(*rows.values())])):
+        weights, labels = batch.pop("loss_weights"), batch.pop("labels")
+        assert weights.sum() > labels[:, 1:].ne(-100).sum() * 0.3
+        with torch.no_grad():
+            losses.append(weighted_token_loss(model(**batch).logits, labels, weights))
+    torch.testing.assert_close(losses[1], losses[0])
+
+
 def test_changing_one_packed_sample_leaves_the_logits_of_the_next_unchanged(real_samples, collator, tiny_model_dir):
     """The row puts the longer sample first, so without the block-diagonal mask the second would attend to it."""
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval()

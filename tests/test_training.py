@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import socket
 import subprocess
@@ -476,3 +477,51 @@ def test_validation_scores_the_reply_alone_whatever_the_loss_covers(tmp_path, di
     reply_only = perplexity(DialogueCollator(trainer.data_collator.special, reply_format))
     assert trainer.evaluate()["eval_perplexity"] == pytest.approx(reply_only, rel=1e-4)
     assert perplexity(trainer.data_collator) != pytest.approx(reply_only, rel=1e-2)  # training labels every token
+
+
+def test_context_loss_weight_trains_on_the_weighted_loss_and_validates_on_the_reply(tmp_path, dialogue_file, tokenizer_dir):
+    """The training loss of a context weight w is (w x context NLL + reply NLL) / (w x context tokens + reply
+    tokens), computed here from the reply-only and every-token NLL of the same batch; validation scores the reply."""
+    from rugpt_chitchat.training.collator import DialogueCollator
+    from rugpt_chitchat.training.trainer import reply_nll_per_sample
+
+    argv = small_run(dialogue_file, tokenizer_dir, tmp_path, "--context_loss_weight", "0.25", "--max_eval_samples", "48",
+                     "--max_steps", "10", "--eval_strategy", "no", "--save_strategy", "no", "--load_best_model_at_end", "false",
+                     "--early_stopping_patience", "0")
+    trainer = build_trainer(*parse_arguments(argv))
+    trainer.train()
+    assert all(math.isfinite(log["loss"]) for log in trainer.state.log_history if "loss" in log)
+    model = trainer.model.eval()
+    rows = list(trainer.eval_dataset)
+    special, fmt = trainer.data_collator.special, trainer.dialogue_format
+
+    def nll_sums(collator) -> tuple[float, float]:
+        batch = collator(rows)
+        batch.pop("loss_weights", None)
+        labels = batch.pop("labels")
+        with torch.no_grad():
+            sums = reply_nll_per_sample(model(**batch).logits, labels).sum(dim=0)
+        return float(sums[0]), float(sums[1])
+
+    reply_nll, reply_tokens = nll_sums(DialogueCollator(special, dataclasses.replace(fmt, context_loss_weight=0.0)))
+    every_nll, every_tokens = nll_sums(DialogueCollator(special, dataclasses.replace(fmt, context_loss_weight=1.0)))
+    expected = (0.25 * (every_nll - reply_nll) + reply_nll) / (0.25 * (every_tokens - reply_tokens) + reply_tokens)
+    with torch.no_grad():
+        loss = trainer.compute_loss(model, trainer.data_collator(rows))
+    assert float(loss) == pytest.approx(expected, rel=1e-4)
+    assert trainer.evaluate()["eval_reply_loss"] == pytest.approx(reply_nll / reply_tokens, rel=1e-4), "the reply alone"
+
+
+def test_random_order_batches_mix_lengths_where_length_grouped_ones_do_not(tmp_path, dialogue_file, tokenizer_dir):
+    """`--train_sampling_strategy random` (a TrainingArguments field) against our default `group_by_length`:
+    sample length tracks how much history a sample has, so grouped batches hold one kind of sample at a time."""
+    def mean_length_spread(strategy: str) -> float:
+        argv = small_run(dialogue_file, tokenizer_dir, tmp_path / strategy, "--train_sampling_strategy", strategy)
+        trainer = build_trainer(*parse_arguments(argv))
+        lengths = trainer.train_dataset["length"][:]
+        order = list(iter(trainer._get_train_sampler()))
+        assert sorted(order) == list(range(len(lengths)))
+        batches = [order[start : start + 16] for start in range(0, len(order) - 15, 16)]
+        return sum(max(lengths[i] for i in batch) - min(lengths[i] for i in batch) for batch in batches) / len(batches)
+
+    assert mean_length_spread("random") > 4 * mean_length_spread("group_by_length")

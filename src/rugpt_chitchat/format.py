@@ -42,6 +42,24 @@ class DialogueFormat:
     use_token_type_ids: bool = field(default=True, metadata={"help": "Speaker token ids as token_type_ids."})
     use_attention_mask: bool = field(default=True, metadata={"help": "Pass attention_mask (False: the seed baseline)."})
     loss_on_reply_only: bool = field(default=True, metadata={"help": "Loss on the reply and its eos only."})
+    context_loss_weight: float | None = field(
+        default=None,
+        metadata={"help": "Loss weight of the tokens before the reply (0: the reply alone, 1: every token; between: "
+                  "the reply counts fully, the history and input by this weight). Empty: loss_on_reply_only decides."},
+    )
+
+    def context_weight(self) -> float:
+        """The loss weight of the tokens before the reply: `context_loss_weight`, else 0 with `loss_on_reply_only`
+        and 1 without; refuses a weight outside [0, 1] or one that contradicts `loss_on_reply_only: false`."""
+        weight = self.context_loss_weight
+        if weight is None:
+            return 0.0 if self.loss_on_reply_only else 1.0
+        if not 0 <= weight <= 1:
+            raise DataError("context_loss_weight", f"{weight} is outside [0, 1]")
+        if not self.loss_on_reply_only and weight != 1:
+            raise DataError("context_loss_weight", f"{weight} contradicts loss_on_reply_only: false (loss on every "
+                            "token, weight 1); leave loss_on_reply_only at true")
+        return weight
 
     def save(self, directory: str | Path) -> None:
         """`dialogue_format.json` in `directory` (the older layout; training stores the format in config.json)."""

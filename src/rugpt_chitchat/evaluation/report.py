@@ -19,6 +19,7 @@ from ..hub import looks_local
 from ..serving.generation import ChitChat
 from .metrics import compute_generation_metrics
 from .probe import history_probe, reply_perplexity
+from .ranking import ranking_metrics
 from ..data.samples import DATA_ATTRIBUTE, PipelineConfig, prepare_dataset
 
 logger = logging.getLogger(__name__)
@@ -112,11 +113,13 @@ def repeats_itself(reply: str) -> bool:
 def evaluate_checkpoint(
     checkpoint: str, data: list[str] | None = None, num_samples: int = 200, config: PipelineConfig | None = None,
     device: str | None = None, max_eval_samples: int | None = None, probe_samples: int | None = 2000,
-    contexts: Sequence[list[str]] = (), generation_seed: int | None = None, generation_batch_size: int = 16,
+    rank_samples: int | None = 500, contexts: Sequence[list[str]] = (), generation_seed: int | None = None,
+    generation_batch_size: int = 16,
 ) -> EvaluationReport:
     """Reply perplexity on the validation split (its first `max_eval_samples`, as training's `max_eval_samples`
     scores, so the figures compare), the history probe on `probe_samples` samples with history (0: none),
-    generation metrics on `num_samples` samples drawn from the whole split, and replies to `contexts`.
+    next-utterance ranking on `rank_samples` of them (0: none), generation metrics on `num_samples` samples
+    drawn from the whole split, and replies to `contexts`.
 
     `data` and the split settings (`config`, whose seed also chooses the samples) default to what training
     recorded in the checkpoint; `generation_seed` (default: that seed) seeds the sampling of replies. The CLI's
@@ -138,6 +141,10 @@ def evaluate_checkpoint(
     if probe_samples != 0:
         probe, notes = history_probe(chat, validation, probe_samples, seed)
         metrics |= probe
+    if rank_samples != 0:
+        ranking, ranking_notes = ranking_metrics(chat, validation, rank_samples, seed)
+        metrics |= ranking
+        notes += ranking_notes
     sample = validation.shuffle(seed=seed).select(range(min(num_samples, len(validation))))
     generation_seed = seed if generation_seed is None else generation_seed
     torch.manual_seed(generation_seed)

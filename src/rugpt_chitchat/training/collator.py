@@ -16,6 +16,7 @@ from transformers import PreTrainedTokenizerBase
 from ..format import IGNORE_INDEX, DialogueFormat, SpecialIds, build_segments
 
 LENGTH_COLUMN = "length"
+LOSS_WEIGHTS = "loss_weights"
 
 
 @dataclass
@@ -24,6 +25,8 @@ class DialogueCollator:
 
     `token_type_ids` are left out when the format does not use them, and `attention_mask` too (the seed's
     baseline: with right padding and causal attention no real token sees a pad, so the loss is the same).
+    A context loss weight strictly between 0 and 1 labels every token and adds `loss_weights` (1 on the reply, the
+    weight before it), which `DialogueTrainer.compute_loss` reads; 0 and 1 are plain labels, as before.
     """
 
     special: SpecialIds
@@ -40,19 +43,22 @@ class DialogueCollator:
     def scoring_replies(self) -> DialogueCollator:
         """This collator with labels on the reply alone: how every run is scored, whatever its training loss
         covers, so runs with different loss masks compare."""
-        return replace(self, dialogue_format=replace(self.dialogue_format, loss_on_reply_only=True))
+        reply_only = replace(self.dialogue_format, loss_on_reply_only=True, context_loss_weight=None)
+        return replace(self, dialogue_format=reply_only)
 
-    def segments(self, sample: dict) -> dict[str, list[int]]:
+    def segments(self, sample: dict) -> dict[str, list]:
         fmt = self.dialogue_format
-        return build_segments(
+        weight = fmt.context_weight()
+        segments = build_segments(
             sample["history"],
             sample["input"],
             sample["reply"],
             self.special,
             max_length=fmt.max_length,
             max_history=fmt.max_history,
-            loss_on_reply_only=fmt.loss_on_reply_only,
+            loss_on_reply_only=weight < 1,
         )
+        return with_loss_weights(segments, weight) if 0 < weight < 1 else segments
 
     def padded_length(self, longest: int) -> int:
         multiple = self.pad_to_multiple_of
@@ -73,7 +79,17 @@ class DialogueCollator:
             )
         if self.dialogue_format.use_token_type_ids:
             batch["token_type_ids"] = padded("token_type_ids", pad)
+        if LOSS_WEIGHTS in rows[0]:
+            batch[LOSS_WEIGHTS] = torch.tensor([row[LOSS_WEIGHTS] + [0.0] * (width - len(row[LOSS_WEIGHTS])) for row in rows])
         return batch
+
+
+def with_loss_weights(segments: dict[str, list], context_weight: float) -> dict[str, list]:
+    """Reply-only segments -> labels on every token but bos, and `loss_weights`: 1 on the reply's labels,
+    `context_weight` on the tokens before them, 0 on bos (never labelled)."""
+    reply_labels = segments["labels"]
+    weights = [0.0] + [1.0 if label != IGNORE_INDEX else context_weight for label in reply_labels[1:]]
+    return segments | {"labels": [IGNORE_INDEX] + segments["input_ids"][1:], LOSS_WEIGHTS: weights}
 
 
 def lengths_batch(batch: dict[str, list], collator: DialogueCollator) -> dict[str, list[int]]:

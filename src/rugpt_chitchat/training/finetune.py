@@ -185,6 +185,7 @@ def build_trainer(model_args: ModelArguments, data_args: DataArguments, args: Di
     """Everything checked and prepared before the first step, so bad input fails here and not an hour in."""
     data_args.seed = args.seed  # one `--seed` for the split and the run
     dialogue_format = data_args.dialogue_format()
+    dialogue_format.context_weight()  # refuses a weight outside [0, 1] or against loss_on_reply_only
     if dialogue_format.max_length < min_length_for_reply():
         raise DataError("max_length", f"{dialogue_format.max_length} leaves no room for a reply (minimum {min_length_for_reply()})")
     if args.remove_unused_columns:

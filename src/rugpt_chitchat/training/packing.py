@@ -20,7 +20,7 @@ import torch
 from datasets import Dataset
 from torch.utils.data import RandomSampler, Sampler
 
-from .collator import LENGTH_COLUMN, DialogueCollator
+from .collator import LENGTH_COLUMN, LOSS_WEIGHTS, DialogueCollator
 from ..format import IGNORE_INDEX
 
 POSITION_COLUMN = "position_ids"
@@ -51,15 +51,17 @@ def packed_row(segments: list[dict[str, list[int]]], row_length: int, pad: int) 
     """One row: the samples one after another, positions restarting at 0; the tail padded, each pad at position
     0 so it forms a sequence of its own. A sample's first label is always -100 (`build_segments` never labels
     bos), so the previous sample's last token learns nothing across the seam."""
-    row: dict[str, list[int]] = {"input_ids": [], "token_type_ids": [], "labels": [], POSITION_COLUMN: []}
+    weighted = bool(segments) and LOSS_WEIGHTS in segments[0]
+    row: dict[str, list] = {"input_ids": [], "token_type_ids": [], "labels": [], POSITION_COLUMN: []}
+    row |= {LOSS_WEIGHTS: []} if weighted else {}
     for sample in segments:
-        row["input_ids"] += sample["input_ids"]
-        row["token_type_ids"] += sample["token_type_ids"]
-        row["labels"] += sample["labels"]
+        for key in row.keys() - {POSITION_COLUMN}:
+            row[key] += sample[key]
         row[POSITION_COLUMN] += range(len(sample["input_ids"]))
     tail = row_length - len(row["input_ids"])
-    for key, value in (("input_ids", pad), ("token_type_ids", pad), ("labels", IGNORE_INDEX), (POSITION_COLUMN, 0)):
-        row[key] += [value] * tail
+    padding = {"input_ids": pad, "token_type_ids": pad, "labels": IGNORE_INDEX, POSITION_COLUMN: 0, LOSS_WEIGHTS: 0.0}
+    for key in row:
+        row[key] += [padding[key]] * tail
     return row
 
 
@@ -79,7 +81,7 @@ def pack_samples(
     samples: Dataset, collator: DialogueCollator, row_length: int, seed: int, num_proc: int | None = None
 ) -> Dataset:
     """`{"history", "input", "reply"}` samples -> rows of exactly `row_length` tokens (`input_ids`,
-    `token_type_ids`, `labels`, `position_ids`, `length`). Samples are shuffled first, so a row mixes dialogues,
+    `token_type_ids`, `labels`, `position_ids`, `length`, and `loss_weights` where the collator gives them). Samples are shuffled first, so a row mixes dialogues,
     and packed 2,000 at a time (rows are near full: a few hundred short samples fit every gap)."""
     return samples.shuffle(seed=seed).map(
         pack_batch,
@@ -115,6 +117,8 @@ class PackedCollator:
             keys.append("token_type_ids")
         shape = (1, -1) if self.flatten else (len(rows), -1)
         batch: dict = {key: torch.tensor([row[key] for row in rows], dtype=torch.long).view(shape) for key in keys}
+        if LOSS_WEIGHTS in rows[0]:
+            batch[LOSS_WEIGHTS] = torch.tensor([row[LOSS_WEIGHTS] for row in rows]).view(shape)
         batch["use_cache"] = False
         return batch
 

@@ -11,6 +11,7 @@ from functools import partial
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from datasets import Dataset
 from torch.utils.data import DataLoader, Sampler
 from transformers import (
@@ -26,10 +27,18 @@ from transformers.trainer_pt_utils import LengthGroupedSampler
 from transformers.trainer_utils import seed_worker
 
 from .checkpoints import AtomicCheckpoints, EpochSeededLengthGroupedSampler
-from .collator import LENGTH_COLUMN
+from .collator import LENGTH_COLUMN, LOSS_WEIGHTS
 from ..errors import TrainingDiverged
-from ..format import DialogueFormat
+from ..format import IGNORE_INDEX, DialogueFormat
 from .packing import TokenBudgetBatchSampler
+
+
+def weighted_token_loss(logits: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """sum(weight x NLL) / sum(weight) over the labelled tokens of (batch, length) `labels` and `weights`, each
+    token predicted from the one before (as the model's own loss shifts them)."""
+    nll = F.cross_entropy(logits[:, :-1].float().transpose(1, 2), labels[:, 1:], ignore_index=IGNORE_INDEX, reduction="none")
+    weights = weights[:, 1:].to(nll.dtype) * labels[:, 1:].ne(IGNORE_INDEX)
+    return (nll * weights).sum() / weights.sum().clamp(min=1e-8)
 
 
 class StopOnNonFinite(TrainerCallback):
@@ -116,6 +125,21 @@ class DialogueTrainer(AtomicCheckpoints, Trainer):
             return super().get_eval_dataloader(eval_dataset)
         finally:
             self.data_collator = training_collator
+
+    def compute_loss(self, model, inputs: dict, return_outputs: bool = False, num_items_in_batch=None):
+        """With `loss_weights` (a context loss weight between 0 and 1): sum(weight x NLL) / sum(weight) over the
+        batch's labelled tokens, so weight 1 would give the every-token loss and 0 the reply-only loss."""
+        weights = inputs.pop(LOSS_WEIGHTS, None)
+        if weights is None:
+            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+        labels = inputs.pop("labels")
+        outputs = model(**inputs)
+        loss = weighted_token_loss(outputs.logits, labels, weights)
+        scaled = self.loss_is_scaled_for_ga
+        if scaled if scaled is not None else (self.model_accepts_loss_kwargs and num_items_in_batch is not None):
+            # the Trainer takes such a loss as normalised over the accumulated batch: this one is per batch
+            loss = loss / self.current_gradient_accumulation_steps
+        return (loss, outputs) if return_outputs else loss
 
     # Private overrides, kept for one upstream cause: transformers' `_get_train_sampler`/`_get_eval_sampler` hand
     # `dataset["length"]` (a lazy datasets.Column since datasets 4) to LengthGroupedSampler, which indexes it per

@@ -1,4 +1,4 @@
-"""Checkpoint -> reply perplexity, the history probe and generation metrics on its validation split (metrics.json, metrics.md,
+"""Checkpoint -> reply perplexity, the history probe, next-utterance ranking and generation metrics on its validation split (metrics.json, metrics.md,
 learning_curve.png). The data and the split default to what training recorded in the checkpoint."""
 
 from __future__ import annotations
@@ -19,6 +19,11 @@ class EvaluateArguments:
         metadata={"help": "Validation samples with history for the history probe (reply perplexity with the true "
                   "history, none, another dialogue's); 0: no probe."},
     )
+    rank_samples: int = field(
+        default=500,
+        metadata={"help": "Validation samples with history for next-utterance ranking (the true reply among 20, "
+                  "with the true history and none; hits@1, hits@5, MRR); 0: no ranking."},
+    )
     output_dir: str | None = field(default=None, metadata={"help": "Directory for the report; default: CHECKPOINT/evaluation."})
 
 
@@ -36,7 +41,8 @@ def run(model: CheckpointArguments, pipeline: PipelineConfig, args: EvaluateArgu
     from ...evaluation.report import evaluate_checkpoint, write_report
 
     report = evaluate_checkpoint(
-        model.checkpoint, pipeline.data, args.num_samples, pipeline, model.device, args.max_eval_samples, args.probe_samples
+        model.checkpoint, pipeline.data, args.num_samples, pipeline, model.device, args.max_eval_samples, args.probe_samples,
+        args.rank_samples,
     )
     written = write_report(report, model.checkpoint, args.output_dir or f"{model.checkpoint.rstrip('/')}/evaluation")
     print(report.to_markdown())
