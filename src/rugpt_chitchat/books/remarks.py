@@ -288,7 +288,8 @@ def split_tail(tail: str) -> tuple[str, str] | None:
     """An unclosed remark's rest after its head -> (the author's words, speech that resumes); None when not sure.
 
     The head's own sentence goes on as the author's while it holds a gerund, participle or past verb
-    (`начал Ратмиров, обменявшись взглядом с женою,` + `шалость шалостью...`)."""
+    (`начал Ратмиров, обменявшись взглядом с женою,` + `шалость шалостью...`), or an appositive phrase opens it
+    with a noun in the instrumental (`простонала другая, родом прямо уже из Арзамаса.`)."""
     tail = tail.strip()
     if ", " not in tail and not _SENTENCE_END.search(tail):
         return tail, ""  # nearly all: `сказал он.`, `спросил он тихо`
@@ -303,7 +304,7 @@ def split_tail(tail: str) -> tuple[str, str] | None:
             break
         if any(_top(w, "GRND") or _top(w, "PRTF") for w in words) or _has(words[0], "ADJF", "nomn") or (
             _top(words[0], "PREP") and len(words) <= 4
-        ):
+        ) or (_top(words[0], "ablt") and _top(words[0], "NOUN")):  # `простонала другая, родом из Арзамаса.`
             continue
         candidate = ", ".join(clauses[k:])
         if not any(_top(w, "GRND") or _top(w, "PRTF") or is_narrative_verb(w, False) for w in _WORD.findall(candidate)):

@@ -34,11 +34,14 @@ _DASHES = "—–-"
 # footnote marks (`[33]`) and an editor's translations (`[Нет еще]`): nobody says them
 _BRACKETS = re.compile(r"\s?\[[^\]]{0,300}\]")
 # A dash with a space after it, after punctuation or a space, may switch between speech and author's words;
-# the punctuation is captured (it ends the piece before), None for a dash after a space only.
-_AUTHOR_DASH = re.compile(r"(?:([,.!?…:;])\s*|\s)[—–-]\s+")
+# the punctuation is captured (it ends the piece before), None for a dash after a space only. Some editions glue
+# the dash to the words after punctuation (`попробовать...-проговорил толстяк`, `Никитич, -послышался`, `,-пожалуйте`).
+_AUTHOR_DASH = re.compile(r"(?:([,.!?…:;])\s*[—–-](?:\s+|(?=[А-Яа-яЁё]))|\s[—–-]\s+)")
+_GLUED_DASH = re.compile(r"[,.!?…:;]\s?-[А-Яа-яЁё]")
 # Old editions: `? спросил Иван`, `, возразил генерал и сморщил нос. –`.
 _DASHLESS = re.compile(rf"([?!…,])\s+(?={VERB_FIRST.pattern})")
 _PARENTHESIS = re.compile(r"\s*\(([^()]{10,500})\)")
+_FIRST_PERSON = re.compile(r"(?<![а-яё])(?:я|мы|меня|мне|мной|нас|нам|нами|мой|моя|мое|моё|мои|наш|наша|наше|наши)(?![а-яё])", re.IGNORECASE)
 _SPEAKERS_DASH = re.compile(r"\s[—–-]\s")
 # A name in the middle of a sentence (after a lower-case word or a comma), so not a capitalised first word.
 _NAME_IN_NARRATIVE = re.compile(r"(?<=[а-яё,;:]\s)[А-ЯЁ][а-яё]{2,}")
@@ -118,7 +121,8 @@ def read_turn(turn: str) -> Turn:
     turn = Turn("")
     if "(" in body:  # `(произнося слова граф Алексей Кириллыч, она просительно-робко взглянула на Левина...)`
         body = _PARENTHESIS.sub(lambda m: _authors_aside(m, turn), body)
-    parts = _AUTHOR_DASH.split(body) if "— " in body or "– " in body or "- " in body else [body]
+    spaced = "— " in body or "– " in body or "- " in body
+    parts = _AUTHOR_DASH.split(body) if spaced or _GLUED_DASH.search(body) else [body]
     if len(parts) == 1 and not _DASHLESS.search(body):
         return _closing_narration(_join_speech([body]), turn)  # half the turns: no dash inside, speech only
     segments: list[list] = [[body if len(parts) == 1 else parts[0], None]]  # [text, remark head or None]
@@ -130,6 +134,11 @@ def read_turn(turn: str) -> Turn:
                 segments.append([text, None])
             continue
         head = remark_head(text, strict=punctuation is None, after_sentence=punctuation in (".", "!", "?", "…"))
+        earlier = [segment[1] for segment in segments if segment[1]]
+        if head and not head.named and earlier and head.gender != earlier[-1].gender:
+            # a second remark in one turn is rare: with no subject it must fit the first one's (`— Э! — сказал
+            # старик ... — и пожал плечами`); `— говаривал приказчик, — ... проточили, — пропали, пани` is speech
+            head = None
         if head:
             segments[-1][0] += punctuation or ""
             segments.append([text, head])
@@ -154,10 +163,14 @@ def _closing_narration(speech: str, turn: Turn) -> Turn:
 
 
 def _authors_aside(match: re.Match, turn: Turn) -> str:
-    """A bracketed aside: the author's when it narrates (then kept in `turn.remarks`), else the speaker's."""
-    if sentence_kind(match.group(1)) != "narration":
+    """A bracketed aside: the author's when it narrates in the third person (then kept in `turn.remarks`), else
+    the speaker's."""
+    aside = match.group(1)
+    if sentence_kind(aside) != "narration":
         return match.group()
-    turn.remarks.append(match.group(1))
+    if _FIRST_PERSON.search(aside) and not remark_head(aside, strict=True):
+        return match.group()  # `(тогда еще я держал руку этого народа)`: the speaker's; `(прибавил я)` the narrator's
+    turn.remarks.append(aside)
     return ""
 
 
@@ -174,8 +187,13 @@ def _split_dashless(segments: list[list], turn: Turn) -> list[str] | None:
             text = turn.remarks.pop()
         turn.remarks.append(text[: head.end])
         turn._said_by(head)
-        # the author's words may run on past the speaker, or the speech go on after them with no dash
-        split = split_tail(text[head.end :])
+        if head.verb in THOUGHT_VERBS:  # `– Тут нет никакого сомнения... – думал Кирила Петрович`: not said
+            turn.problem = "not_speech"
+        # the author's words may run on past the speaker, or the speech go on after them with no dash; a remark a
+        # dash closes is the author's to that dash (`говорил Василий Иванович, покачивая..., с фигурой турка, –`)
+        tail = text[head.end :]
+        closed = index < len(segments) - 1 and len(sentences(tail.strip())) == 1
+        split = (tail.strip(), "") if closed else split_tail(tail)
         if split is None or (index < len(segments) - 1 and len(sentences(split[0])) > 1):
             return None  # a remark running on into narration before a dash: what follows may not be speech
         turn.remarks[-1] += " " + split[0]
