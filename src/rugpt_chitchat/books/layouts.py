@@ -1,7 +1,7 @@
 """How a book sets out its dialogue, and its text's stray letters.
 
 Three layouts: `dash` (a turn is a paragraph opening with a dash), `play` (`Городничий. Текст`: a name,
-a full stop, the speech; stage directions in brackets) and `quotes` (`«Врешь, врешь!»`, `«Я вашу милость...»,
+a full stop, the speech, or a name and a stage direction: `Бобчинский (перебивая). Текст`; stage directions in brackets) and `quotes` (`«Врешь, врешь!»`, `«Я вашу милость...»,
 отвечал Иван Яковлевич.`: speech in «», the author's words outside). The layout is the book's: a book is a
 play when more of its paragraphs open with a name used that way again and again than with a dash.
 
@@ -17,7 +17,8 @@ from collections import Counter
 
 LAYOUTS = ("dash", "play", "quotes")
 _DASHES = "—–-"
-_PLAY_LINE = re.compile(r"([А-ЯЁ][а-яё]+(?: [А-ЯЁ][а-яё]+){0,2})\. (?=\S)")
+# `Городничий. Текст`, and with a stage direction: `Бобчинский (перебивая). Текст`, `(в сторону.) Текст`, `(пишет).Текст`
+_PLAY_LINE = re.compile(r"([А-ЯЁ][а-яё]+(?: [А-ЯЁ][а-яё]+){0,2})(?:\. | \([^()]*\)\.? ?)(?=\S)")
 _STAGE_DIRECTION = re.compile(r"\s*\([^)]*\)")
 _QUOTED = re.compile(r"«([^«»]*)»")
 _LATIN, _CYRILLIC = "aceopxyiABCEHKMOPTX", "асеорхуіАВСЕНКМОРТХ"
