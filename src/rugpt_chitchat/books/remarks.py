@@ -29,6 +29,7 @@ _PRONOUN_SUBJECTS = {"я", "он", "она", "оно", "мы", "они", "тот
 _VERB_END = r"[а-яё](?:л[аои]?|л(?:ся|ась|ось|ись)|[еиёуюая]т(?:ся)?|[её][сзкр]|ог)\b"  # also `произнес`, `мог`
 VERB_FIRST = re.compile(rf"[а-яё]*{_VERB_END}", re.IGNORECASE)
 _VERB_ENDING = re.compile(_VERB_END, re.IGNORECASE)
+_OBJECT_PRONOUNS = {"его", "ее", "её", "их", "свои", "свой", "свою"}
 _SOMEONE = {"кто-то", "кто-нибудь", "некто", "кто"}
 # nouns that stand for a person already named (`Маякин` ... `съехидничал старик`), unlike ranks and trades
 # (`исправник`, `городовой`), which bring in someone new
@@ -171,7 +172,14 @@ def _subject(tokens, i: int) -> tuple[str | None, int]:
             return (lower if lower == "я" else None), i + 1
         if lower in _SOMEONE:  # `кричит кто-то из толпы`: someone else
             return lower, i + 1
-        if _top(word, "NUMR") or lower in {"несколько", "много", "немного"}:  # `раздалось несколько восклицаний`
+        if lower in _OBJECT_PRONOUNS:  # `поцеловал ее Лаврецкий`: the object, not the speaker
+            i += 1
+            continue
+        quantity = _top(word, "NUMR") or lower in {"несколько", "много", "немного"}
+        if quantity and i + 1 < len(tokens) and not _has(tokens[i + 1][0], "NOUN"):  # `немного погодя`: an adverb
+            i += 1
+            continue
+        if quantity:  # `раздалось несколько восклицаний`
             end = min(i + 2, len(tokens))
             return " ".join(t[0] for t in tokens[i:end]), end
         if _top(word, "ablt") and (_top(word, "NOUN") or _top(word, "ADJF")):  # `махнул рукой дьякон`
@@ -186,6 +194,11 @@ def _subject(tokens, i: int) -> tuple[str | None, int]:
                 or _has(tokens[i][0], "PRTF", "nomn")
             ) and not _top(tokens[i][0], "PREP") and not _top(tokens[i][0], "CONJ") and i - start < 3:
                 i += 1
+            if i - start == 1 and _top(word, "PRTF"):  # `произнес изумившийся более всех Чуб`: the name after it
+                name = next((k for k in range(i, min(i + 4, len(tokens))) if not tokens[k][0][0].isalpha()
+                             or tokens[k][0][0].isupper()), None)
+                if name is not None and tokens[name][0][0].isupper():
+                    return tokens[name][0], name + 1
             return " ".join(t[0] for t in tokens[start:i]), i
         if _top(word, "ADVB") or _top(word, "PRCL") or _top(word, "NPRO") or _top(word, "INFN") or lower == "было":
             i += 1
