@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from rugpt_chitchat.books.layouts import fix_lookalikes
-from rugpt_chitchat.books.turns import clean_turn, read_turn, spoken_words
+from rugpt_chitchat.books.layouts import fix_lookalikes, play_line
+from rugpt_chitchat.books.turns import BookReport, clean_turn, group_dialogues, read_turn, spoken_words
 from rugpt_chitchat.books.extract import ExtractArguments, extract_book
 from rugpt_chitchat.books.library import BookRef, find_books
 
@@ -205,6 +205,19 @@ def test_latin_look_alikes_inside_cyrillic_words_are_made_one_script(text, fixed
     ("– Граф очень поощрял меня (произнося слова граф, она робко взглянула на Левина) – поощрял меня заняться школой.",
      "Граф очень поощрял меня — поощрял меня заняться школой.", None),
     ("-- Что ж сидишь, слезай, мы приехали. А нищий сказал:", "Что ж сидишь, слезай, мы приехали.", None),
+    # issue 20's reader: a dash glued to the remark; a remark a dash closes is the author's to that dash, and an
+    # apposition after the speaker too; speech after a second dash; the speaker's own aside in brackets
+    ("- Разве гомеопатией попробовать...-проговорил толстяк, искоса взглянув на меня.", "Разве гомеопатией попробовать...", "толстяк"),
+    ("- Нищий,-ответила Варвара, нагнулась, достала с окна медный пятак.", "Нищий.", "Варвара"),
+    ("– Смотрю я на вас, – говорил Василий Иванович, покачивая головой, с фигурой турка вместо набалдашника, – смотрю.",
+     "Смотрю я на вас, смотрю.", "Василий Иванович"),
+    ("– Ах, вуй, мсье Вердие, – простонала другая, родом прямо уже из Арзамаса.", "Ах, вуй, мсье Вердие.", "другая"),
+    ("— Отчего редки? — говаривал приказчик, — пропали! и черви проточили, — пропали, пани, пропали.",
+     "Отчего редки? пропали! и черви проточили, — пропали, пани, пропали.", "приказчик"),
+    ("– Еще в прошлом году (тогда еще я держал руку этого неверного народа) мне говорил игумен.",
+     "Еще в прошлом году (тогда еще я держал руку этого неверного народа) мне говорил игумен.", None),
+    ("– Это дьяк! – произнес изумившийся более всех Чуб.", "Это дьяк!", "Чуб"),
+    ("– Полно, – поцеловал ее Лаврецкий.", "Полно.", "Лаврецкий"),
 ])  # fmt: skip
 def test_speech_and_the_authors_words_are_told_apart_by_the_language(line, speech, speaker):
     turn = read_turn(clean_turn(line))
@@ -213,3 +226,25 @@ def test_speech_and_the_authors_words_are_told_apart_by_the_language(line, speec
 
 def test_narration_opening_with_a_dash_is_no_turn():
     assert read_turn("— грустно запели два красивых голоса.").problem == "not_speech"
+
+
+def test_a_thought_is_no_turn():
+    line = "– Тут нет никакого сомнения. Но ужели… – думал Кирила Петрович, расхаживая по комнате. – Может быть, я нашел."
+    assert read_turn(clean_turn(line)).problem == "not_speech"
+
+
+def test_the_narrator_is_a_third_speaker_beside_two_named_people():
+    paragraphs = [
+        "— Василиса Егоровна прехрабрая дама, — заметил важно Швабрин. — Иван Кузмич может это засвидетельствовать.",
+        "— Да, слышь ты, — сказал Иван Кузмич, — баба-то не робкого десятка.",
+        "— А Марья Ивановна? — спросил я, — так же ли смела, как и вы?",
+        "— Смела ли Маша? — отвечала ее мать. — Нет, Маша трусиха.",
+    ]
+    dialogues = group_dialogues(paragraphs, BookReport("book"))
+    assert [d.speakers for d in dialogues] == [["Швабрин", "Иван Кузмич"], ["я", "мать"]]
+
+
+def test_a_play_line_with_a_stage_direction_after_the_name_is_a_turn():
+    assert play_line("Бобчинский (перебивая). Приходим с Петром Ивановичем") == ("Бобчинский", "Приходим с Петром Ивановичем")
+    assert play_line("Осип (принимая деньги.) А покорнейше благодарю.") == ("Осип", "А покорнейше благодарю.")
+    assert play_line("Хлестаков (пишет). А что? (Вслух.) Да.") == ("Хлестаков", "А что? Да.")

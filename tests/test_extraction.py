@@ -141,6 +141,9 @@ def test_cli_reads_a_yaml_config_and_command_line_overrides(shelf, tmp_path, cap
     assert any("Можно войти?" in dialogue and "Ах, с удовольствием! Ступай, Анюта." in dialogue for dialogue in dialogues)
     assert all(len(record["speakers"]) == len(record["dialogue"]) for record in records)
     assert any("Клочков" in record["speakers"] for record in records)
+    # each dialogue names its book, as the per-book CSV does
+    anyuta = next(record for record in records if "Ах, с удовольствием! Ступай, Анюта." in record["dialogue"])
+    assert anyuta["book"].endswith("Анюта.txt")
 
 
 def test_dialogues_from_all_books_train_a_tiny_model(books_dir, tmp_path):
