@@ -36,12 +36,13 @@ _BRACKETS = re.compile(r"\s?\[[^\]]{0,300}\]")
 # A dash with a space after it, after punctuation or a space, may switch between speech and author's words;
 # the punctuation is captured (it ends the piece before), None for a dash after a space only. Some editions glue
 # the dash to the words after punctuation (`попробовать...-проговорил толстяк`, `Никитич, -послышался`, `,-пожалуйте`).
-_AUTHOR_DASH = re.compile(r"(?:([,.!?…:;])\s*[—–-](?:\s+|(?=[А-Яа-яЁё]))|\s[—–-]\s+)")
-_GLUED_DASH = re.compile(r"[,.!?…:;]\s?-[А-Яа-яЁё]")
+_AUTHOR_DASH = re.compile(r"(?:([,.!?…:;])\s*[—–-](?:\s+|(?=[А-Яа-яЁё\d]))|\s[—–-]\s+)")
+_GLUED_DASH = re.compile(r"[,.!?…:;]\s?[—–-][А-Яа-яЁё\d]")
 # Old editions: `? спросил Иван`, `, возразил генерал и сморщил нос. –`.
 _DASHLESS = re.compile(rf"([?!…,])\s+(?={VERB_FIRST.pattern})")
 _PARENTHESIS = re.compile(r"\s*\(([^()]{10,500})\)")
-_FIRST_PERSON = re.compile(r"(?<![а-яё])(?:я|мы|меня|мне|мной|нас|нам|нами|мой|моя|мое|моё|мои|наш|наша|наше|наши)(?![а-яё])", re.IGNORECASE)
+# the speaker's own aside inside a sentence: lower case, the speaker its subject (`(тогда еще я держал руку ...)`)
+_SPEAKERS_ASIDE = re.compile(r"[а-яё][^.!?…]*(?<![а-яё])(?:я|мы)(?![а-яё])[^.!?…]*")
 _SPEAKERS_DASH = re.compile(r"\s[—–-]\s")
 # A name in the middle of a sentence (after a lower-case word or a comma), so not a capitalised first word.
 _NAME_IN_NARRATIVE = re.compile(r"(?<=[а-яё,;:]\s)[А-ЯЁ][а-яё]{2,}")
@@ -135,9 +136,10 @@ def read_turn(turn: str) -> Turn:
             continue
         head = remark_head(text, strict=punctuation is None, after_sentence=punctuation in (".", "!", "?", "…"))
         earlier = [segment[1] for segment in segments if segment[1]]
-        if head and not head.named and earlier and head.gender != earlier[-1].gender:
+        if head and not head.named and earlier and head.gender not in (earlier[-1].gender, "neut"):
             # a second remark in one turn is rare: with no subject it must fit the first one's (`— Э! — сказал
-            # старик ... — и пожал плечами`); `— говаривал приказчик, — ... проточили, — пропали, пани` is speech
+            # старик ... — и пожал плечами`, `— думалось ему`); `— говаривал приказчик, — ... проточили, — пропали,
+            # пани` is speech
             head = None
         if head:
             segments[-1][0] += punctuation or ""
@@ -168,8 +170,9 @@ def _authors_aside(match: re.Match, turn: Turn) -> str:
     aside = match.group(1)
     if sentence_kind(aside) != "narration":
         return match.group()
-    if _FIRST_PERSON.search(aside) and not remark_head(aside, strict=True):
-        return match.group()  # `(тогда еще я держал руку этого народа)`: the speaker's; `(прибавил я)` the narrator's
+    if _SPEAKERS_ASIDE.fullmatch(aside) and not remark_head(aside, strict=True):
+        return match.group()  # `(тогда еще я держал руку этого народа)`: the speaker's; `(прибавил я)`, `(Я посмотрел
+        # на Софью.)` and `(она указала на меня)` the narrator's
     turn.remarks.append(aside)
     return ""
 
@@ -187,13 +190,15 @@ def _split_dashless(segments: list[list], turn: Turn) -> list[str] | None:
             text = turn.remarks.pop()
         turn.remarks.append(text[: head.end])
         turn._said_by(head)
-        if head.verb in THOUGHT_VERBS:  # `– Тут нет никакого сомнения... – думал Кирила Петрович`: not said
+        if head.verb in THOUGHT_VERBS - {"решить"}:  # `– Тут нет ... – думал Кирила Петрович`: not said (but
+            # `— Да!.. пусть посватает Татьяну, — решила барыня` is)
             turn.problem = "not_speech"
         # the author's words may run on past the speaker, or the speech go on after them with no dash; a remark a
         # dash closes is the author's to that dash (`говорил Василий Иванович, покачивая..., с фигурой турка, –`)
-        tail = text[head.end :]
-        closed = index < len(segments) - 1 and len(sentences(tail.strip())) == 1
-        split = (tail.strip(), "") if closed else split_tail(tail)
+        split = split_tail(text[head.end :])
+        closed = index < len(segments) - 1 and len(sentences(text[head.end :].strip())) == 1
+        if closed and split and split[1] and sentence_kind(split[1]) != "speech":
+            split = (f"{split[0]}, {split[1]}", "")
         if split is None or (index < len(segments) - 1 and len(sentences(split[0])) > 1):
             return None  # a remark running on into narration before a dash: what follows may not be speech
         turn.remarks[-1] += " " + split[0]
