@@ -218,6 +218,10 @@ def test_latin_look_alikes_inside_cyrillic_words_are_made_one_script(text, fixed
      "Еще в прошлом году (тогда еще я держал руку этого неверного народа) мне говорил игумен.", None),
     ("– Это дьяк! – произнес изумившийся более всех Чуб.", "Это дьяк!", "Чуб"),
     ("– Полно, – поцеловал ее Лаврецкий.", "Полно.", "Лаврецкий"),
+    # narration after a sentence and a dash: a person named by a noun, then a past verb that agrees with it
+    ("– Разве я тебя просил говорить про это? – И воздушная красавица задрожала. – Где теперь пани твоя?",
+     "Разве я тебя просил говорить про это? Где теперь пани твоя?", "воздушная красавица"),
+    ("– Что за притча? – Старое вымерло, а молодое не нарождается!", "Что за притча? — Старое вымерло, а молодое не нарождается!", None),
 ])  # fmt: skip
 def test_speech_and_the_authors_words_are_told_apart_by_the_language(line, speech, speaker):
     turn = read_turn(clean_turn(line))
@@ -248,3 +252,9 @@ def test_a_play_line_with_a_stage_direction_after_the_name_is_a_turn():
     assert play_line("Бобчинский (перебивая). Приходим с Петром Ивановичем") == ("Бобчинский", "Приходим с Петром Ивановичем")
     assert play_line("Осип (принимая деньги.) А покорнейше благодарю.") == ("Осип", "А покорнейше благодарю.")
     assert play_line("Хлестаков (пишет). А что? (Вслух.) Да.") == ("Хлестаков", "А что? Да.")
+
+
+def test_a_play_line_said_aside_or_to_the_audience_is_no_turn_but_for_what_is_said_aloud():
+    assert play_line("Лука Лукич (к зрителям). Ей-богу, и в рот никогда не брал луку.") is None
+    assert play_line("Аммос Федорович (раскланиваясь и уходя, в сторону.) Ну, город наш!") is None
+    assert play_line("Городничий (в сторону). Не знал, чем заплатить? (Вслух.) Куда ехать изволите?") == ("Городничий", "Куда ехать изволите?")

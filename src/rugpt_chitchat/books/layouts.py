@@ -20,6 +20,8 @@ _DASHES = "—–-"
 # `Городничий. Текст`, and with a stage direction: `Бобчинский (перебивая). Текст`, `(в сторону.) Текст`, `(пишет).Текст`
 _PLAY_LINE = re.compile(r"([А-ЯЁ][а-яё]+(?: [А-ЯЁ][а-яё]+){0,2})(?:\. | \([^()]*\)\.? ?)(?=\S)")
 _STAGE_DIRECTION = re.compile(r"\s*\([^)]*\)")
+_ASIDE = re.compile(r"\([^()]*(?<![а-яё])(?:в сторону|к зрителям|про себя|один|одна)(?![а-яё])")
+_ALOUD = re.compile(r"\(Вслух[^)]*\)")
 _QUOTED = re.compile(r"«([^«»]*)»")
 _LATIN, _CYRILLIC = "aceopxyiABCEHKMOPTX", "асеорхуіАВСЕНКМОРТХ"
 _TO_CYRILLIC, _TO_LATIN = str.maketrans(_LATIN, _CYRILLIC), str.maketrans(_CYRILLIC, _LATIN)
@@ -38,11 +40,16 @@ def book_layout(paragraphs: list[str]) -> str:
 
 
 def play_line(paragraph: str) -> tuple[str, str] | None:
-    """(speaker, speech) of a play's line, stage directions removed; None for anything else."""
+    """(speaker, speech) of a play's line, stage directions removed; None for anything else. A line said aside
+    or alone (`Городничий (в сторону).`) is nobody's turn but for what follows `(Вслух.)`."""
     match = _PLAY_LINE.match(paragraph)
     if not match:
         return None
-    speech = _STAGE_DIRECTION.sub("", paragraph[match.end():]).strip()
+    text = paragraph[match.end():]
+    if _ASIDE.search(paragraph[: match.end()]):
+        aloud = _ALOUD.search(text)
+        text = text[aloud.end():] if aloud else ""
+    speech = _STAGE_DIRECTION.sub("", text).strip()
     return (match.group(1), speech) if speech else None
 
 

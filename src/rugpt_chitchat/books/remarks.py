@@ -246,16 +246,22 @@ def _remark_head(text: str, strict: bool, inverted: bool) -> Head | None:
     word = tokens[i][0]
     verb_at = i
     if not is_narrative_verb(word, subject_follows=True):
-        # `он усмехнулся`, `Иван махнул рукой`: a pronoun or a name, then a past verb
-        if strict or inverted or i + 1 >= len(tokens) or not (word.lower() in _PRONOUN_SUBJECTS or (word[0].isupper() and _has(word, "Name"))):
+        # `он усмехнулся`, `Иван махнул рукой`, `И воздушная красавица задрожала`: a pronoun, a name or a noun
+        # phrase, then a past verb (agreeing with the noun)
+        noun_end = None if strict or inverted else _noun_subject_end(tokens, i)
+        if strict or inverted or i + 1 >= len(tokens) or not (noun_end or word.lower() in _PRONOUN_SUBJECTS or (word[0].isupper() and _has(word, "Name"))):
             return None
-        j = i + 1
+        j = noun_end or i + 1
         while j < min(len(tokens), i + 5) and tokens[j][0][0].isalpha() and (_top(tokens[j][0], "ADVB") or tokens[j][0] == "и"):
             j += 1  # `он злобно и неслышно захохотал`
         if j >= len(tokens) or not is_narrative_verb(tokens[j][0], subject_follows=False):
             return None
         name = word.lower() if word.lower() == "я" else (None if word.lower() in _PRONOUN_SUBJECTS else word)
         verb = parses(tokens[j][0])[0]
+        if noun_end:
+            name = " ".join(t[0] for t in tokens[i:noun_end])
+            if gender_of(verb) != _noun_gender(tokens[noun_end - 1][0]):
+                return None
         return Head(name, verb.normal_form, tokens[j][2], gender=gender_of(verb))
     if i + 1 < len(tokens) and tokens[i + 1][0].lower() in _NOT_A_REMARK_AFTER_VERB:
         return None
@@ -270,6 +276,23 @@ def _remark_head(text: str, strict: bool, inverted: bool) -> Head | None:
         speaker = "они"
     gender = gender_of(parses(word)[0]) or (_subject_gender(speaker) if speaker else None)
     return Head(speaker, lemma, tokens[end - 1][2] if named else tokens[verb_at][2], named, gender)
+
+
+def _noun_subject_end(tokens, i: int) -> int | None:
+    """Where a nominative noun phrase naming a person starts at `i` and ends (`воздушная красавица`, `Старуха`),
+    None if there is none; only its first word may be capitalised."""
+    word = lambda k: k < len(tokens) and tokens[k][0].isalpha() and (k == i or tokens[k][0].islower())  # noqa: E731
+    k = i
+    while word(k) and k - i < 3 and _top(tokens[k][0], "ADJF") and _has(tokens[k][0], "ADJF", "nomn"):
+        k += 1
+    if word(k) and _top(tokens[k][0], "NOUN") and _has(tokens[k][0], "NOUN", "nomn", "anim"):
+        return k + 1  # a person (`Старое вымерло, а молодое не нарождается!` is speech)
+    return None
+
+
+def _noun_gender(word: str) -> str | None:
+    parse = next((p for p in parses(word) if "NOUN" in p.tag and "nomn" in p.tag), None)
+    return gender_of(parse) if parse else None
 
 
 def sentence_kind(sentence: str) -> str:
