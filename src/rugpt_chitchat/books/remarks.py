@@ -339,9 +339,10 @@ def split_tail(tail: str) -> tuple[str, str] | None:
         words = _WORD.findall(clauses[k])
         if not words or words[0].lower() in _RELATIVE or _top(words[0], "CONJ") or any(is_narrative_verb(w, False) for w in words):
             break
-        if any(_top(w, "GRND") or _top(w, "PRTF") for w in words) or _has(words[0], "ADJF", "nomn") or (
+        if any(_top(w, "GRND") or _has(w, "PRTF") for w in words) or _has(words[0], "ADJF", "nomn") or (
             _top(words[0], "PREP") and len(words) <= 4
-        ) or (_top(words[0], "ablt") and _top(words[0], "NOUN")):  # `простонала другая, родом из Арзамаса.`
+        ) or (_top(words[0], "ablt") and _top(words[0], "NOUN")) or _top(words[0], "INFN"):
+            # `простонала другая, родом из Арзамаса.`, `стараясь, между прочим, выиграть время`, `телом, туго затянутым`
             continue
         candidate = ", ".join(clauses[k:])
         if not any(_top(w, "GRND") or _top(w, "PRTF") or is_narrative_verb(w, False) for w in _WORD.findall(candidate)):
