@@ -29,6 +29,7 @@ _PRONOUN_SUBJECTS = {"я", "он", "она", "оно", "мы", "они", "тот
 _VERB_END = r"[а-яё](?:л[аои]?|л(?:ся|ась|ось|ись)|[еиёуюая]т(?:ся)?|[её][сзкр]|ог)\b"  # also `произнес`, `мог`
 VERB_FIRST = re.compile(rf"[а-яё]*{_VERB_END}", re.IGNORECASE)
 _VERB_ENDING = re.compile(_VERB_END, re.IGNORECASE)
+_VOICES = {"голос", "голосок", "голоса", "бас", "шепот", "шёпот", "крик"}  # the voice is not the speaker's name
 _OBJECT_PRONOUNS = {"его", "ее", "её", "их", "свои", "свой", "свою"}
 _SOMEONE = {"кто-то", "кто-нибудь", "некто", "кто"}
 # nouns that stand for a person already named (`Маякин` ... `съехидничал старик`), unlike ranks and trades
@@ -276,7 +277,24 @@ def _remark_head(text: str, strict: bool, inverted: bool) -> Head | None:
     if not named and _top(word, "plur"):  # `кричали из залы`: several people, none of the two speakers
         speaker = "они"
     gender = gender_of(parses(word)[0]) or (_subject_gender(speaker) if speaker else None)
+    if speaker and _VOICES & set(speaker.lower().split()):  # `раздался голос Василия Ивановича`, `его голос`
+        speaker = _whose_voice(speaker)
+        gender = _subject_gender(speaker) if speaker else None
     return Head(speaker, lemma, tokens[end - 1][2] if named else tokens[verb_at][2], named, gender)
+
+
+def _whose_voice(subject: str) -> str | None:
+    """`хриплый бас Биндасова` -> `Биндасов`; None when the voice is not named (`ровный голос`)."""
+    words = subject.split()
+    owner = words[next(i for i, w in enumerate(words) if w.lower() in _VOICES) + 1 :]
+    if not owner or not owner[0][0].isupper():
+        return None
+    nominative = []
+    for word in owner:
+        parse = next((p for p in parses(word) if "gent" in p.tag), None)
+        inflected = parse.inflect({"nomn"}) if parse else None
+        nominative.append(inflected.word.capitalize() if inflected else word)
+    return " ".join(nominative)
 
 
 def _noun_subject_end(tokens, i: int) -> int | None:
