@@ -266,3 +266,14 @@ def test_a_play_line_said_aside_or_to_the_audience_is_no_turn_but_for_what_is_sa
     assert play_line("Лука Лукич (к зрителям). Ей-богу, и в рот никогда не брал луку.") is None
     assert play_line("Аммос Федорович (раскланиваясь и уходя, в сторону.) Ну, город наш!") is None
     assert play_line("Городничий (в сторону). Не знал, чем заплатить? (Вслух.) Куда ехать изволите?") == ("Городничий", "Куда ехать изволите?")
+
+
+def test_the_next_speaker_named_by_a_closing_narration_ends_the_dialogue_when_a_newcomer():
+    paragraphs = [
+        "— Какими злодеями? — спросил грозно Пугачев.",
+        "— Виноват: обмолвился, — отвечал Савельич. — Злодеи не злодеи, а твои ребята таки пошарили.",
+        "— Дочитывай, — сказал Пугачев. Секретарь продолжал:",
+        "— «Одеяло ситцевое, другое тафтяное на хлопчатой бумаге четыре рубля.",
+    ]
+    dialogues = group_dialogues(paragraphs, BookReport("book"))
+    assert [d.speakers for d in dialogues] == [["Пугачев", "Савельич", "Пугачев"]]

@@ -261,7 +261,7 @@ def _remark_head(text: str, strict: bool, inverted: bool) -> Head | None:
         verb = parses(tokens[j][0])[0]
         if noun_end:  # `Кузнец иногда умел...` opens a sentence: `кузнец`, unless a name (`Базаров`)
             name = " ".join(t[0] for t in tokens[i:noun_end])
-            name = name if _name_gender(word)[0] else name[0].lower() + name[1:]
+            name = name if _name_gender(word)[0] or not parses(word)[0].is_known else name[0].lower() + name[1:]
             if gender_of(verb) != _noun_gender(tokens[noun_end - 1][0]):
                 return None
         return Head(name, verb.normal_form, tokens[j][2], gender=gender_of(verb))

@@ -84,6 +84,7 @@ class Turn:
     dashless_remarks: int = 0
     problem: str = ""
     gender: str | None = None
+    announced: tuple | None = None  # who the closing narration says speaks next (`Секретарь продолжал:`)
 
     def _said_by(self, head) -> None:
         if self.speaker is None and (head.speaker or head.gender):
@@ -154,13 +155,18 @@ def read_turn(turn: str) -> Turn:
 
 def _closing_narration(speech: str, turn: Turn) -> Turn:
     """`turn` with `speech`, less a closing sentence of narration that opens the next turn
-    (`...довериться. Опять понизив голос, Даша вдруг спросила:`, `...мы приехали. А нищий сказал:`)."""
+    (`...довериться. Опять понизив голос, Даша вдруг спросила:`, `...мы приехали. А нищий сказал:`); who that
+    sentence says speaks next goes to `turn.announced` (`Секретарь продолжал:`)."""
     turn.speech = speech
     if speech.endswith(":"):
         *spoken, last = sentences(speech)
         if spoken and sentence_kind(last) == "narration":
             turn.speech = " ".join(spoken)
             turn.remarks.append(last)
+    if turn.remarks and turn.remarks[-1].endswith(":"):
+        head = remark_head(sentences(turn.remarks[-1])[-1])
+        if head and (head.speaker or head.gender):
+            turn.announced = (head.speaker or "", head.gender)
     return turn
 
 
@@ -283,6 +289,7 @@ def group_dialogues(
     run: list[tuple[str, str | None]] = []
     slots: list[Person | None] = [None, None]  # who speaks the even and the odd turns of the run
     gap = 0  # short narrative paragraphs since the last turn of the run
+    announced = None  # the next speaker, as the previous turn's closing narration names him
 
     def close_run():
         nonlocal run, slots, gap
@@ -295,6 +302,9 @@ def group_dialogues(
 
     for paragraph in paragraphs:
         turn = paragraph_turn(paragraph, layout)
+        if turn is not None and turn.speaker is None and turn.gender is None and announced:
+            turn.speaker, turn.gender = announced[0] or None, announced[1]
+        announced = turn.announced if turn is not None else None
         if turn is None:
             report.skipped["narrative"] += 1
             if run and gap < max_narrative and len(paragraph) <= narrative_max_chars:
