@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from rugpt_chitchat.books.layouts import fix_lookalikes
-from rugpt_chitchat.books.turns import clean_turn, read_turn, spoken_words
+from rugpt_chitchat.books.layouts import fix_lookalikes, play_line
+from rugpt_chitchat.books.turns import BookReport, clean_turn, group_dialogues, read_turn, spoken_words
 from rugpt_chitchat.books.extract import ExtractArguments, extract_book
 from rugpt_chitchat.books.library import BookRef, find_books
 
@@ -205,6 +205,31 @@ def test_latin_look_alikes_inside_cyrillic_words_are_made_one_script(text, fixed
     ("– Граф очень поощрял меня (произнося слова граф, она робко взглянула на Левина) – поощрял меня заняться школой.",
      "Граф очень поощрял меня — поощрял меня заняться школой.", None),
     ("-- Что ж сидишь, слезай, мы приехали. А нищий сказал:", "Что ж сидишь, слезай, мы приехали.", None),
+    # issue 20's reader: a dash glued to the remark; a remark a dash closes is the author's to that dash, and an
+    # apposition after the speaker too; speech after a second dash; the speaker's own aside in brackets
+    ("- Разве гомеопатией попробовать...-проговорил толстяк, искоса взглянув на меня.", "Разве гомеопатией попробовать...", "толстяк"),
+    ("- Нищий,-ответила Варвара, нагнулась, достала с окна медный пятак.", "Нищий.", "Варвара"),
+    ("– Смотрю я на вас, – говорил Василий Иванович, покачивая головой, с фигурой турка вместо набалдашника, – смотрю.",
+     "Смотрю я на вас, смотрю.", "Василий Иванович"),
+    ("– Ах, вуй, мсье Вердие, – простонала другая, родом прямо уже из Арзамаса.", "Ах, вуй, мсье Вердие.", "другая"),
+    ("— Отчего редки? — говаривал приказчик, — пропали! и черви проточили, — пропали, пани, пропали.",
+     "Отчего редки? пропали! и черви проточили, — пропали, пани, пропали.", "приказчик"),
+    ("– Еще в прошлом году (тогда еще я держал руку этого неверного народа) мне говорил игумен.",
+     "Еще в прошлом году (тогда еще я держал руку этого неверного народа) мне говорил игумен.", None),
+    ("– Это дьяк! – произнес изумившийся более всех Чуб.", "Это дьяк!", "Чуб"),
+    ("– Полно, – поцеловал ее Лаврецкий.", "Полно.", "Лаврецкий"),
+    # narration after a sentence and a dash: a person named by a noun, then a past verb that agrees with it
+    ("– Разве я тебя просил говорить про это? – И воздушная красавица задрожала. – Где теперь пани твоя?",
+     "Разве я тебя просил говорить про это? Где теперь пани твоя?", "воздушная красавица"),
+    ("– Что за притча? – Старое вымерло, а молодое не нарождается!", "Что за притча? — Старое вымерло, а молодое не нарождается!", None),
+    # a voice is not a speaker: its owner is (`голос Ирины`), or nobody named (`его голос`)
+    ("– Ну! – послышался вкрадчивый голос Ирины.", "Ну!", "Ирина"),
+    ("– Нет, не умею, – раздался его голос из-за тростника.", "Нет, не умею.", None),
+    # the author's words run on after the speaker: an infinitive clause, a participle after an adverb
+    ("– Ты видишь, что я еще не умывался, – продолжал Черевик, зевая и стараясь, между прочим, выиграть время для своей лени.",
+     "Ты видишь, что я еще не умывался.", "Черевик"),
+    ("– За котенка – ручку, – проговорил гусар, передернув всем своим могучим телом, туго затянутым в новый мундир.",
+     "За котенка — ручку.", "гусар"),
 ])  # fmt: skip
 def test_speech_and_the_authors_words_are_told_apart_by_the_language(line, speech, speaker):
     turn = read_turn(clean_turn(line))
@@ -213,3 +238,42 @@ def test_speech_and_the_authors_words_are_told_apart_by_the_language(line, speec
 
 def test_narration_opening_with_a_dash_is_no_turn():
     assert read_turn("— грустно запели два красивых голоса.").problem == "not_speech"
+
+
+def test_a_thought_is_no_turn():
+    line = "– Тут нет никакого сомнения. Но ужели… – думал Кирила Петрович, расхаживая по комнате. – Может быть, я нашел."
+    assert read_turn(clean_turn(line)).problem == "not_speech"
+
+
+def test_the_narrator_is_a_third_speaker_beside_two_named_people():
+    paragraphs = [
+        "— Василиса Егоровна прехрабрая дама, — заметил важно Швабрин. — Иван Кузмич может это засвидетельствовать.",
+        "— Да, слышь ты, — сказал Иван Кузмич, — баба-то не робкого десятка.",
+        "— А Марья Ивановна? — спросил я, — так же ли смела, как и вы?",
+        "— Смела ли Маша? — отвечала ее мать. — Нет, Маша трусиха.",
+    ]
+    dialogues = group_dialogues(paragraphs, BookReport("book"))
+    assert [d.speakers for d in dialogues] == [["Швабрин", "Иван Кузмич"], ["я", "мать"]]
+
+
+def test_a_play_line_with_a_stage_direction_after_the_name_is_a_turn():
+    assert play_line("Бобчинский (перебивая). Приходим с Петром Ивановичем") == ("Бобчинский", "Приходим с Петром Ивановичем")
+    assert play_line("Осип (принимая деньги.) А покорнейше благодарю.") == ("Осип", "А покорнейше благодарю.")
+    assert play_line("Хлестаков (пишет). А что? (Вслух.) Да.") == ("Хлестаков", "А что? Да.")
+
+
+def test_a_play_line_said_aside_or_to_the_audience_is_no_turn_but_for_what_is_said_aloud():
+    assert play_line("Лука Лукич (к зрителям). Ей-богу, и в рот никогда не брал луку.") is None
+    assert play_line("Аммос Федорович (раскланиваясь и уходя, в сторону.) Ну, город наш!") is None
+    assert play_line("Городничий (в сторону). Не знал, чем заплатить? (Вслух.) Куда ехать изволите?") == ("Городничий", "Куда ехать изволите?")
+
+
+def test_the_next_speaker_named_by_a_closing_narration_ends_the_dialogue_when_a_newcomer():
+    paragraphs = [
+        "— Какими злодеями? — спросил грозно Пугачев.",
+        "— Виноват: обмолвился, — отвечал Савельич. — Злодеи не злодеи, а твои ребята таки пошарили.",
+        "— Дочитывай, — сказал Пугачев. Секретарь продолжал:",
+        "— «Одеяло ситцевое, другое тафтяное на хлопчатой бумаге четыре рубля.",
+    ]
+    dialogues = group_dialogues(paragraphs, BookReport("book"))
+    assert [d.speakers for d in dialogues] == [["Пугачев", "Савельич", "Пугачев"]]

@@ -141,6 +141,9 @@ def test_cli_reads_a_yaml_config_and_command_line_overrides(shelf, tmp_path, cap
     assert any("Можно войти?" in dialogue and "Ах, с удовольствием! Ступай, Анюта." in dialogue for dialogue in dialogues)
     assert all(len(record["speakers"]) == len(record["dialogue"]) for record in records)
     assert any("Клочков" in record["speakers"] for record in records)
+    # each dialogue names its book, as the per-book CSV does
+    anyuta = next(record for record in records if "Ах, с удовольствием! Ступай, Анюта." in record["dialogue"])
+    assert anyuta["book"].endswith("Анюта.txt")
 
 
 def test_dialogues_from_all_books_train_a_tiny_model(books_dir, tmp_path):
@@ -152,7 +155,7 @@ def test_dialogues_from_all_books_train_a_tiny_model(books_dir, tmp_path):
     from datasets import load_from_disk
 
     saved = load_from_disk(str(tmp_path / "books"))
-    assert saved.column_names == ["dialogue", "speakers"] and list(map(len, saved[:100]["speakers"])) == list(map(len, saved[:100]["dialogue"]))
+    assert saved.column_names == ["dialogue", "speakers", "book"] and list(map(len, saved[:100]["speakers"])) == list(map(len, saved[:100]["dialogue"]))
     outcome = train([
         "--data", str(tmp_path / "books"), "--tokenizer_name", "train", "--tokenizer_vocab_size", "2000",
         "--config_overrides", "n_layer=2,n_embd=64,n_head=2,n_positions=96", "--max_length", "96",

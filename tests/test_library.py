@@ -146,3 +146,19 @@ def test_fb2_footnotes_are_counted_not_read(tmp_path):
         '</section></body><body name="notes"><section><p>Примечание.</p></section></body></FictionBook>', encoding="utf-8")  # fmt: skip
     read = read_book(BookRef(str(book)))
     assert (read.paragraphs, read.notes, read.title) == (["— Ты куда?1", "— Домой."], 1, "notes")
+
+
+def test_zip_member_names_without_the_utf8_flag_are_not_mojibake(books_dir, tmp_path):
+    # Info-ZIP on Linux stores UTF-8 names without the flag, and Python reads them as cp437
+    archive, names = tmp_path / "books.zip", {"Turgenev/Дым.txt": "utf-8", "Chekhov/Анюта.txt": "cp866"}
+    with zipfile.ZipFile(archive, "w") as writer:  # ASCII stand-ins of the same length, no flag set
+        for name, encoding in names.items():
+            writer.writestr("x" * len(name.encode(encoding)), (books_dir / "Chekhov" / "Анюта.txt").read_bytes())
+    data = archive.read_bytes()
+    for name, encoding in names.items():
+        raw = name.encode(encoding)
+        data = data.replace(b"x" * len(raw), raw)
+    archive.write_bytes(data)
+    names = [ref.name for ref in find_books([str(archive)]).books]
+    assert names == [f"{archive}!Turgenev/Дым.txt", f"{archive}!Chekhov/Анюта.txt"]
+    assert read_book(find_books([str(archive)]).books[0]).paragraphs

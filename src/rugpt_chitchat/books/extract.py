@@ -128,7 +128,7 @@ def _book_records(refs: list[dict], args: dict, code: str):
             dialogues, report, selection = extract_book(ref, arguments)
         except DataError as error:
             dialogues, report, selection = [], BookReport(ref.name), {"status": "unreadable", "reason": error.problem}
-        yield {"dialogues": [d.turns for d in dialogues], "speakers": [d.speakers for d in dialogues],
+        yield {"book": ref.name, "dialogues": [d.turns for d in dialogues], "speakers": [d.speakers for d in dialogues],
                "report": json.dumps(report.as_row(), ensure_ascii=False),
                "text_hash": b"", "sketch": b"", "key": "", "reason": "", "megabytes": 0.0, **selection}  # fmt: skip
 
@@ -164,7 +164,7 @@ def read_library(args: ExtractArguments):
         reasons = "; ".join(f"{problem.name}: {problem.reason}" for problem in library.unreadable[:5])
         raise DataError(", ".join(args.books), f"no books to read ({reasons})")
     features = Features({
-        "dialogues": List(List(Value("string"))), "speakers": List(List(Value("string"))), "report": Value("string"), "status": Value("string"),
+        "book": Value("string"), "dialogues": List(List(Value("string"))), "speakers": List(List(Value("string"))), "report": Value("string"), "status": Value("string"),
         "reason": Value("string"), "key": Value("string"), "text_hash": Value("binary"), "sketch": Value("binary"),
         "megabytes": Value("float64"),
     })  # fmt: skip
@@ -219,15 +219,17 @@ def write_report(rows: list[dict], path: Path) -> None:
 
 def write_dialogues(records, kept: list[int], path: Path, output_format: str) -> tuple[int, int]:
     """Dialogues of the kept books to `path`: `- реплика` text, JSONL or a saved Dataset (both with `speakers`:
-    the name the author gives each turn's speaker, or null); (dialogues, turns)."""
+    the name the author gives each turn's speaker, or null; and `book`, the book it comes from, as in the CSV);
+    (dialogues, turns)."""
     from datasets import Features, List, Value
 
-    books = records.select(kept).select_columns(["dialogues", "speakers"])
+    books = records.select(kept).select_columns(["book", "dialogues", "speakers"])
     if output_format == "datasets":
-        features = Features({"dialogue": List(Value("string")), "speakers": List(Value("string"))})
+        features = Features({"dialogue": List(Value("string")), "speakers": List(Value("string")), "book": Value("string")})
         dialogues = books.map(
             lambda batch: {"dialogue": [d for book in batch["dialogues"] for d in book],
-                           "speakers": [s for book in batch["speakers"] for s in book]},
+                           "speakers": [s for book in batch["speakers"] for s in book],
+                           "book": [name for name, book in zip(batch["book"], batch["dialogues"]) for _ in book]},
             batched=True, batch_size=16, remove_columns=["dialogues", "speakers"], features=features, desc="collecting dialogues",
         )  # fmt: skip
         dialogues.save_to_disk(str(path))
@@ -235,12 +237,14 @@ def write_dialogues(records, kept: list[int], path: Path, output_format: str) ->
     count = turns = 0
     with path.open("w", encoding="utf-8") as file:
         for batch in tqdm(books.iter(batch_size=16), total=-(-len(books) // 16), desc="writing dialogues", unit="batch"):
-            for dialogue, speakers in zip(
-                (d for book in batch["dialogues"] for d in book), (s for book in batch["speakers"] for s in book)
+            for dialogue, speakers, name in zip(
+                (d for book in batch["dialogues"] for d in book), (s for book in batch["speakers"] for s in book),
+                (name for name, book in zip(batch["book"], batch["dialogues"]) for _ in book),
             ):
                 count, turns = count + 1, turns + len(dialogue)
                 if output_format == "jsonl":
-                    file.write(json.dumps({"dialogue": dialogue, "speakers": speakers}, ensure_ascii=False) + "\n")
+                    record = {"dialogue": dialogue, "speakers": speakers, "book": name}
+                    file.write(json.dumps(record, ensure_ascii=False) + "\n")
                 else:
                     file.write("".join(f"- {turn}\n" for turn in dialogue) + "\n")
     return count, turns

@@ -1,7 +1,7 @@
 """How a book sets out its dialogue, and its text's stray letters.
 
 Three layouts: `dash` (a turn is a paragraph opening with a dash), `play` (`Городничий. Текст`: a name,
-a full stop, the speech; stage directions in brackets) and `quotes` (`«Врешь, врешь!»`, `«Я вашу милость...»,
+a full stop, the speech, or a name and a stage direction: `Бобчинский (перебивая). Текст`; stage directions in brackets) and `quotes` (`«Врешь, врешь!»`, `«Я вашу милость...»,
 отвечал Иван Яковлевич.`: speech in «», the author's words outside). The layout is the book's: a book is a
 play when more of its paragraphs open with a name used that way again and again than with a dash.
 
@@ -17,8 +17,11 @@ from collections import Counter
 
 LAYOUTS = ("dash", "play", "quotes")
 _DASHES = "—–-"
-_PLAY_LINE = re.compile(r"([А-ЯЁ][а-яё]+(?: [А-ЯЁ][а-яё]+){0,2})\. (?=\S)")
+# `Городничий. Текст`, and with a stage direction: `Бобчинский (перебивая). Текст`, `(в сторону.) Текст`, `(пишет).Текст`
+_PLAY_LINE = re.compile(r"([А-ЯЁ][а-яё]+(?: [А-ЯЁ][а-яё]+){0,2})(?:\. | \([^()]*\)\.? ?)(?=\S)")
 _STAGE_DIRECTION = re.compile(r"\s*\([^)]*\)")
+_ASIDE = re.compile(r"\([^()]*(?<![а-яё])(?:в сторону|к зрителям|про себя|один|одна)(?![а-яё])")
+_ALOUD = re.compile(r"\(Вслух[^)]*\)")
 _QUOTED = re.compile(r"«([^«»]*)»")
 _LATIN, _CYRILLIC = "aceopxyiABCEHKMOPTX", "асеорхуіАВСЕНКМОРТХ"
 _TO_CYRILLIC, _TO_LATIN = str.maketrans(_LATIN, _CYRILLIC), str.maketrans(_CYRILLIC, _LATIN)
@@ -37,11 +40,16 @@ def book_layout(paragraphs: list[str]) -> str:
 
 
 def play_line(paragraph: str) -> tuple[str, str] | None:
-    """(speaker, speech) of a play's line, stage directions removed; None for anything else."""
+    """(speaker, speech) of a play's line, stage directions removed; None for anything else. A line said aside
+    or alone (`Городничий (в сторону).`) is nobody's turn but for what follows `(Вслух.)`."""
     match = _PLAY_LINE.match(paragraph)
     if not match:
         return None
-    speech = _STAGE_DIRECTION.sub("", paragraph[match.end():]).strip()
+    text = paragraph[match.end():]
+    if _ASIDE.search(paragraph[: match.end()]):
+        aloud = _ALOUD.search(text)
+        text = text[aloud.end():] if aloud else ""
+    speech = _STAGE_DIRECTION.sub("", text).strip()
     return (match.group(1), speech) if speech else None
 
 

@@ -128,7 +128,7 @@ def _add_file(library: Library, path: Path, max_nested_bytes: int) -> None:
         library.books.append(BookRef(str(path)))
         return
     try:
-        with zipfile.ZipFile(path) as archive:
+        with open_zip(path) as archive:
             _add_members(library, BookRef(str(path)), archive, max_nested_bytes)
     except _READ_ERRORS as error:
         library.unreadable.append(Unreadable(str(path), f"damaged archive ({error})"))
@@ -148,12 +148,41 @@ def _add_members(library: Library, parent: BookRef, archive: zipfile.ZipFile, ma
                                                  f"than the {max_nested_bytes:,} read into memory; unpack it"))
         elif kind == "archive":
             try:
-                with zipfile.ZipFile(io.BytesIO(archive.read(info))) as inner:
+                with open_zip(io.BytesIO(archive.read(info))) as inner:
                     _add_members(library, ref, inner, max_nested_bytes)
             except _READ_ERRORS as error:
                 library.unreadable.append(Unreadable(ref.name, f"damaged archive ({error})"))
         else:
             library.unreadable.append(Unreadable(ref.name, "not a book"))
+
+
+def open_zip(file) -> zipfile.ZipFile:
+    """A zip archive whose member names are readable: names stored without the UTF-8 flag (Info-ZIP on Linux,
+    Windows' cp866) are read by Python as cp437 (`╨ö╤ï╨╝.txt`); they are decoded as UTF-8, else as cp866 when
+    that gives Cyrillic."""
+    archive = zipfile.ZipFile(file)
+    for info in archive.infolist():
+        if info.flag_bits & 0x800 or info.filename.isascii():
+            continue
+        name = _unmangled(info.filename)
+        if name != info.filename:
+            archive.NameToInfo.pop(info.filename, None)
+            info.filename = name
+            archive.NameToInfo[name] = info
+    return archive
+
+
+def _unmangled(name: str) -> str:
+    try:
+        raw = name.encode("cp437")
+    except UnicodeEncodeError:
+        return name
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        decoded = raw.decode("cp866")
+        letters = [c for c in decoded if not c.isascii()]
+        return decoded if all("\u0400" <= c <= "\u04ff" for c in letters) else name
 
 
 @functools.lru_cache(maxsize=4)
@@ -163,9 +192,9 @@ def _open_archive(path: str, members: tuple[str, ...], pid: int) -> zipfile.ZipF
     `pid` is in the key so a forked worker opens its own file instead of sharing a file offset.
     """
     if not members:
-        return zipfile.ZipFile(path)
+        return open_zip(path)
     outer = _open_archive(path, members[:-1], pid)
-    return zipfile.ZipFile(io.BytesIO(outer.read(members[-1])))
+    return open_zip(io.BytesIO(outer.read(members[-1])))
 
 
 def read_book_bytes(ref: BookRef, max_bytes: int) -> bytes:

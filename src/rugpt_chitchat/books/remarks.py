@@ -29,6 +29,8 @@ _PRONOUN_SUBJECTS = {"я", "он", "она", "оно", "мы", "они", "тот
 _VERB_END = r"[а-яё](?:л[аои]?|л(?:ся|ась|ось|ись)|[еиёуюая]т(?:ся)?|[её][сзкр]|ог)\b"  # also `произнес`, `мог`
 VERB_FIRST = re.compile(rf"[а-яё]*{_VERB_END}", re.IGNORECASE)
 _VERB_ENDING = re.compile(_VERB_END, re.IGNORECASE)
+_VOICES = {"голос", "голосок", "голоса", "бас", "шепот", "шёпот", "крик"}  # the voice is not the speaker's name
+_OBJECT_PRONOUNS = {"его", "ее", "её", "их", "свои", "свой", "свою"}
 _SOMEONE = {"кто-то", "кто-нибудь", "некто", "кто"}
 # nouns that stand for a person already named (`Маякин` ... `съехидничал старик`), unlike ranks and trades
 # (`исправник`, `городовой`), which bring in someone new
@@ -171,7 +173,14 @@ def _subject(tokens, i: int) -> tuple[str | None, int]:
             return (lower if lower == "я" else None), i + 1
         if lower in _SOMEONE:  # `кричит кто-то из толпы`: someone else
             return lower, i + 1
-        if _top(word, "NUMR") or lower in {"несколько", "много", "немного"}:  # `раздалось несколько восклицаний`
+        if lower in _OBJECT_PRONOUNS:  # `поцеловал ее Лаврецкий`: the object, not the speaker
+            i += 1
+            continue
+        quantity = _top(word, "NUMR") or lower in {"несколько", "много", "немного"}
+        if quantity and i + 1 < len(tokens) and not _has(tokens[i + 1][0], "NOUN"):  # `немного погодя`: an adverb
+            i += 1
+            continue
+        if quantity:  # `раздалось несколько восклицаний`
             end = min(i + 2, len(tokens))
             return " ".join(t[0] for t in tokens[i:end]), end
         if _top(word, "ablt") and (_top(word, "NOUN") or _top(word, "ADJF")):  # `махнул рукой дьякон`
@@ -186,6 +195,11 @@ def _subject(tokens, i: int) -> tuple[str | None, int]:
                 or _has(tokens[i][0], "PRTF", "nomn")
             ) and not _top(tokens[i][0], "PREP") and not _top(tokens[i][0], "CONJ") and i - start < 3:
                 i += 1
+            if i - start == 1 and _top(word, "PRTF"):  # `произнес изумившийся более всех Чуб`: the name after it
+                name = next((k for k in range(i, min(i + 4, len(tokens))) if not tokens[k][0][0].isalpha()
+                             or tokens[k][0][0].isupper()), None)
+                if name is not None and tokens[name][0][0].isupper():
+                    return tokens[name][0], name + 1
             return " ".join(t[0] for t in tokens[start:i]), i
         if _top(word, "ADVB") or _top(word, "PRCL") or _top(word, "NPRO") or _top(word, "INFN") or lower == "было":
             i += 1
@@ -233,16 +247,23 @@ def _remark_head(text: str, strict: bool, inverted: bool) -> Head | None:
     word = tokens[i][0]
     verb_at = i
     if not is_narrative_verb(word, subject_follows=True):
-        # `он усмехнулся`, `Иван махнул рукой`: a pronoun or a name, then a past verb
-        if strict or inverted or i + 1 >= len(tokens) or not (word.lower() in _PRONOUN_SUBJECTS or (word[0].isupper() and _has(word, "Name"))):
+        # `он усмехнулся`, `Иван махнул рукой`, `И воздушная красавица задрожала`: a pronoun, a name or a noun
+        # phrase, then a past verb (agreeing with the noun)
+        noun_end = None if strict or inverted else _noun_subject_end(tokens, i)
+        if strict or inverted or i + 1 >= len(tokens) or not (noun_end or word.lower() in _PRONOUN_SUBJECTS or (word[0].isupper() and _has(word, "Name"))):
             return None
-        j = i + 1
+        j = noun_end or i + 1
         while j < min(len(tokens), i + 5) and tokens[j][0][0].isalpha() and (_top(tokens[j][0], "ADVB") or tokens[j][0] == "и"):
             j += 1  # `он злобно и неслышно захохотал`
         if j >= len(tokens) or not is_narrative_verb(tokens[j][0], subject_follows=False):
             return None
         name = word.lower() if word.lower() == "я" else (None if word.lower() in _PRONOUN_SUBJECTS else word)
         verb = parses(tokens[j][0])[0]
+        if noun_end:  # `Кузнец иногда умел...` opens a sentence: `кузнец`, unless a name (`Базаров`)
+            name = " ".join(t[0] for t in tokens[i:noun_end])
+            name = name if _name_gender(word)[0] or not parses(word)[0].is_known else name[0].lower() + name[1:]
+            if gender_of(verb) != _noun_gender(tokens[noun_end - 1][0]):
+                return None
         return Head(name, verb.normal_form, tokens[j][2], gender=gender_of(verb))
     if i + 1 < len(tokens) and tokens[i + 1][0].lower() in _NOT_A_REMARK_AFTER_VERB:
         return None
@@ -256,7 +277,41 @@ def _remark_head(text: str, strict: bool, inverted: bool) -> Head | None:
     if not named and _top(word, "plur"):  # `кричали из залы`: several people, none of the two speakers
         speaker = "они"
     gender = gender_of(parses(word)[0]) or (_subject_gender(speaker) if speaker else None)
+    if speaker and _VOICES & set(speaker.lower().split()):  # `раздался голос Василия Ивановича`, `его голос`
+        speaker = _whose_voice(speaker)
+        gender = _subject_gender(speaker) if speaker else None
     return Head(speaker, lemma, tokens[end - 1][2] if named else tokens[verb_at][2], named, gender)
+
+
+def _whose_voice(subject: str) -> str | None:
+    """`хриплый бас Биндасова` -> `Биндасов`; None when the voice is not named (`ровный голос`)."""
+    words = subject.split()
+    owner = words[next(i for i, w in enumerate(words) if w.lower() in _VOICES) + 1 :]
+    if not owner or not owner[0][0].isupper():
+        return None
+    nominative = []
+    for word in owner:
+        parse = next((p for p in parses(word) if "gent" in p.tag), None)
+        inflected = parse.inflect({"nomn"}) if parse else None
+        nominative.append(inflected.word.capitalize() if inflected else word)
+    return " ".join(nominative)
+
+
+def _noun_subject_end(tokens, i: int) -> int | None:
+    """Where a nominative noun phrase naming a person starts at `i` and ends (`воздушная красавица`, `Старуха`),
+    None if there is none; only its first word may be capitalised."""
+    word = lambda k: k < len(tokens) and tokens[k][0].isalpha() and (k == i or tokens[k][0].islower())  # noqa: E731
+    k = i
+    while word(k) and k - i < 3 and _top(tokens[k][0], "ADJF") and _has(tokens[k][0], "ADJF", "nomn"):
+        k += 1
+    if word(k) and _top(tokens[k][0], "NOUN") and _has(tokens[k][0], "NOUN", "nomn", "anim"):
+        return k + 1  # a person (`Старое вымерло, а молодое не нарождается!` is speech)
+    return None
+
+
+def _noun_gender(word: str) -> str | None:
+    parse = next((p for p in parses(word) if "NOUN" in p.tag and "nomn" in p.tag), None)
+    return gender_of(parse) if parse else None
 
 
 def sentence_kind(sentence: str) -> str:
@@ -288,7 +343,8 @@ def split_tail(tail: str) -> tuple[str, str] | None:
     """An unclosed remark's rest after its head -> (the author's words, speech that resumes); None when not sure.
 
     The head's own sentence goes on as the author's while it holds a gerund, participle or past verb
-    (`начал Ратмиров, обменявшись взглядом с женою,` + `шалость шалостью...`)."""
+    (`начал Ратмиров, обменявшись взглядом с женою,` + `шалость шалостью...`), or an appositive phrase opens it
+    with a noun in the instrumental (`простонала другая, родом прямо уже из Арзамаса.`)."""
     tail = tail.strip()
     if ", " not in tail and not _SENTENCE_END.search(tail):
         return tail, ""  # nearly all: `сказал он.`, `спросил он тихо`
@@ -301,9 +357,10 @@ def split_tail(tail: str) -> tuple[str, str] | None:
         words = _WORD.findall(clauses[k])
         if not words or words[0].lower() in _RELATIVE or _top(words[0], "CONJ") or any(is_narrative_verb(w, False) for w in words):
             break
-        if any(_top(w, "GRND") or _top(w, "PRTF") for w in words) or _has(words[0], "ADJF", "nomn") or (
+        if any(_top(w, "GRND") or _has(w, "PRTF") for w in words) or _has(words[0], "ADJF", "nomn") or (
             _top(words[0], "PREP") and len(words) <= 4
-        ):
+        ) or (_top(words[0], "ablt") and _top(words[0], "NOUN")) or _top(words[0], "INFN"):
+            # `простонала другая, родом из Арзамаса.`, `стараясь, между прочим, выиграть время`, `телом, туго затянутым`
             continue
         candidate = ", ".join(clauses[k:])
         if not any(_top(w, "GRND") or _top(w, "PRTF") or is_narrative_verb(w, False) for w in _WORD.findall(candidate)):

@@ -42,7 +42,8 @@ def _surely_different(person: Person, other: Person) -> bool:
         return False
     if _is_name(person[0]) != _is_name(other[0]):
         description = other[0] if _is_name(person[0]) else person[0]
-        return description.lower().split()[-1] not in ANAPHORIC_NOUNS and description.lower() != "я"
+        # the narrator's remarks call him `я`, never by his name: `я` and a name are two people
+        return description.lower().split()[-1] not in ANAPHORIC_NOUNS
     return not _same_name(person[0], other[0])
 
 

@@ -34,11 +34,15 @@ _DASHES = "—–-"
 # footnote marks (`[33]`) and an editor's translations (`[Нет еще]`): nobody says them
 _BRACKETS = re.compile(r"\s?\[[^\]]{0,300}\]")
 # A dash with a space after it, after punctuation or a space, may switch between speech and author's words;
-# the punctuation is captured (it ends the piece before), None for a dash after a space only.
-_AUTHOR_DASH = re.compile(r"(?:([,.!?…:;])\s*|\s)[—–-]\s+")
+# the punctuation is captured (it ends the piece before), None for a dash after a space only. Some editions glue
+# the dash to the words after punctuation (`попробовать...-проговорил толстяк`, `Никитич, -послышался`, `,-пожалуйте`).
+_AUTHOR_DASH = re.compile(r"(?:([,.!?…:;])\s*[—–-](?:\s+|(?=[А-Яа-яЁё\d]))|\s[—–-]\s+)")
+_GLUED_DASH = re.compile(r"[,.!?…:;]\s?[—–-][А-Яа-яЁё\d]")
 # Old editions: `? спросил Иван`, `, возразил генерал и сморщил нос. –`.
 _DASHLESS = re.compile(rf"([?!…,])\s+(?={VERB_FIRST.pattern})")
 _PARENTHESIS = re.compile(r"\s*\(([^()]{10,500})\)")
+# the speaker's own aside inside a sentence: lower case, the speaker its subject (`(тогда еще я держал руку ...)`)
+_SPEAKERS_ASIDE = re.compile(r"[а-яё][^.!?…]*(?<![а-яё])(?:я|мы)(?![а-яё])[^.!?…]*")
 _SPEAKERS_DASH = re.compile(r"\s[—–-]\s")
 # A name in the middle of a sentence (after a lower-case word or a comma), so not a capitalised first word.
 _NAME_IN_NARRATIVE = re.compile(r"(?<=[а-яё,;:]\s)[А-ЯЁ][а-яё]{2,}")
@@ -80,6 +84,7 @@ class Turn:
     dashless_remarks: int = 0
     problem: str = ""
     gender: str | None = None
+    announced: tuple | None = None  # who the closing narration says speaks next (`Секретарь продолжал:`)
 
     def _said_by(self, head) -> None:
         if self.speaker is None and (head.speaker or head.gender):
@@ -118,7 +123,8 @@ def read_turn(turn: str) -> Turn:
     turn = Turn("")
     if "(" in body:  # `(произнося слова граф Алексей Кириллыч, она просительно-робко взглянула на Левина...)`
         body = _PARENTHESIS.sub(lambda m: _authors_aside(m, turn), body)
-    parts = _AUTHOR_DASH.split(body) if "— " in body or "– " in body or "- " in body else [body]
+    spaced = "— " in body or "– " in body or "- " in body
+    parts = _AUTHOR_DASH.split(body) if spaced or _GLUED_DASH.search(body) else [body]
     if len(parts) == 1 and not _DASHLESS.search(body):
         return _closing_narration(_join_speech([body]), turn)  # half the turns: no dash inside, speech only
     segments: list[list] = [[body if len(parts) == 1 else parts[0], None]]  # [text, remark head or None]
@@ -130,6 +136,12 @@ def read_turn(turn: str) -> Turn:
                 segments.append([text, None])
             continue
         head = remark_head(text, strict=punctuation is None, after_sentence=punctuation in (".", "!", "?", "…"))
+        earlier = [segment[1] for segment in segments if segment[1]]
+        if head and not head.named and earlier and head.gender not in (earlier[-1].gender, "neut"):
+            # a second remark in one turn is rare: with no subject it must fit the first one's (`— Э! — сказал
+            # старик ... — и пожал плечами`, `— думалось ему`); `— говаривал приказчик, — ... проточили, — пропали,
+            # пани` is speech
+            head = None
         if head:
             segments[-1][0] += punctuation or ""
             segments.append([text, head])
@@ -143,21 +155,31 @@ def read_turn(turn: str) -> Turn:
 
 def _closing_narration(speech: str, turn: Turn) -> Turn:
     """`turn` with `speech`, less a closing sentence of narration that opens the next turn
-    (`...довериться. Опять понизив голос, Даша вдруг спросила:`, `...мы приехали. А нищий сказал:`)."""
+    (`...довериться. Опять понизив голос, Даша вдруг спросила:`, `...мы приехали. А нищий сказал:`); who that
+    sentence says speaks next goes to `turn.announced` (`Секретарь продолжал:`)."""
     turn.speech = speech
     if speech.endswith(":"):
         *spoken, last = sentences(speech)
         if spoken and sentence_kind(last) == "narration":
             turn.speech = " ".join(spoken)
             turn.remarks.append(last)
+    if turn.remarks and turn.remarks[-1].endswith(":"):
+        head = remark_head(sentences(turn.remarks[-1])[-1])
+        if head and (head.speaker or head.gender):
+            turn.announced = (head.speaker or "", head.gender)
     return turn
 
 
 def _authors_aside(match: re.Match, turn: Turn) -> str:
-    """A bracketed aside: the author's when it narrates (then kept in `turn.remarks`), else the speaker's."""
-    if sentence_kind(match.group(1)) != "narration":
+    """A bracketed aside: the author's when it narrates in the third person (then kept in `turn.remarks`), else
+    the speaker's."""
+    aside = match.group(1)
+    if sentence_kind(aside) != "narration":
         return match.group()
-    turn.remarks.append(match.group(1))
+    if _SPEAKERS_ASIDE.fullmatch(aside) and not remark_head(aside, strict=True):
+        return match.group()  # `(тогда еще я держал руку этого народа)`: the speaker's; `(прибавил я)`, `(Я посмотрел
+        # на Софью.)` and `(она указала на меня)` the narrator's
+    turn.remarks.append(aside)
     return ""
 
 
@@ -174,8 +196,15 @@ def _split_dashless(segments: list[list], turn: Turn) -> list[str] | None:
             text = turn.remarks.pop()
         turn.remarks.append(text[: head.end])
         turn._said_by(head)
-        # the author's words may run on past the speaker, or the speech go on after them with no dash
+        if head.verb in THOUGHT_VERBS - {"решить"}:  # `– Тут нет ... – думал Кирила Петрович`: not said (but
+            # `— Да!.. пусть посватает Татьяну, — решила барыня` is)
+            turn.problem = "not_speech"
+        # the author's words may run on past the speaker, or the speech go on after them with no dash; a remark a
+        # dash closes is the author's to that dash (`говорил Василий Иванович, покачивая..., с фигурой турка, –`)
         split = split_tail(text[head.end :])
+        closed = index < len(segments) - 1 and len(sentences(text[head.end :].strip())) == 1
+        if closed and split and split[1] and sentence_kind(split[1]) != "speech":
+            split = (f"{split[0]}, {split[1]}", "")
         if split is None or (index < len(segments) - 1 and len(sentences(split[0])) > 1):
             return None  # a remark running on into narration before a dash: what follows may not be speech
         turn.remarks[-1] += " " + split[0]
@@ -260,6 +289,7 @@ def group_dialogues(
     run: list[tuple[str, str | None]] = []
     slots: list[Person | None] = [None, None]  # who speaks the even and the odd turns of the run
     gap = 0  # short narrative paragraphs since the last turn of the run
+    announced = None  # the next speaker, as the previous turn's closing narration names him
 
     def close_run():
         nonlocal run, slots, gap
@@ -272,6 +302,9 @@ def group_dialogues(
 
     for paragraph in paragraphs:
         turn = paragraph_turn(paragraph, layout)
+        if turn is not None and turn.speaker is None and turn.gender is None and announced:
+            turn.speaker, turn.gender = announced[0] or None, announced[1]
+        announced = turn.announced if turn is not None else None
         if turn is None:
             report.skipped["narrative"] += 1
             if run and gap < max_narrative and len(paragraph) <= narrative_max_chars:
