@@ -81,7 +81,7 @@ def test_ranking_of_an_untrained_model_on_real_samples(tiny_model_dir, validatio
     row = validation.select([i for i, h in enumerate(validation["history"]) if h][:1])
     draws = [[0, 0]]  # the same candidate twice: equal scores, one from the prior
     scores = candidate_scores(chat, list(row), draws, row["reply"][:], batch_size=4)
-    from rugpt_chitchat.evaluation.report import reply_nll_sums
+    from rugpt_chitchat.evaluation.probe import reply_nll_sums
 
     given, prior = reply_nll_sums(chat, list(row))[0], reply_nll_sums(chat, [row[0] | {"history": [], "input": []}])[0]
     assert scores["logprob"]["true_history"][0, 0] == pytest.approx(-given[0] / given[1], rel=1e-5)

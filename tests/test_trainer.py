@@ -83,7 +83,7 @@ def trainer_for(model, tokenizer, samples, tmp_path, dialogue_format: DialogueFo
     )  # fmt: skip
     return DialogueTrainer(
         model=model, args=args, train_dataset=dataset, eval_dataset=dataset, data_collator=collator,
-        dialogue_format=dialogue_format, data_sources=["real.txt"], base_model=None,
+        processing_class=tokenizer, dialogue_format=dialogue_format, data_sources=["real.txt"], base_model=None,
         eval_collator=collator.scoring_replies(),
     )  # fmt: skip
 
