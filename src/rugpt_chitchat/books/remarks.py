@@ -17,11 +17,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import islice
 
 TOKEN = re.compile(r"[А-Яа-яЁёA-Za-z]+(?:-[А-Яа-яЁё]+)*|[^\w\s]")
 _WORD = re.compile(r"[А-Яа-яЁёA-Za-z]+(?:-[А-Яа-яЁё]+)*")
 _SENTENCE_END = re.compile(r"(?<=[.!?…])\s+")
-_VOCATIVE = re.compile(r"(?:^|[,.!?…]\s)([А-ЯЁ][а-яё]+(?: [А-ЯЁ][а-яё]+)?)(?=[,!?])")
+# a capitalised word or two before `,`, `!` or `?`: a name called when at the start or after punctuation and a
+# space, checked in `addressees` (a regex opening with that is tried at every character, this one at capitals)
+_VOCATIVE = re.compile(r"[А-ЯЁ][а-яё]+(?: [А-ЯЁ][а-яё]+)?(?=[,!?])")
 _NOT_A_REMARK_AFTER_VERB = {"ли", "бы", "б", "же", "ж"}  # `сказал бы`, `сказал ли`: speech
 _PRONOUN_SUBJECTS = {"я", "он", "она", "оно", "мы", "они", "тот", "та"}  # `прибавил тот`: the one just named
 # a past (`сказал`, `вскинулась`) or present third-person (`говорит`, `стонут`) verb's ending, first or among the
@@ -59,24 +62,24 @@ def parses(word: str) -> tuple:
 
 @lru_cache(maxsize=300_000)
 def _has(word: str, *grammemes: str) -> bool:
-    return any(all(g in p.tag for g in grammemes) for p in parses(word))
+    return any(all(g in p.tag.grammemes for g in grammemes) for p in parses(word))
 
 
 @lru_cache(maxsize=300_000)
 def _top(word: str, grammeme: str) -> bool:
-    return grammeme in parses(word)[0].tag
+    return grammeme in parses(word)[0].tag.grammemes
 
 
 def gender_of(parse) -> str | None:
     """masc, femn, neut, plur (`сказали`) or None (a present verb: `говорит`)."""
-    if parse.tag.number == "plur":
+    if "plur" in parse.tag.grammemes:
         return "plur"
     return str(parse.tag.gender) if parse.tag.gender else None
 
 
 def _subject_gender(subject: str) -> str | None:
     """The gender of a subject's nominative singular reading (`цыган` is not the genitive plural here)."""
-    parse = next((p for p in parses(subject.split()[-1]) if "nomn" in p.tag and "sing" in p.tag), None)
+    parse = next((p for p in parses(subject.split()[-1]) if {"nomn", "sing"} <= p.tag.grammemes), None)
     return gender_of(parse) if parse else None
 
 
@@ -86,8 +89,12 @@ def addressees(speech: str) -> list[tuple[str, str | None]]:
     found = []
     # a name called is near a turn's start or end (`Послушай, Даша, ...`, `... Ступай, Анюта.`): the middle of a
     # long turn is not read
-    for match in _VOCATIVE.finditer(speech if len(speech) < 240 else f"{speech[:160]} … {speech[-80:]}"):
-        name = match.group(1)
+    text = speech if len(speech) < 240 else f"{speech[:160]} … {speech[-80:]}"
+    for match in _VOCATIVE.finditer(text):
+        start = match.start()
+        if start and not (start > 1 and text[start - 1].isspace() and text[start - 2] in ",.!?…"):
+            continue  # in the middle of a sentence
+        name = match.group()
         is_name, gender = _name_gender(name.split()[0])
         if is_name:
             found.append((name, gender))
@@ -104,8 +111,9 @@ def _name_gender(word: str) -> tuple[bool, str | None]:
 def is_narrative_verb(word: str, subject_follows: bool) -> bool:
     """A verb a remark opens with: indicative past, or present/future third person (then its subject must follow)."""
     for parse in parses(word):
-        tag = parse.tag
-        if tag.POS == "VERB" and tag.mood == "indc" and (tag.tense == "past" or (subject_follows and tag.person == "3per")):
+        # the grammemes as a set: pymorphy3's tag.POS, tag.mood... build a set and a string class each time
+        grammemes = parse.tag.grammemes
+        if "VERB" in grammemes and "indc" in grammemes and ("past" in grammemes or (subject_follows and "3per" in grammemes)):
             return True
     return False
 
@@ -122,27 +130,28 @@ class Head:
     gender: str | None = None  # masc, femn, neut or plur, from the verb (`отвечала`) or the subject
 
 
-def _tokens(text: str) -> list[tuple[str, int, int]]:
-    return [(m.group(), m.start(), m.end()) for m in TOKEN.finditer(text)]
+def _token_end(text: str, index: int) -> int:
+    """Where the `index`-th token of `text` ends (tokens are kept as strings: most remarks are read only so far)."""
+    return next(islice(TOKEN.finditer(text), index, None)).end()
 
 
 def _skip_lead(tokens, i: int) -> int:
     """Past adverbs, particles, `и`, a prepositional phrase (`с любопытством`) and a gerund clause (`улыбнувшись,`)."""
     limit = i + 5
     while i < len(tokens) and i < limit:
-        word = tokens[i][0]
+        word = tokens[i]
         if not word[0].isalpha():
             break
         if _top(word, "ADVB") or word.lower() in {"и", "тоже", "было", "опять", "вдруг", "еще", "ещё"}:
             i += 1
         elif _top(word, "ablt") and (_top(word, "ADJF") or _top(word, "NOUN")):  # `страшным голосом заревел`
             i += 1
-        elif _top(word, "PREP") and i + 1 < len(tokens) and tokens[i + 1][0][0].isalpha():
+        elif _top(word, "PREP") and i + 1 < len(tokens) and tokens[i + 1][0].isalpha():
             i += 2
-            while i < len(tokens) and tokens[i][0][0].isalpha() and _top(tokens[i][0], "ADJF"):
+            while i < len(tokens) and tokens[i][0].isalpha() and _top(tokens[i], "ADJF"):
                 i += 1
         elif _top(word, "GRND"):
-            while i < len(tokens) and tokens[i][0] != ",":
+            while i < len(tokens) and tokens[i] != ",":
                 i += 1
             i += 1
         else:
@@ -155,11 +164,11 @@ def _subject(tokens, i: int) -> tuple[str | None, int]:
     for _ in range(6):
         if i >= len(tokens):
             return None, i
-        word = tokens[i][0]
+        word = tokens[i]
         if word == ",":
-            if any(_top(t[0], "GRND") for t in tokens[i + 1 : i + 3] if t[0][0].isalpha()):  # `отвечала, немного подумав, тетушка`
+            if any(_top(t, "GRND") for t in tokens[i + 1 : i + 3] if t[0].isalpha()):  # `отвечала, немного подумав, тетушка`
                 j = i + 1
-                while j < len(tokens) and tokens[j][0] != ",":
+                while j < len(tokens) and tokens[j] != ",":
                     j += 1
                 i = j + 1
                 continue
@@ -173,7 +182,7 @@ def _subject(tokens, i: int) -> tuple[str | None, int]:
             return lower, i + 1
         if _top(word, "NUMR") or lower in {"несколько", "много", "немного"}:  # `раздалось несколько восклицаний`
             end = min(i + 2, len(tokens))
-            return " ".join(t[0] for t in tokens[i:end]), end
+            return " ".join(tokens[i:end]), end
         if _top(word, "ablt") and (_top(word, "NOUN") or _top(word, "ADJF")):  # `махнул рукой дьякон`
             i += 1
             continue
@@ -181,12 +190,12 @@ def _subject(tokens, i: int) -> tuple[str | None, int]:
             if _top(word, "PREP") or _top(word, "CONJ"):
                 return None, i
             start = i
-            while i < len(tokens) and tokens[i][0][0].isalpha() and (
-                tokens[i][0][0].isupper() or _has(tokens[i][0], "ADJF", "nomn") or _has(tokens[i][0], "NOUN", "nomn")
-                or _has(tokens[i][0], "PRTF", "nomn")
-            ) and not _top(tokens[i][0], "PREP") and not _top(tokens[i][0], "CONJ") and i - start < 3:
+            while i < len(tokens) and tokens[i][0].isalpha() and (
+                tokens[i][0].isupper() or _has(tokens[i], "ADJF", "nomn") or _has(tokens[i], "NOUN", "nomn")
+                or _has(tokens[i], "PRTF", "nomn")
+            ) and not _top(tokens[i], "PREP") and not _top(tokens[i], "CONJ") and i - start < 3:
                 i += 1
-            return " ".join(t[0] for t in tokens[start:i]), i
+            return " ".join(tokens[start:i]), i
         if _top(word, "ADVB") or _top(word, "PRCL") or _top(word, "NPRO") or _top(word, "INFN") or lower == "было":
             i += 1
         elif _top(word, "PREP"):
@@ -215,48 +224,54 @@ def remark_head(text: str, strict: bool = False, inverted: bool = False, after_s
     else:
         words = start.split(None, 6)[:6]
         if start[:1].isupper():  # only `Она замолчала`, `И он злобно и неслышно захохотал`
-            if not after_sentence or not any(_VERB_ENDING.search(word) for word in words[1:]):
+            if not after_sentence or not _VERB_ENDING.search(" ".join(words[1:])):
                 return None
-        elif not any(_VERB_ENDING.search(word) for word in words[:4]):
+        elif not _VERB_ENDING.search(" ".join(words[:4])):
             return None
     return _remark_head(start, strict, inverted or not after_sentence)
 
 
 @lru_cache(maxsize=100_000)
 def _remark_head(text: str, strict: bool, inverted: bool) -> Head | None:
-    tokens = _tokens(text)
-    if not tokens or not tokens[0][0][0].isalpha():
+    tokens = TOKEN.findall(text)
+    if not tokens or not tokens[0][0].isalpha():
         return None
     i = 0 if strict else _skip_lead(tokens, 0)
-    if i >= len(tokens) or not tokens[i][0][0].isalpha():
+    if i >= len(tokens) or not tokens[i][0].isalpha():
         return None
-    word = tokens[i][0]
+    word = tokens[i]
     verb_at = i
     if not is_narrative_verb(word, subject_follows=True):
         # `он усмехнулся`, `Иван махнул рукой`: a pronoun or a name, then a past verb
         if strict or inverted or i + 1 >= len(tokens) or not (word.lower() in _PRONOUN_SUBJECTS or (word[0].isupper() and _has(word, "Name"))):
             return None
         j = i + 1
-        while j < min(len(tokens), i + 5) and tokens[j][0][0].isalpha() and (_top(tokens[j][0], "ADVB") or tokens[j][0] == "и"):
+        while j < min(len(tokens), i + 5) and tokens[j][0].isalpha() and (_top(tokens[j], "ADVB") or tokens[j] == "и"):
             j += 1  # `он злобно и неслышно захохотал`
-        if j >= len(tokens) or not is_narrative_verb(tokens[j][0], subject_follows=False):
+        if j >= len(tokens) or not is_narrative_verb(tokens[j], subject_follows=False):
             return None
         name = word.lower() if word.lower() == "я" else (None if word.lower() in _PRONOUN_SUBJECTS else word)
-        verb = parses(tokens[j][0])[0]
-        return Head(name, verb.normal_form, tokens[j][2], gender=gender_of(verb))
-    if i + 1 < len(tokens) and tokens[i + 1][0].lower() in _NOT_A_REMARK_AFTER_VERB:
+        verb = parses(tokens[j])[0]
+        return Head(name, verb.normal_form, _token_end(text, j), gender=gender_of(verb))
+    if i + 1 < len(tokens) and tokens[i + 1].lower() in _NOT_A_REMARK_AFTER_VERB:
         return None
     past = is_narrative_verb(word, subject_follows=False)
     speaker, end = _subject(tokens, verb_at + 1)
     end = min(end, len(tokens))
-    named = speaker is not None or (end > verb_at + 1 and tokens[end - 1][0].lower() in _PRONOUN_SUBJECTS)
+    named = speaker is not None or (end > verb_at + 1 and tokens[end - 1].lower() in _PRONOUN_SUBJECTS)
     if not named and (strict or not past):
         return None
-    lemma = next(p.normal_form for p in parses(word) if p.tag.POS == "VERB")
+    lemma, gender = _verb_reading(word)
     if not named and _top(word, "plur"):  # `кричали из залы`: several people, none of the two speakers
         speaker = "они"
-    gender = gender_of(parses(word)[0]) or (_subject_gender(speaker) if speaker else None)
-    return Head(speaker, lemma, tokens[end - 1][2] if named else tokens[verb_at][2], named, gender)
+    gender = gender or (_subject_gender(speaker) if speaker else None)
+    return Head(speaker, lemma, _token_end(text, end - 1 if named else verb_at), named, gender)
+
+
+@lru_cache(maxsize=100_000)
+def _verb_reading(word: str) -> tuple[str, str | None]:
+    """A remark's verb: its lemma (as a verb) and the gender its likeliest reading gives (`отвечала`: femn)."""
+    return next(p.normal_form for p in parses(word) if "VERB" in p.tag.grammemes), gender_of(parses(word)[0])
 
 
 def sentence_kind(sentence: str) -> str:
@@ -272,10 +287,10 @@ def _word_kind(word: str) -> str:
     lower = word.lower()
     if lower in _SECOND_PERSON:
         return "speech"
-    tag = parses(word)[0].tag
-    if is_narrative_verb(word, subject_follows=False) or tag.POS == "GRND":
+    tag = parses(word)[0].tag.grammemes
+    if is_narrative_verb(word, subject_follows=False) or "GRND" in tag:
         return "narration"
-    if (tag.POS == "VERB" and (tag.mood == "impr" or tag.person in ("1per", "2per"))) or ("INTJ" in tag and lower.endswith("те")):
+    if ("VERB" in tag and ("impr" in tag or "1per" in tag or "2per" in tag)) or ("INTJ" in tag and lower.endswith("те")):
         return "speech"  # `слушайте` is read as an interjection
     return ""
 

@@ -33,9 +33,11 @@ SKIP_REASONS = ("narrative", "notes", "lone_turn", "empty_turn", "long_turn", "u
 _DASHES = "—–-"
 # footnote marks (`[33]`) and an editor's translations (`[Нет еще]`): nobody says them
 _BRACKETS = re.compile(r"\s?\[[^\]]{0,300}\]")
-# A dash with a space after it, after punctuation or a space, may switch between speech and author's words;
-# the punctuation is captured (it ends the piece before), None for a dash after a space only.
-_AUTHOR_DASH = re.compile(r"(?:([,.!?…:;])\s*|\s)[—–-]\s+")
+# A dash with a space after it, after punctuation or a space, may switch between speech and author's words
+# (`_author_dash_split`): found from the dash back, as a regex tried at every space and comma costs more.
+_DASH_SPACE = re.compile(r"[—–-]\s")
+_SPACES = re.compile(r"\s+")
+_PIECE_END = ",.!?…:;"
 # Old editions: `? спросил Иван`, `, возразил генерал и сморщил нос. –`.
 _DASHLESS = re.compile(rf"([?!…,])\s+(?={VERB_FIRST.pattern})")
 _PARENTHESIS = re.compile(r"\s*\(([^()]{10,500})\)")
@@ -118,7 +120,7 @@ def read_turn(turn: str) -> Turn:
     turn = Turn("")
     if "(" in body:  # `(произнося слова граф Алексей Кириллыч, она просительно-робко взглянула на Левина...)`
         body = _PARENTHESIS.sub(lambda m: _authors_aside(m, turn), body)
-    parts = _AUTHOR_DASH.split(body) if "— " in body or "– " in body or "- " in body else [body]
+    parts = _author_dash_split(body) if "— " in body or "– " in body or "- " in body else [body]
     if len(parts) == 1 and not _DASHLESS.search(body):
         return _closing_narration(_join_speech([body]), turn)  # half the turns: no dash inside, speech only
     segments: list[list] = [[body if len(parts) == 1 else parts[0], None]]  # [text, remark head or None]
@@ -139,6 +141,29 @@ def read_turn(turn: str) -> Turn:
     if pieces is None:
         return Turn("", turn.remarks, turn.speaker, turn.dashless_remarks, "unsure_remark", turn.gender)
     return _closing_narration(_join_speech(pieces), turn)
+
+
+def _author_dash_split(body: str) -> list:
+    """[piece, punctuation, piece, ...] around each dash that may open or close the author's words: a dash with
+    a space after it, after punctuation (captured: it ends the piece before) or a space (None); the spaces
+    around the dash go. The same as `re.split(r"(?:([,.!?…:;])\\s*|\\s)[—–-]\\s+", body)`."""
+    parts, last = [], 0
+    for match in _DASH_SPACE.finditer(body):
+        dash = start = match.start()
+        if dash < last:  # `— — `: the second dash has no space of its own before it
+            continue
+        while start > last and body[start - 1].isspace():
+            start -= 1
+        if start > last and body[start - 1] in _PIECE_END:
+            start, punctuation = start - 1, body[start - 1]
+        elif start < dash:
+            start, punctuation = dash - 1, None
+        else:
+            continue
+        parts += (body[last:start], punctuation)
+        last = _SPACES.match(body, dash + 1).end()
+    parts.append(body[last:])
+    return parts
 
 
 def _closing_narration(speech: str, turn: Turn) -> Turn:
@@ -186,6 +211,8 @@ def _split_dashless(segments: list[list], turn: Turn) -> list[str] | None:
 def _dashless_remark(text: str, turn: Turn):
     """(speech, head) where `text` holds a remark without its dash (`Куда? спросил он.`), the remark put in
     `turn.remarks`; (text, None) when there is none."""
+    if "?" not in text and "!" not in text and "…" not in text and not _SPEAKERS_DASH.search(text):
+        return text, None  # nearly all: after a comma only a remark closed by a dash counts (below)
     for match in _DASHLESS.finditer(text):
         if match.group(1) == "," and not _SPEAKERS_DASH.search(text, match.end()):
             continue  # `Я знаю, сказал он мне вчера`: after a comma only a remark set off by a dash counts
@@ -271,6 +298,9 @@ def group_dialogues(
         run, slots, gap = [], [None, None], 0
 
     for paragraph in paragraphs:
+        if layout == "dash" and paragraph[0] not in _DASHES and not run:
+            report.skipped["narrative"] += 1  # most paragraphs: narration with no run of turns to end
+            continue
         turn = paragraph_turn(paragraph, layout)
         if turn is None:
             report.skipped["narrative"] += 1
