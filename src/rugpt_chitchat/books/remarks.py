@@ -56,8 +56,43 @@ def _analyzer():
 @lru_cache(maxsize=300_000)
 def parses(word: str) -> tuple:
     """The likely parses of a word (score at least a tenth of the best): a word read several ways is tried each way."""
-    found = _analyzer().parse(word.lower())
+    morph, lower = _analyzer(), word.lower()
+    found = _dictionary_parses(morph, lower) or morph.parse(lower)
     return tuple(p for p in found if p.score >= found[0].score / 10)
+
+
+class _DictionaryParse:
+    """A parse of a dictionary word, as pymorphy3's `Parse` (tag, score, normal_form, is_known), with the normal
+    form built only when asked: nearly all words are only looked at for their tags."""
+
+    __slots__ = ("tag", "score", "_word", "_para_id", "_idx")
+    is_known = True
+
+    def __init__(self, tag, score: float, word: str, para_id: int, idx: int):
+        self.tag, self.score, self._word, self._para_id, self._idx = tag, score, word, para_id, idx
+
+    @property
+    def normal_form(self) -> str:
+        return _analyzer().dictionary.build_normal_form(self._para_id, self._idx, self._word)
+
+
+def _dictionary_parses(morph, lower: str) -> list:
+    """`morph.parse(lower)` for a word in the dictionary (its readings scored by P(tag | word), likeliest first),
+    [] for other words: pymorphy3's own parse builds normal forms and runs analyzers a lower-case word skips."""
+    if morph.prob_estimator is None:
+        return []
+    dictionary = morph.dictionary
+    found = [(fixed, para_id, idx) for fixed, pairs in dictionary.words.similar_items(lower, morph.char_substitutes)
+             for para_id, idx in pairs]  # fmt: skip
+    if not found:
+        return []
+    tags = [dictionary.build_tag_info(para_id, idx) for _, para_id, idx in found]
+    probability = morph.prob_estimator.p_t_given_w.prob
+    scores = [probability(lower, tag) for tag in tags]
+    if sum(scores) == 0:  # no P(t|w) for the word: pymorphy3 scores its readings alike
+        return [_DictionaryParse(tag, 1.0 / len(found), *where) for tag, where in zip(tags, found)]
+    readings = [_DictionaryParse(tag, score, *where) for tag, score, where in zip(tags, scores, found)]
+    return sorted(readings, key=lambda parse: parse.score, reverse=True)
 
 
 @lru_cache(maxsize=300_000)
