@@ -213,3 +213,25 @@ def test_speech_and_the_authors_words_are_told_apart_by_the_language(line, speec
 
 def test_narration_opening_with_a_dash_is_no_turn():
     assert read_turn("— грустно запели два красивых голоса.").problem == "not_speech"
+
+
+@pytest.mark.parametrize("body", [
+    "Нет, — сказал он. — Да.", "Нет,— сказал он.— Да.", "Оно — растет!", "Куда? - спросил он - Домой",
+    "а — — б", "кто-то - пришел", "Ну —  сказал\tон —\u2009да", "— — ", "Да.  —  Нет", "конец —",
+])  # fmt: skip
+def test_the_dash_split_is_the_regex_split_it_replaced(body):
+    import re
+
+    from rugpt_chitchat.books.turns import _author_dash_split
+
+    assert _author_dash_split(body) == re.split(r"(?:([,.!?…:;])\s*|\s)[—–-]\s+", body)
+
+
+def test_dictionary_words_are_parsed_as_pymorphy3_parses_them():
+    from rugpt_chitchat.books.remarks import _analyzer, _dictionary_parses
+
+    morph = _analyzer()
+    for word in ("сказал", "стекло", "ежик", "ёжик", "мама", "кто-то", "поди", "течь", "вы"):
+        ours = [(p.tag, p.score, p.normal_form, p.is_known) for p in _dictionary_parses(morph, word)]
+        assert ours == [(p.tag, p.score, p.normal_form, p.is_known) for p in morph.parse(word)]
+    assert _dictionary_parses(morph, "кудрявенькуля") == []  # not in the dictionary: pymorphy3's guesses instead

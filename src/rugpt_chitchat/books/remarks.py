@@ -166,7 +166,7 @@ class Head:
 
 
 def _token_end(text: str, index: int) -> int:
-    """Where the `index`-th token of `text` ends (tokens are kept as strings: most remarks are read only so far)."""
+    """Where the `index`-th token of `text` ends: tokens are kept as strings, only a head's end needs a place."""
     return next(islice(TOKEN.finditer(text), index, None)).end()
 
 
