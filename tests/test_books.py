@@ -277,3 +277,13 @@ def test_the_next_speaker_named_by_a_closing_narration_ends_the_dialogue_when_a_
     ]
     dialogues = group_dialogues(paragraphs, BookReport("book"))
     assert [d.speakers for d in dialogues] == [["Пугачев", "Савельич", "Пугачев"]]
+
+
+def test_dictionary_words_are_parsed_as_pymorphy3_parses_them():
+    from rugpt_chitchat.books.remarks import _analyzer, _dictionary_parses
+
+    morph = _analyzer()
+    for word in ("сказал", "стекло", "ежик", "ёжик", "мама", "кто-то", "поди", "течь", "вы"):
+        ours = [(p.tag, p.score, p.normal_form, p.is_known) for p in _dictionary_parses(morph, word)]
+        assert ours == [(p.tag, p.score, p.normal_form, p.is_known) for p in morph.parse(word)]
+    assert _dictionary_parses(morph, "кудрявенькуля") == []  # not in the dictionary: pymorphy3's guesses instead

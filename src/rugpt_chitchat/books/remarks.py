@@ -17,11 +17,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import islice
 
 TOKEN = re.compile(r"[А-Яа-яЁёA-Za-z]+(?:-[А-Яа-яЁё]+)*|[^\w\s]")
 _WORD = re.compile(r"[А-Яа-яЁёA-Za-z]+(?:-[А-Яа-яЁё]+)*")
 _SENTENCE_END = re.compile(r"(?<=[.!?…])\s+")
-_VOCATIVE = re.compile(r"(?:^|[,.!?…]\s)([А-ЯЁ][а-яё]+(?: [А-ЯЁ][а-яё]+)?)(?=[,!?])")
+# a capitalised word or two before `,`, `!` or `?`: a name called when at the start or after punctuation and a
+# space, checked in `addressees` (a regex opening with that is tried at every character, this one at capitals)
+_VOCATIVE = re.compile(r"[А-ЯЁ][а-яё]+(?: [А-ЯЁ][а-яё]+)?(?=[,!?])")
 _NOT_A_REMARK_AFTER_VERB = {"ли", "бы", "б", "же", "ж"}  # `сказал бы`, `сказал ли`: speech
 _PRONOUN_SUBJECTS = {"я", "он", "она", "оно", "мы", "они", "тот", "та"}  # `прибавил тот`: the one just named
 # a past (`сказал`, `вскинулась`) or present third-person (`говорит`, `стонут`) verb's ending, first or among the
@@ -55,30 +58,65 @@ def _analyzer():
 @lru_cache(maxsize=300_000)
 def parses(word: str) -> tuple:
     """The likely parses of a word (score at least a tenth of the best): a word read several ways is tried each way."""
-    found = _analyzer().parse(word.lower())
+    morph, lower = _analyzer(), word.lower()
+    found = _dictionary_parses(morph, lower) or morph.parse(lower)
     return tuple(p for p in found if p.score >= found[0].score / 10)
+
+
+class _DictionaryParse:
+    """A parse of a dictionary word, as pymorphy3's `Parse` (tag, score, normal_form, is_known), with the normal
+    form built only when asked: nearly all words are only looked at for their tags."""
+
+    __slots__ = ("tag", "score", "_word", "_para_id", "_idx")
+    is_known = True
+
+    def __init__(self, tag, score: float, word: str, para_id: int, idx: int):
+        self.tag, self.score, self._word, self._para_id, self._idx = tag, score, word, para_id, idx
+
+    @property
+    def normal_form(self) -> str:
+        return _analyzer().dictionary.build_normal_form(self._para_id, self._idx, self._word)
+
+
+def _dictionary_parses(morph, lower: str) -> list:
+    """`morph.parse(lower)` for a word in the dictionary (its readings scored by P(tag | word), likeliest first),
+    [] for other words: pymorphy3's own parse builds normal forms and runs analyzers a lower-case word skips."""
+    if morph.prob_estimator is None:
+        return []
+    dictionary = morph.dictionary
+    found = [(fixed, para_id, idx) for fixed, pairs in dictionary.words.similar_items(lower, morph.char_substitutes)
+             for para_id, idx in pairs]  # fmt: skip
+    if not found:
+        return []
+    tags = [dictionary.build_tag_info(para_id, idx) for _, para_id, idx in found]
+    probability = morph.prob_estimator.p_t_given_w.prob
+    scores = [probability(lower, tag) for tag in tags]
+    if sum(scores) == 0:  # no P(t|w) for the word: pymorphy3 scores its readings alike
+        return [_DictionaryParse(tag, 1.0 / len(found), *where) for tag, where in zip(tags, found)]
+    readings = [_DictionaryParse(tag, score, *where) for tag, score, where in zip(tags, scores, found)]
+    return sorted(readings, key=lambda parse: parse.score, reverse=True)
 
 
 @lru_cache(maxsize=300_000)
 def _has(word: str, *grammemes: str) -> bool:
-    return any(all(g in p.tag for g in grammemes) for p in parses(word))
+    return any(all(g in p.tag.grammemes for g in grammemes) for p in parses(word))
 
 
 @lru_cache(maxsize=300_000)
 def _top(word: str, grammeme: str) -> bool:
-    return grammeme in parses(word)[0].tag
+    return grammeme in parses(word)[0].tag.grammemes
 
 
 def gender_of(parse) -> str | None:
     """masc, femn, neut, plur (`сказали`) or None (a present verb: `говорит`)."""
-    if parse.tag.number == "plur":
+    if "plur" in parse.tag.grammemes:
         return "plur"
     return str(parse.tag.gender) if parse.tag.gender else None
 
 
 def _subject_gender(subject: str) -> str | None:
     """The gender of a subject's nominative singular reading (`цыган` is not the genitive plural here)."""
-    parse = next((p for p in parses(subject.split()[-1]) if "nomn" in p.tag and "sing" in p.tag), None)
+    parse = next((p for p in parses(subject.split()[-1]) if {"nomn", "sing"} <= p.tag.grammemes), None)
     return gender_of(parse) if parse else None
 
 
@@ -88,8 +126,12 @@ def addressees(speech: str) -> list[tuple[str, str | None]]:
     found = []
     # a name called is near a turn's start or end (`Послушай, Даша, ...`, `... Ступай, Анюта.`): the middle of a
     # long turn is not read
-    for match in _VOCATIVE.finditer(speech if len(speech) < 240 else f"{speech[:160]} … {speech[-80:]}"):
-        name = match.group(1)
+    text = speech if len(speech) < 240 else f"{speech[:160]} … {speech[-80:]}"
+    for match in _VOCATIVE.finditer(text):
+        start = match.start()
+        if start and not (start > 1 and text[start - 1].isspace() and text[start - 2] in ",.!?…"):
+            continue  # in the middle of a sentence
+        name = match.group()
         is_name, gender = _name_gender(name.split()[0])
         if is_name:
             found.append((name, gender))
@@ -106,8 +148,9 @@ def _name_gender(word: str) -> tuple[bool, str | None]:
 def is_narrative_verb(word: str, subject_follows: bool) -> bool:
     """A verb a remark opens with: indicative past, or present/future third person (then its subject must follow)."""
     for parse in parses(word):
-        tag = parse.tag
-        if tag.POS == "VERB" and tag.mood == "indc" and (tag.tense == "past" or (subject_follows and tag.person == "3per")):
+        # the grammemes as a set: pymorphy3's tag.POS, tag.mood... build a set and a string class each time
+        grammemes = parse.tag.grammemes
+        if "VERB" in grammemes and "indc" in grammemes and ("past" in grammemes or (subject_follows and "3per" in grammemes)):
             return True
     return False
 
@@ -124,27 +167,28 @@ class Head:
     gender: str | None = None  # masc, femn, neut or plur, from the verb (`отвечала`) or the subject
 
 
-def _tokens(text: str) -> list[tuple[str, int, int]]:
-    return [(m.group(), m.start(), m.end()) for m in TOKEN.finditer(text)]
+def _token_end(text: str, index: int) -> int:
+    """Where the `index`-th token of `text` ends: tokens are kept as strings, only a head's end needs a place."""
+    return next(islice(TOKEN.finditer(text), index, None)).end()
 
 
 def _skip_lead(tokens, i: int) -> int:
     """Past adverbs, particles, `и`, a prepositional phrase (`с любопытством`) and a gerund clause (`улыбнувшись,`)."""
     limit = i + 5
     while i < len(tokens) and i < limit:
-        word = tokens[i][0]
+        word = tokens[i]
         if not word[0].isalpha():
             break
         if _top(word, "ADVB") or word.lower() in {"и", "тоже", "было", "опять", "вдруг", "еще", "ещё"}:
             i += 1
         elif _top(word, "ablt") and (_top(word, "ADJF") or _top(word, "NOUN")):  # `страшным голосом заревел`
             i += 1
-        elif _top(word, "PREP") and i + 1 < len(tokens) and tokens[i + 1][0][0].isalpha():
+        elif _top(word, "PREP") and i + 1 < len(tokens) and tokens[i + 1][0].isalpha():
             i += 2
-            while i < len(tokens) and tokens[i][0][0].isalpha() and _top(tokens[i][0], "ADJF"):
+            while i < len(tokens) and tokens[i][0].isalpha() and _top(tokens[i], "ADJF"):
                 i += 1
         elif _top(word, "GRND"):
-            while i < len(tokens) and tokens[i][0] != ",":
+            while i < len(tokens) and tokens[i] != ",":
                 i += 1
             i += 1
         else:
@@ -157,11 +201,11 @@ def _subject(tokens, i: int) -> tuple[str | None, int]:
     for _ in range(6):
         if i >= len(tokens):
             return None, i
-        word = tokens[i][0]
+        word = tokens[i]
         if word == ",":
-            if any(_top(t[0], "GRND") for t in tokens[i + 1 : i + 3] if t[0][0].isalpha()):  # `отвечала, немного подумав, тетушка`
+            if any(_top(t, "GRND") for t in tokens[i + 1 : i + 3] if t[0].isalpha()):  # `отвечала, немного подумав, тетушка`
                 j = i + 1
-                while j < len(tokens) and tokens[j][0] != ",":
+                while j < len(tokens) and tokens[j] != ",":
                     j += 1
                 i = j + 1
                 continue
@@ -182,7 +226,7 @@ def _subject(tokens, i: int) -> tuple[str | None, int]:
             continue
         if quantity:  # `раздалось несколько восклицаний`
             end = min(i + 2, len(tokens))
-            return " ".join(t[0] for t in tokens[i:end]), end
+            return " ".join(tokens[i:end]), end
         if _top(word, "ablt") and (_top(word, "NOUN") or _top(word, "ADJF")):  # `махнул рукой дьякон`
             i += 1
             continue
@@ -190,17 +234,17 @@ def _subject(tokens, i: int) -> tuple[str | None, int]:
             if _top(word, "PREP") or _top(word, "CONJ"):
                 return None, i
             start = i
-            while i < len(tokens) and tokens[i][0][0].isalpha() and (
-                tokens[i][0][0].isupper() or _has(tokens[i][0], "ADJF", "nomn") or _has(tokens[i][0], "NOUN", "nomn")
-                or _has(tokens[i][0], "PRTF", "nomn")
-            ) and not _top(tokens[i][0], "PREP") and not _top(tokens[i][0], "CONJ") and i - start < 3:
+            while i < len(tokens) and tokens[i][0].isalpha() and (
+                tokens[i][0].isupper() or _has(tokens[i], "ADJF", "nomn") or _has(tokens[i], "NOUN", "nomn")
+                or _has(tokens[i], "PRTF", "nomn")
+            ) and not _top(tokens[i], "PREP") and not _top(tokens[i], "CONJ") and i - start < 3:
                 i += 1
             if i - start == 1 and _top(word, "PRTF"):  # `произнес изумившийся более всех Чуб`: the name after it
-                name = next((k for k in range(i, min(i + 4, len(tokens))) if not tokens[k][0][0].isalpha()
-                             or tokens[k][0][0].isupper()), None)
-                if name is not None and tokens[name][0][0].isupper():
-                    return tokens[name][0], name + 1
-            return " ".join(t[0] for t in tokens[start:i]), i
+                name = next((k for k in range(i, min(i + 4, len(tokens))) if not tokens[k][0].isalpha()
+                             or tokens[k][0].isupper()), None)
+                if name is not None and tokens[name][0].isupper():
+                    return tokens[name], name + 1
+            return " ".join(tokens[start:i]), i
         if _top(word, "ADVB") or _top(word, "PRCL") or _top(word, "NPRO") or _top(word, "INFN") or lower == "было":
             i += 1
         elif _top(word, "PREP"):
@@ -229,22 +273,22 @@ def remark_head(text: str, strict: bool = False, inverted: bool = False, after_s
     else:
         words = start.split(None, 6)[:6]
         if start[:1].isupper():  # only `Она замолчала`, `И он злобно и неслышно захохотал`
-            if not after_sentence or not any(_VERB_ENDING.search(word) for word in words[1:]):
+            if not after_sentence or not _VERB_ENDING.search(" ".join(words[1:])):
                 return None
-        elif not any(_VERB_ENDING.search(word) for word in words[:4]):
+        elif not _VERB_ENDING.search(" ".join(words[:4])):
             return None
     return _remark_head(start, strict, inverted or not after_sentence)
 
 
 @lru_cache(maxsize=100_000)
 def _remark_head(text: str, strict: bool, inverted: bool) -> Head | None:
-    tokens = _tokens(text)
-    if not tokens or not tokens[0][0][0].isalpha():
+    tokens = TOKEN.findall(text)
+    if not tokens or not tokens[0][0].isalpha():
         return None
     i = 0 if strict else _skip_lead(tokens, 0)
-    if i >= len(tokens) or not tokens[i][0][0].isalpha():
+    if i >= len(tokens) or not tokens[i][0].isalpha():
         return None
-    word = tokens[i][0]
+    word = tokens[i]
     verb_at = i
     if not is_narrative_verb(word, subject_follows=True):
         # `он усмехнулся`, `Иван махнул рукой`, `И воздушная красавица задрожала`: a pronoun, a name or a noun
@@ -253,34 +297,40 @@ def _remark_head(text: str, strict: bool, inverted: bool) -> Head | None:
         if strict or inverted or i + 1 >= len(tokens) or not (noun_end or word.lower() in _PRONOUN_SUBJECTS or (word[0].isupper() and _has(word, "Name"))):
             return None
         j = noun_end or i + 1
-        while j < min(len(tokens), i + 5) and tokens[j][0][0].isalpha() and (_top(tokens[j][0], "ADVB") or tokens[j][0] == "и"):
+        while j < min(len(tokens), i + 5) and tokens[j][0].isalpha() and (_top(tokens[j], "ADVB") or tokens[j] == "и"):
             j += 1  # `он злобно и неслышно захохотал`
-        if j >= len(tokens) or not is_narrative_verb(tokens[j][0], subject_follows=False):
+        if j >= len(tokens) or not is_narrative_verb(tokens[j], subject_follows=False):
             return None
         name = word.lower() if word.lower() == "я" else (None if word.lower() in _PRONOUN_SUBJECTS else word)
-        verb = parses(tokens[j][0])[0]
+        verb = parses(tokens[j])[0]
         if noun_end:  # `Кузнец иногда умел...` opens a sentence: `кузнец`, unless a name (`Базаров`)
-            name = " ".join(t[0] for t in tokens[i:noun_end])
+            name = " ".join(tokens[i:noun_end])
             name = name if _name_gender(word)[0] or not parses(word)[0].is_known else name[0].lower() + name[1:]
-            if gender_of(verb) != _noun_gender(tokens[noun_end - 1][0]):
+            if gender_of(verb) != _noun_gender(tokens[noun_end - 1]):
                 return None
-        return Head(name, verb.normal_form, tokens[j][2], gender=gender_of(verb))
-    if i + 1 < len(tokens) and tokens[i + 1][0].lower() in _NOT_A_REMARK_AFTER_VERB:
+        return Head(name, verb.normal_form, _token_end(text, j), gender=gender_of(verb))
+    if i + 1 < len(tokens) and tokens[i + 1].lower() in _NOT_A_REMARK_AFTER_VERB:
         return None
     past = is_narrative_verb(word, subject_follows=False)
     speaker, end = _subject(tokens, verb_at + 1)
     end = min(end, len(tokens))
-    named = speaker is not None or (end > verb_at + 1 and tokens[end - 1][0].lower() in _PRONOUN_SUBJECTS)
+    named = speaker is not None or (end > verb_at + 1 and tokens[end - 1].lower() in _PRONOUN_SUBJECTS)
     if not named and (strict or not past):
         return None
-    lemma = next(p.normal_form for p in parses(word) if p.tag.POS == "VERB")
+    lemma, gender = _verb_reading(word)
     if not named and _top(word, "plur"):  # `кричали из залы`: several people, none of the two speakers
         speaker = "они"
-    gender = gender_of(parses(word)[0]) or (_subject_gender(speaker) if speaker else None)
+    gender = gender or (_subject_gender(speaker) if speaker else None)
     if speaker and _VOICES & set(speaker.lower().split()):  # `раздался голос Василия Ивановича`, `его голос`
         speaker = _whose_voice(speaker)
         gender = _subject_gender(speaker) if speaker else None
-    return Head(speaker, lemma, tokens[end - 1][2] if named else tokens[verb_at][2], named, gender)
+    return Head(speaker, lemma, _token_end(text, end - 1 if named else verb_at), named, gender)
+
+
+@lru_cache(maxsize=100_000)
+def _verb_reading(word: str) -> tuple[str, str | None]:
+    """A remark's verb: its lemma (as a verb) and the gender its likeliest reading gives (`отвечала`: femn)."""
+    return next(p.normal_form for p in parses(word) if "VERB" in p.tag.grammemes), gender_of(parses(word)[0])
 
 
 def _whose_voice(subject: str) -> str | None:
@@ -300,11 +350,11 @@ def _whose_voice(subject: str) -> str | None:
 def _noun_subject_end(tokens, i: int) -> int | None:
     """Where a nominative noun phrase naming a person starts at `i` and ends (`воздушная красавица`, `Старуха`),
     None if there is none; only its first word may be capitalised."""
-    word = lambda k: k < len(tokens) and tokens[k][0].isalpha() and (k == i or tokens[k][0].islower())  # noqa: E731
+    word = lambda k: k < len(tokens) and tokens[k].isalpha() and (k == i or tokens[k].islower())  # noqa: E731
     k = i
-    while word(k) and k - i < 3 and _top(tokens[k][0], "ADJF") and _has(tokens[k][0], "ADJF", "nomn"):
+    while word(k) and k - i < 3 and _top(tokens[k], "ADJF") and _has(tokens[k], "ADJF", "nomn"):
         k += 1
-    if word(k) and _top(tokens[k][0], "NOUN") and _has(tokens[k][0], "NOUN", "nomn", "anim"):
+    if word(k) and _top(tokens[k], "NOUN") and _has(tokens[k], "NOUN", "nomn", "anim"):
         return k + 1  # a person (`Старое вымерло, а молодое не нарождается!` is speech)
     return None
 
@@ -327,10 +377,10 @@ def _word_kind(word: str) -> str:
     lower = word.lower()
     if lower in _SECOND_PERSON:
         return "speech"
-    tag = parses(word)[0].tag
-    if is_narrative_verb(word, subject_follows=False) or tag.POS == "GRND":
+    tag = parses(word)[0].tag.grammemes
+    if is_narrative_verb(word, subject_follows=False) or "GRND" in tag:
         return "narration"
-    if (tag.POS == "VERB" and (tag.mood == "impr" or tag.person in ("1per", "2per"))) or ("INTJ" in tag and lower.endswith("те")):
+    if ("VERB" in tag and ("impr" in tag or "1per" in tag or "2per" in tag)) or ("INTJ" in tag and lower.endswith("те")):
         return "speech"  # `слушайте` is read as an interjection
     return ""
 

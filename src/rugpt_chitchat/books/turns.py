@@ -215,6 +215,8 @@ def _split_dashless(segments: list[list], turn: Turn) -> list[str] | None:
 def _dashless_remark(text: str, turn: Turn):
     """(speech, head) where `text` holds a remark without its dash (`Куда? спросил он.`), the remark put in
     `turn.remarks`; (text, None) when there is none."""
+    if "?" not in text and "!" not in text and "…" not in text and not _SPEAKERS_DASH.search(text):
+        return text, None  # nearly all: after a comma only a remark closed by a dash counts (below)
     for match in _DASHLESS.finditer(text):
         if match.group(1) == "," and not _SPEAKERS_DASH.search(text, match.end()):
             continue  # `Я знаю, сказал он мне вчера`: after a comma only a remark set off by a dash counts
@@ -301,6 +303,9 @@ def group_dialogues(
         run, slots, gap = [], [None, None], 0
 
     for paragraph in paragraphs:
+        if layout == "dash" and paragraph[0] not in _DASHES and not run:
+            report.skipped["narrative"] += 1  # most paragraphs: narration with no run of turns to end
+            continue
         turn = paragraph_turn(paragraph, layout)
         if turn is not None and turn.speaker is None and turn.gender is None and announced:
             turn.speaker, turn.gender = announced[0] or None, announced[1]
