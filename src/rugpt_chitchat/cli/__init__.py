@@ -38,6 +38,7 @@ COMMANDS = {
     "train": Command("rugpt_chitchat.cli.commands.train", "fine-tune or train a model on dialogues"),
     "evaluate": Command("rugpt_chitchat.cli.commands.evaluate", "reply perplexity and generation metrics of a checkpoint"),
     "chat": Command("rugpt_chitchat.cli.commands.chat", "talk to a checkpoint in the terminal"),
+    "merge": Command("rugpt_chitchat.cli.commands.merge", "merge a LoRA adapter checkpoint into a plain model"),
     "bot": Command("rugpt_chitchat.cli.commands.bot", "serve checkpoints as a Telegram bot (several: an A/B test)"),
     "feedback": Command("rugpt_chitchat.cli.commands.feedback", "report or export the ratings the bot collected"),
     "extract-dialogues": Command("rugpt_chitchat.cli.commands.extract_dialogues", "books and zip archives of them -> dialogue files"),

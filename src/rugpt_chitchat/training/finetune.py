@@ -31,6 +31,7 @@ from ..config import PipelineArguments, SubsetArguments, parse_config, same_as
 from ..errors import DataError, not_loadable
 from ..format import DialogueFormat, SpecialIds, default_generation_config, min_length_for_reply
 from .packing import PackedCollator, pack_samples
+from .peft import LoraArguments, quantization_kwargs, with_lora
 from ..data.readers import is_dialogue_dataset, read_many
 from ..data.samples import DATA_ATTRIBUTE, SAMPLE_COLUMNS, PipelineConfig, expand_sources, load_pipeline_settings, prepare_dataset
 from ..tokenizer import add_dialogue_special_tokens, chat_template, load_pretrained_tokenizer, train_tokenizer
@@ -117,10 +118,10 @@ class DialogueTrainingArguments(TrainingArguments):
     save_total_limit: int | None = field(default=2, metadata={"help": "See TrainingArguments."})
 
 
-ARGUMENT_CLASSES = (ModelArguments, DataArguments, DialogueTrainingArguments)
+ARGUMENT_CLASSES = (ModelArguments, DataArguments, DialogueTrainingArguments, LoraArguments)
 
 
-def parse_arguments(argv: list[str]) -> tuple[ModelArguments, DataArguments, DialogueTrainingArguments]:
+def parse_arguments(argv: list[str]) -> tuple[ModelArguments, DataArguments, DialogueTrainingArguments, LoraArguments]:
     """`--config file.yaml` gives defaults; every other `--field value` overrides them. Unknown keys are refused."""
     return parse_config(argv, ARGUMENT_CLASSES, prog="rugpt-chitchat train")
 
@@ -169,14 +170,17 @@ def load_tokenizer(
     return train_tokenizer(texts, output_dir, model_args.tokenizer_vocab_size)
 
 
-def load_model(model_args: ModelArguments, tokenizer: PreTrainedTokenizerBase, dialogue_format: DialogueFormat) -> PreTrainedModel:
+def load_model(
+    model_args: ModelArguments, tokenizer: PreTrainedTokenizerBase, dialogue_format: DialogueFormat, **pretrained_kwargs
+) -> PreTrainedModel:
     """Pretrained or new model, embeddings grown to the tokenizer (new rows: mean of the old ones), special ids
-    and sampling defaults set; refuses a format the model cannot take."""
+    and sampling defaults set; refuses a format the model cannot take. `pretrained_kwargs` go to a pretrained
+    model's `from_pretrained` (QLoRA's quantization)."""
     special = SpecialIds.from_tokenizer(tokenizer)
     if model_args.model_name_or_path:
         try:
             model = AutoModelForCausalLM.from_pretrained(
-                model_args.model_name_or_path, attn_implementation=model_args.attn_implementation
+                model_args.model_name_or_path, attn_implementation=model_args.attn_implementation, **pretrained_kwargs
             )
         except OSError as error:
             raise not_loadable(model_args.model_name_or_path, "model", error) from error
@@ -265,7 +269,9 @@ def row_width(args: DialogueTrainingArguments, dialogue_format: DialogueFormat) 
     return width
 
 
-def build_trainer(model_args: ModelArguments, data_args: DataArguments, args: DialogueTrainingArguments) -> DialogueTrainer:
+def build_trainer(
+    model_args: ModelArguments, data_args: DataArguments, args: DialogueTrainingArguments, lora_args: LoraArguments | None = None
+) -> DialogueTrainer:
     """Everything checked and prepared before the first step, so bad input fails here and not an hour in."""
     dialogue_format = data_args.dialogue_format()
     if dialogue_format.max_length < min_length_for_reply():
@@ -289,8 +295,10 @@ def build_trainer(model_args: ModelArguments, data_args: DataArguments, args: Di
         validation = with_length_column(validation, collator, data_args.preprocessing_num_workers).sort("length")
     # seeded before the model is built: one config and seed give one initial model, the same on every process
     seed_everything(args)
-    model = load_model(model_args, tokenizer, dialogue_format)
+    model = load_model(model_args, tokenizer, dialogue_format, **quantization_kwargs(lora_args))
     setattr(model.config, DATA_ATTRIBUTE, data_settings)
+    if lora_args is not None and lora_args.use_peft:
+        model = with_lora(model, lora_args, tokenizer, model_args.model_name_or_path)
     patience = args.early_stopping_patience
     return DialogueTrainer(
         model=model,
@@ -337,5 +345,4 @@ def run_training(trainer: DialogueTrainer) -> TrainingOutcome:
 
 def train(argv: list[str]) -> TrainingOutcome:
     """The `rugpt-chitchat train` job, callable from Python with the same arguments."""
-    model_args, data_args, training_args = parse_arguments(argv)
-    return run_training(build_trainer(model_args, data_args, training_args))
+    return run_training(build_trainer(*parse_arguments(argv)))

@@ -32,6 +32,7 @@ from ..errors import TrainingDiverged
 from ..format import IGNORE_INDEX, DialogueFormat
 from ..evaluation.metrics import load_metric
 from .packing import TokenBudgetBatchSampler
+from .peft import is_adapter_model, save_adapter_checkpoint
 
 
 def reply_nll_per_sample(logits: torch.Tensor | tuple, labels: torch.Tensor) -> torch.Tensor:
@@ -185,6 +186,13 @@ class DialogueTrainer(Trainer):
             prefetch_factor=self.args.dataloader_prefetch_factor,
         )
         return self.accelerator.prepare(loader)
+
+    def _save(self, output_dir: str | None = None, state_dict=None) -> None:
+        """A LoRA model saves its adapter and settings, not the base's weights (see `save_adapter_checkpoint`)."""
+        if not is_adapter_model(self.model):
+            super()._save(output_dir, state_dict)
+        elif self.args.should_save:
+            save_adapter_checkpoint(self.model, self.processing_class, output_dir or self.args.output_dir)
 
     def _issue_warnings_after_load(self, load_result) -> None:
         # A tied LM head is not saved (it is the embedding's own tensor), so loading the embedding restored it:
