@@ -232,3 +232,14 @@ def test_merge_refuses_a_checkpoint_without_an_adapter(tmp_path, tiny_model_dir,
         main(["merge", "--checkpoint", str(tiny_model_dir), "--output_dir", str(tmp_path / "merged")])
     assert exit_status.value.code == 2
     assert f"error: {tiny_model_dir}: is no adapter checkpoint" in capsys.readouterr().err
+
+
+def test_the_large_lora_config_asks_for_peft_on_every_gpt2_linear_layer():
+    repo = Path(__file__).resolve().parents[1]
+    # bf16 and tf32 need a GPU to parse at all: switched off here
+    model_args, _, args, lora = parse_arguments(
+        ["--config", str(repo / "configs" / "rugpt3large-lora.yaml"), "--bf16", "false", "--tf32", "false"]
+    )
+    assert model_args.model_name_or_path == "ai-forever/rugpt3large_based_on_gpt2"
+    assert lora.use_peft and not lora.load_in_4bit and lora.lora_target_modules == ["c_attn", "c_proj", "c_fc"]
+    assert (lora.lora_r, lora.lora_alpha) == (16, 32) and args.learning_rate == 2e-4

@@ -91,31 +91,36 @@ def new_token_ids(tokenizer: PreTrainedTokenizerBase, base_name: str) -> list[in
 
 
 def with_lora(model: PreTrainedModel, args: LoraArguments, tokenizer: PreTrainedTokenizerBase, base_name: str | None):
-    """`model` wrapped in a PeftModel: LoRA on `lora_target_modules` and the new tokens' embedding rows
-    trainable, every other weight frozen."""
+    """`model` wrapped in a PeftModel: LoRA on `lora_target_modules` and the embedding rows of the tokens the
+    base's tokenizer lacks trainable, every other weight frozen."""
     if not base_name:
         raise DataError("use_peft", "LoRA adapts a pretrained model: set model_name_or_path")
+    return lora_model(model, args, new_token_ids(tokenizer, base_name))
+
+
+def lora_model(model: PreTrainedModel, args: LoraArguments, token_ids: list[int]):
+    """`model` with LoRA adapters and the rows `token_ids` of its input embeddings (and tied head) trainable."""
     require_peft()
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
 
     if args.load_in_4bit:
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
-    tokens = new_token_ids(tokenizer, base_name)
+    targets = args.lora_target_modules
     config = LoraConfig(
         task_type="CAUSAL_LM",
         r=args.lora_r,
         lora_alpha=args.lora_alpha,
         lora_dropout=args.lora_dropout,
-        target_modules=args.lora_target_modules[0] if args.lora_target_modules == ["all-linear"] else args.lora_target_modules,
-        trainable_token_indices=tokens or None,
+        target_modules="all-linear" if targets == ["all-linear"] else targets,
+        trainable_token_indices=token_ids or None,
     )
     try:
         model = get_peft_model(model, config)
     except ValueError as error:  # e.g. target modules not found in the model
         raise DataError("lora_target_modules", str(error).splitlines()[0]) from error
     trainable, total = model.get_nb_trainable_parameters()
-    logger.info("LoRA r=%d on %s, %d new token rows: %s of %s parameters trainable (%.2f %%)", args.lora_r,
-                config.target_modules, len(tokens), f"{trainable:,}", f"{total:,}", 100 * trainable / total)
+    logger.info("LoRA r=%d on %s, %d token rows: %s of %s parameters trainable (%.2f %%)", args.lora_r,
+                config.target_modules, len(token_ids), f"{trainable:,}", f"{total:,}", 100 * trainable / total)
     return model
 
 
