@@ -16,9 +16,9 @@ from rugpt_chitchat.cli import main
 from rugpt_chitchat.errors import DataError
 from rugpt_chitchat.evaluation.report import evaluate_checkpoint
 from rugpt_chitchat.serving.generation import ChitChat
-from rugpt_chitchat.tokenizer import BOS, PAD, SPEAKER_BOT, SPEAKER_USER
+from rugpt_chitchat.tokenizer import BOS, PAD, SPEAKER_BOT, SPEAKER_USER, add_dialogue_special_tokens
 from rugpt_chitchat.training.finetune import build_trainer, parse_arguments, run_training
-from rugpt_chitchat.training.peft import load_adapter_model
+from rugpt_chitchat.training.peft import LoraArguments, load_adapter_model, save_adapter_checkpoint, with_lora
 
 pytest.importorskip("peft")
 from peft import get_peft_model_state_dict  # noqa: E402
@@ -243,3 +243,26 @@ def test_the_large_lora_config_asks_for_peft_on_every_gpt2_linear_layer():
     assert model_args.model_name_or_path == "ai-forever/rugpt3large_based_on_gpt2"
     assert lora.use_peft and not lora.load_in_4bit and lora.lora_target_modules == ["c_attn", "c_proj", "c_fc"]
     assert (lora.lora_r, lora.lora_alpha) == (16, 32) and args.learning_rate == 2e-4
+
+
+def test_an_untied_head_trains_and_reloads_the_new_rows_too(tmp_path, base_dir):
+    """A model whose LM head is not the embedding (GPT-2's is) has new rows there too, drawn at random."""
+    tokenizer = AutoTokenizer.from_pretrained(base_dir)
+    AutoModelForCausalLM.from_pretrained(base_dir, tie_word_embeddings=False).save_pretrained(tmp_path / "base")
+    tokenizer.save_pretrained(tmp_path / "base")
+    add_dialogue_special_tokens(tokenizer)
+    model = AutoModelForCausalLM.from_pretrained(tmp_path / "base")
+    assert model.lm_head.weight is not model.transformer.wte.weight
+    model.resize_token_embeddings(len(tokenizer), mean_resizing=True)
+    model = with_lora(model, LoraArguments(use_peft=True), tokenizer, str(tmp_path / "base"))
+    trainable = [name for name, weights in model.named_parameters() if weights.requires_grad]
+    assert any("lm_head.token_adapter" in name for name in trainable) and any("wte.token_adapter" in name for name in trainable)
+    with torch.no_grad():  # as training would: every adapter weight and new row moved
+        for name, weights in model.named_parameters():
+            if weights.requires_grad:
+                weights.add_(0.1)
+    save_adapter_checkpoint(model, tokenizer, tmp_path / "adapter")
+    reloaded = load_adapter_model(tmp_path / "adapter").eval()
+    ids = torch.tensor([tokenizer.convert_tokens_to_ids([BOS, SPEAKER_USER, "<|endoftext|>", SPEAKER_BOT, PAD])])
+    with torch.inference_mode():
+        torch.testing.assert_close(reloaded(input_ids=ids).logits, model.eval()(input_ids=ids).logits, atol=1e-6, rtol=0)

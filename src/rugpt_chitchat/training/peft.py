@@ -112,7 +112,7 @@ def lora_model(model: PreTrainedModel, args: LoraArguments, token_ids: list[int]
         lora_alpha=args.lora_alpha,
         lora_dropout=args.lora_dropout,
         target_modules="all-linear" if targets == ["all-linear"] else targets,
-        trainable_token_indices=token_ids or None,
+        trainable_token_indices=trainable_rows(model, token_ids),
     )
     try:
         model = get_peft_model(model, config)
@@ -122,6 +122,18 @@ def lora_model(model: PreTrainedModel, args: LoraArguments, token_ids: list[int]
     logger.info("LoRA r=%d on %s, %d token rows: %s of %s parameters trainable (%.2f %%)", args.lora_r,
                 config.target_modules, len(token_ids), f"{trainable:,}", f"{total:,}", 100 * trainable / total)
     return model
+
+
+def trainable_rows(model: PreTrainedModel, token_ids: list[int]) -> list[int] | dict[str, list[int]] | None:
+    """peft's `trainable_token_indices`: the rows of the input embeddings, which a tied LM head shares; an untied
+    head's rows of the new tokens were never trained either (and are drawn at random on each load)."""
+    if not token_ids:
+        return None
+    head = model.get_output_embeddings()
+    if head is None or head.weight is model.get_input_embeddings().weight:
+        return token_ids
+    names = {module: name for name, module in model.named_modules()}
+    return {names[model.get_input_embeddings()]: token_ids, names[head]: token_ids}
 
 
 def is_adapter_model(model: torch.nn.Module) -> bool:
