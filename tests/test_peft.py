@@ -112,10 +112,10 @@ def test_only_the_adapter_and_the_new_token_rows_train(trained, base_dir):
     frozen = [name for name in before if not is_adapter_weight(name)]
     assert "base_model.model.transformer.h.0.attn.c_attn.base_layer.weight" in frozen and len(frozen) > 20
     tokenizer = trainer.processing_class
-    added = sorted(set(tokenizer.get_vocab()) - set(AutoTokenizer.from_pretrained(base_dir).get_vocab()))
-    assert {BOS, PAD, SPEAKER_USER, SPEAKER_BOT} <= set(added)
+    added = set(tokenizer.get_vocab()) - set(AutoTokenizer.from_pretrained(base_dir).get_vocab())
+    assert added == {BOS, PAD, "<unk>", SPEAKER_USER, SPEAKER_BOT}
     indices = trainer.model.peft_config["default"].trainable_token_indices
-    assert sorted(indices) == sorted(tokenizer.convert_tokens_to_ids(added))
+    assert sorted(indices) == sorted(tokenizer.convert_tokens_to_ids([*added, "<|endoftext|>"])), "new tokens and eos"
     # the speakers are also the type ids: their rows, looked up for every position, must have moved
     rows = trainer.model.base_model.model.transformer.wte.token_adapter.trainable_tokens_delta["default"]
     moved = ~torch.isclose(rows, trainer.model.base_model.model.transformer.wte.token_adapter.trainable_tokens_original["default"]).all(dim=1)
@@ -266,3 +266,11 @@ def test_an_untied_head_trains_and_reloads_the_new_rows_too(tmp_path, base_dir):
     ids = torch.tensor([tokenizer.convert_tokens_to_ids([BOS, SPEAKER_USER, "<|endoftext|>", SPEAKER_BOT, PAD])])
     with torch.inference_mode():
         torch.testing.assert_close(reloaded(input_ids=ids).logits, model.eval()(input_ids=ids).logits, atol=1e-6, rtol=0)
+
+
+def test_the_format_tokens_train_even_where_the_base_tokenizer_has_them(tiny_model_dir):
+    """A base pretrained here (books) holds the speaker tokens in its vocabulary, but never as speakers."""
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    model = with_lora(AutoModelForCausalLM.from_pretrained(tiny_model_dir), LoraArguments(use_peft=True), tokenizer, str(tiny_model_dir))
+    formats = tokenizer.convert_tokens_to_ids([BOS, tokenizer.eos_token, PAD, SPEAKER_USER, SPEAKER_BOT])
+    assert sorted(model.peft_config["default"].trainable_token_indices) == sorted(formats)

@@ -1,8 +1,8 @@
 """LoRA through PEFT: the larger ruGPT-3 models fine-tuned on one GPU, their adapters served and merged.
 
-The dialogue format adds tokens a pretrained model never saw (the speakers, and bos/pad where it lacks them),
-and GPT-2 looks `token_type_ids` up in the same word-embedding table: those rows must train while everything
-else stays frozen. peft's `trainable_token_indices` does exactly that (the tied LM head follows), and stores the
+The dialogue format adds tokens a pretrained model never saw (the speakers, and bos/pad where it lacks them)
+or never used as the format does, and GPT-2 looks `token_type_ids` up in the same word-embedding table: those
+rows must train while everything else stays frozen. peft's `trainable_token_indices` does exactly that (the tied LM head follows), and stores the
 trained rows in the adapter. An adapter checkpoint holds the adapter, those rows and everything a full
 checkpoint holds besides the weights (config.json with the format and data settings, generation_config.json,
 tokenizer, card); `load_adapter_model` rebuilds the model from the base it names.
@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import logging
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field
 from pathlib import Path
 
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM, GenerationConfig, PreTrainedModel, PreTrainedTokenizerBase
 
 from ..errors import DataError, not_loadable
+from ..format import SpecialIds
 from ..tokenizer import load_pretrained_tokenizer
 
 logger = logging.getLogger(__name__)
@@ -83,19 +84,21 @@ def quantization_kwargs(args: LoraArguments | None) -> dict:
     return {"quantization_config": config}
 
 
-def new_token_ids(tokenizer: PreTrainedTokenizerBase, base_name: str) -> list[int]:
-    """Ids of the tokens the base model's own tokenizer lacks (the speakers, bos/pad where added): rows it
-    never trained, mean-initialised or unused."""
+def trainable_token_ids(tokenizer: PreTrainedTokenizerBase, base_name: str) -> list[int]:
+    """Ids of the dialogue format's tokens (bos, eos, pad, both speakers: roles no pretraining gave them, the
+    speakers also being the type ids) and of every token the base model's own tokenizer lacks (rows it never
+    trained, mean-initialised or unused)."""
     base_vocabulary = load_pretrained_tokenizer(base_name).get_vocab()
-    return sorted(index for token, index in tokenizer.get_vocab().items() if token not in base_vocabulary)
+    new = {index for token, index in tokenizer.get_vocab().items() if token not in base_vocabulary}
+    return sorted(new | set(astuple(SpecialIds.from_tokenizer(tokenizer))))
 
 
 def with_lora(model: PreTrainedModel, args: LoraArguments, tokenizer: PreTrainedTokenizerBase, base_name: str | None):
-    """`model` wrapped in a PeftModel: LoRA on `lora_target_modules` and the embedding rows of the tokens the
-    base's tokenizer lacks trainable, every other weight frozen."""
+    """`model` wrapped in a PeftModel: LoRA on `lora_target_modules` and the embedding rows of
+    `trainable_token_ids` trainable, every other weight frozen."""
     if not base_name:
         raise DataError("use_peft", "LoRA adapts a pretrained model: set model_name_or_path")
-    return lora_model(model, args, new_token_ids(tokenizer, base_name))
+    return lora_model(model, args, trainable_token_ids(tokenizer, base_name))
 
 
 def lora_model(model: PreTrainedModel, args: LoraArguments, token_ids: list[int]):
