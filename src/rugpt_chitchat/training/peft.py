@@ -2,10 +2,10 @@
 
 The dialogue format adds tokens a pretrained model never saw (the speakers, and bos/pad where it lacks them)
 or never used as the format does, and GPT-2 looks `token_type_ids` up in the same word-embedding table: those
-rows must train while everything else stays frozen. peft's `trainable_token_indices` does exactly that (the tied LM head follows), and stores the
-trained rows in the adapter. An adapter checkpoint holds the adapter, those rows and everything a full
-checkpoint holds besides the weights (config.json with the format and data settings, generation_config.json,
-tokenizer, card); `load_adapter_model` rebuilds the model from the base it names.
+rows must train while everything else stays frozen. peft's `trainable_token_indices` does exactly that (the
+tied LM head follows) and stores the trained rows in the adapter. An adapter checkpoint holds the adapter, those
+rows and everything a full checkpoint holds besides the weights (config.json with the format and data settings,
+generation_config.json, tokenizer, card); `load_adapter_model` rebuilds the model from the base it names.
 
 `peft` is an optional extra (`pip install 'rugpt-chitchat[peft]'`), imported only when LoRA is used.
 """
@@ -30,7 +30,8 @@ ADAPTER_CONFIG = "adapter_config.json"
 # GPT-2's attention (c_attn: q, k, v; attn.c_proj) and MLP (c_fc, mlp.c_proj) layers: LoRA on every linear
 # layer matches full fine-tuning where attention alone falls short (QLoRA paper, section 4)
 GPT2_TARGET_MODULES = ["c_attn", "c_proj", "c_fc"]
-# what training writes into the model config besides the architecture: copied onto the base when loading
+# special ids training sets in the model config (the base's own differ): copied onto the base when loading,
+# with every attribute the base's config lacks (the dialogue format, the data settings)
 RECORDED_IDS = ("bos_token_id", "eos_token_id", "pad_token_id")
 
 
@@ -40,7 +41,7 @@ class LoraArguments:
 
     use_peft: bool = field(
         default=False,
-        metadata={"help": "Train LoRA adapters (and the rows of the tokens added here) instead of every weight; "
+        metadata={"help": "Train LoRA adapters (and the rows of the dialogue tokens) instead of every weight; "
                   "needs model_name_or_path and `pip install 'rugpt-chitchat[peft]'`."},
     )
     lora_r: int = field(default=16, metadata={"help": "LoRA rank."})
