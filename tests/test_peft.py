@@ -15,6 +15,7 @@ from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, GPT2Co
 from rugpt_chitchat.cli import main
 from rugpt_chitchat.errors import DataError
 from rugpt_chitchat.evaluation.report import evaluate_checkpoint
+from rugpt_chitchat.format import DialogueFormat
 from rugpt_chitchat.serving.generation import ChitChat
 from rugpt_chitchat.tokenizer import BOS, PAD, SPEAKER_BOT, SPEAKER_USER, add_dialogue_special_tokens
 from rugpt_chitchat.training.finetune import build_trainer, parse_arguments, run_training
@@ -52,6 +53,8 @@ def base_dir(tmp_path_factory, corpus_slice) -> Path:
     config = GPT2Config(vocab_size=len(tokenizer), n_positions=128, n_embd=64, n_layer=2, n_head=2,
                         eos_token_id=tokenizer.eos_token_id, bos_token_id=tokenizer.eos_token_id)  # fmt: skip
     model = pretrained_on(GPT2LMHeadModel(config), tokenizer, corpus_slice[1500:])
+    # as a base pretrained by this project records one: an adapter checkpoint must serve with its own format
+    DialogueFormat(max_history=0, max_length=64, use_token_type_ids=False).store_in(model.config)
     directory = tmp_path_factory.mktemp("base")
     model.save_pretrained(directory)
     tokenizer.save_pretrained(directory)

@@ -30,9 +30,6 @@ ADAPTER_CONFIG = "adapter_config.json"
 # GPT-2's attention (c_attn: q, k, v; attn.c_proj) and MLP (c_fc, mlp.c_proj) layers: LoRA on every linear
 # layer matches full fine-tuning where attention alone falls short (QLoRA paper, section 4)
 GPT2_TARGET_MODULES = ["c_attn", "c_proj", "c_fc"]
-# special ids training sets in the model config (the base's own differ): copied onto the base when loading,
-# with every attribute the base's config lacks (the dialogue format, the data settings)
-RECORDED_IDS = ("bos_token_id", "eos_token_id", "pad_token_id")
 
 
 @dataclass
@@ -173,15 +170,18 @@ def load_adapter_model(path: str | Path, merge: bool = False, **model_kwargs) ->
     from peft import PeftConfig, PeftModel
 
     base_name = PeftConfig.from_pretrained(str(path)).base_model_name_or_path
-    saved = AutoConfig.from_pretrained(path)
+    # the trained model's config (format, data settings, special ids override whatever the base recorded), at
+    # the base's vocabulary size to load its weights; a QLoRA run's base was quantized, a served one is not
+    config = AutoConfig.from_pretrained(path)
+    vocab_size = config.vocab_size
+    config.__dict__.pop("quantization_config", None)
     try:
-        base = AutoModelForCausalLM.from_pretrained(base_name, **model_kwargs)
+        config.vocab_size = AutoConfig.from_pretrained(base_name).vocab_size
+        base = AutoModelForCausalLM.from_pretrained(base_name, config=config, **model_kwargs)
     except OSError as error:
         raise not_loadable(base_name, f"base model (of the adapter in {path})", error) from error
     # the added rows' values come from the adapter: no need to draw them around the mean
-    base.resize_token_embeddings(saved.vocab_size, mean_resizing=False)
-    recorded = {key: value for key, value in saved.to_dict().items() if not hasattr(base.config, key) or key in RECORDED_IDS}
-    base.config.update(recorded)
+    base.resize_token_embeddings(vocab_size, mean_resizing=False)
     model = PeftModel.from_pretrained(base, str(path))
     return model.merge_and_unload() if merge else model
 
