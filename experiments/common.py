@@ -68,8 +68,7 @@ def command_line_overrides(argv: list[str], classes: tuple[type, ...]) -> dict[s
 def fine_tune(config: str | None = None, **changes: Any) -> TrainingOutcome:
     """One `train` run: the defaults (or the YAML `config`) of train's dataclasses, RUN_DEFAULTS, then `changes`."""
     base = parse_config(["--config", config] if config else [], TRAIN_CLASSES, prog="train")
-    model_args, data_args, training_args = override(base, RUN_DEFAULTS | changes)
-    return run_training(build_trainer(model_args, data_args, training_args))
+    return run_training(build_trainer(*override(base, RUN_DEFAULTS | changes)))
 
 
 def pretrain_base(**changes: Any) -> PretrainOutcome:

@@ -50,9 +50,9 @@ def test_an_experiment_run_is_typed_overrides_of_the_train_dataclasses():
     from rugpt_chitchat.config import parse_config
     from rugpt_chitchat.training.finetune import ARGUMENT_CLASSES
 
-    model, data, training = override(parse_config([], ARGUMENT_CLASSES, prog="train"),
+    model, data, training, lora = override(parse_config([], ARGUMENT_CLASSES, prog="train"),
                                      VARIANTS["baseline"] | {"max_steps": 7, "seed": 3, "cudnn_attention": False})
     assert data.max_history == 0 and not data.dialogue_format().use_token_type_ids
     assert training.max_steps == 7 and training.seed == 3 and not training.cudnn_attention
     with pytest.raises(ValueError, match="max_histroy"):
-        override((model, data, training), {"max_histroy": 2})
+        override((model, data, training, lora), {"max_histroy": 2})

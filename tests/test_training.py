@@ -236,7 +236,7 @@ def test_attention_kernels_can_be_chosen(tiny_model_dir, source):
 
 
 def test_command_line_overrides_the_yaml_config():
-    model_args, data_args, args = parse_arguments(
+    model_args, data_args, args, _ = parse_arguments(
         ["--config", str(REPO / "configs" / "tiny.yaml"), "--max_steps", "7", "--output_dir", "elsewhere"]
     )
     assert (args.max_steps, args.output_dir) == (7, "elsewhere")
@@ -248,7 +248,7 @@ def test_the_gpu_config_asks_for_bf16_tf32_fused_adamw_compile_and_workers():
     # bf16 and tf32 need a GPU to parse at all: the values are read from the YAML, then switched off here
     config = yaml.safe_load((REPO / "configs" / "rugpt3small.yaml").read_text(encoding="utf-8"))
     assert config["bf16"] and config["tf32"]
-    *_, args = parse_arguments(["--config", str(REPO / "configs" / "rugpt3small.yaml"), "--bf16", "false", "--tf32", "false"])
+    _, _, args, _ = parse_arguments(["--config", str(REPO / "configs" / "rugpt3small.yaml"), "--bf16", "false", "--tf32", "false"])
     assert args.optim == "adamw_torch_fused" and args.torch_compile
     assert args.dataloader_num_workers >= 2 and args.dataloader_pin_memory
 

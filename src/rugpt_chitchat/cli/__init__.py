@@ -39,6 +39,7 @@ COMMANDS = {
     "evaluate": Command("rugpt_chitchat.cli.commands.evaluate", "reply perplexity and generation metrics of a checkpoint"),
     "chat": Command("rugpt_chitchat.cli.commands.chat", "talk to a checkpoint in the terminal"),
     "demo": Command("rugpt_chitchat.cli.commands.demo", "talk to a checkpoint in the browser (Gradio web chat)"),
+    "merge": Command("rugpt_chitchat.cli.commands.merge", "merge a LoRA adapter checkpoint into a plain model"),
     "bot": Command("rugpt_chitchat.cli.commands.bot", "serve checkpoints as a Telegram bot (several: an A/B test)"),
     "serve": Command("rugpt_chitchat.cli.commands.serve", "serve checkpoints over an OpenAI-compatible chat API"),
     "feedback": Command("rugpt_chitchat.cli.commands.feedback", "report or export the ratings the bot collected"),

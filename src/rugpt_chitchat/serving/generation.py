@@ -32,6 +32,7 @@ from ..format import (
 )
 from ..tokenizer import load_pretrained_tokenizer
 from .streaming import OnText, WordStreamer
+from ..training.peft import is_adapter_checkpoint, load_adapter_model
 
 logger = logging.getLogger(__name__)
 
@@ -86,14 +87,18 @@ class ChitChat:
     @classmethod
     def from_pretrained(cls, path: str, device: str | None = None, **model_kwargs) -> ChitChat:
         """Load model, tokenizer, the dialogue format (config.json, or an older checkpoint's dialogue_format.json)
-        and generation_config.json (defaults when absent).
+        and generation_config.json (defaults when absent). An adapter checkpoint (`use_peft`) loads as its base
+        with the adapter merged in.
 
         `model_kwargs` go to `AutoModelForCausalLM.from_pretrained` (e.g. `dtype`, `attn_implementation`).
         """
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         tokenizer = load_pretrained_tokenizer(path)
         try:
-            model = AutoModelForCausalLM.from_pretrained(path, **model_kwargs)
+            if is_adapter_checkpoint(path):
+                model = load_adapter_model(path, merge=True, **model_kwargs)
+            else:
+                model = AutoModelForCausalLM.from_pretrained(path, **model_kwargs)
         except OSError as error:
             raise not_loadable(path, "model", error) from error
         model = model.to(device)

@@ -26,6 +26,7 @@ from ..config import PipelineConfig, SubsetArguments, parse_config
 from ..errors import DataError
 from ..format import DialogueFormat, min_length_for_reply
 from .packing import PackedCollator, pack_samples
+from .peft import LoraArguments, quantization_kwargs, with_lora
 from ..data.readers import is_dialogue_dataset, read_many
 from ..data.samples import DATA_ATTRIBUTE, SAMPLE_COLUMNS, expand_sources, load_pipeline_settings, prepare_dataset
 from ..tokenizer import chat_template, train_tokenizer
@@ -72,10 +73,10 @@ class DialogueTrainingArguments(JobArguments):
     )
 
 
-ARGUMENT_CLASSES = (ModelArguments, DataArguments, DialogueTrainingArguments)
+ARGUMENT_CLASSES = (ModelArguments, DataArguments, DialogueTrainingArguments, LoraArguments)
 
 
-def parse_arguments(argv: list[str]) -> tuple[ModelArguments, DataArguments, DialogueTrainingArguments]:
+def parse_arguments(argv: list[str]) -> tuple[ModelArguments, DataArguments, DialogueTrainingArguments, LoraArguments]:
     """`--config file.yaml` gives defaults; every other `--field value` overrides them. Unknown keys are refused."""
     return parse_config(argv, ARGUMENT_CLASSES, prog="rugpt-chitchat train")
 
@@ -181,7 +182,9 @@ def row_width(args: DialogueTrainingArguments, dialogue_format: DialogueFormat) 
     return width
 
 
-def build_trainer(model_args: ModelArguments, data_args: DataArguments, args: DialogueTrainingArguments) -> DialogueTrainer:
+def build_trainer(
+    model_args: ModelArguments, data_args: DataArguments, args: DialogueTrainingArguments, lora_args: LoraArguments | None = None
+) -> DialogueTrainer:
     """Everything checked and prepared before the first step, so bad input fails here and not an hour in."""
     data_args.seed = args.seed  # one `--seed` for the split and the run
     dialogue_format = data_args.dialogue_format()
@@ -211,8 +214,10 @@ def build_trainer(model_args: ModelArguments, data_args: DataArguments, args: Di
         validation = with_length_column(validation, collator, data_args.preprocessing_num_workers).sort("length")
     # seeded before the model is built: one config and seed give one initial model, the same on every process
     seed_everything(args)
-    model = load_model(model_args, tokenizer, dialogue_format)
+    model = load_model(model_args, tokenizer, dialogue_format, **quantization_kwargs(lora_args))
     setattr(model.config, DATA_ATTRIBUTE, data_settings)
+    if lora_args is not None and lora_args.use_peft:
+        model = with_lora(model, lora_args, tokenizer, model_args.model_name_or_path)
     return DialogueTrainer(
         model=model,
         args=args,
@@ -250,6 +255,5 @@ def run_training(trainer: DialogueTrainer) -> TrainingOutcome:
 def train(argv: Sequence[str] = (), **overrides) -> TrainingOutcome:
     """The `rugpt-chitchat train` job from Python: `train(["--config", "configs/tiny.yaml"], max_steps=100)`.
 
-    `argv` is what the command line takes; keyword fields (of any of the three argument classes) override it."""
-    model_args, data_args, training_args = with_overrides(parse_arguments(list(argv)), overrides)
-    return run_training(build_trainer(model_args, data_args, training_args))
+    `argv` is what the command line takes; keyword fields (of any of the four argument classes) override it."""
+    return run_training(build_trainer(*with_overrides(parse_arguments(list(argv)), overrides)))

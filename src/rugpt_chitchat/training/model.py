@@ -51,16 +51,17 @@ def named_tokenizer(name: str, output_dir: str, reuse_trained: bool) -> PreTrain
 
 def load_model(
     model_args: ModelArguments, tokenizer: PreTrainedTokenizerBase, dialogue_format: DialogueFormat | None = None,
-    max_length: int | None = None,
+    max_length: int | None = None, **pretrained_kwargs,
 ) -> PreTrainedModel:
     """Pretrained or new model, embeddings grown to the tokenizer (new rows: mean of the old ones), special ids
     and sampling defaults set. With a `dialogue_format` (fine-tuning) the config carries it and a format the
-    model cannot take is refused; a prose base (pretraining, `max_length` = its block) carries none."""
+    model cannot take is refused; a prose base (pretraining, `max_length` = its block) carries none.
+    `pretrained_kwargs` go to a pretrained model's `from_pretrained` (QLoRA's quantization)."""
     special = SpecialIds.from_tokenizer(tokenizer)
     if model_args.model_name_or_path:
         try:
             model = AutoModelForCausalLM.from_pretrained(
-                model_args.model_name_or_path, attn_implementation=model_args.attn_implementation
+                model_args.model_name_or_path, attn_implementation=model_args.attn_implementation, **pretrained_kwargs
             )
         except OSError as error:
             raise not_loadable(model_args.model_name_or_path, "model", error) from error

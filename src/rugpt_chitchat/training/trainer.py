@@ -31,6 +31,7 @@ from .collator import LENGTH_COLUMN, LOSS_WEIGHTS
 from ..errors import TrainingDiverged
 from ..format import IGNORE_INDEX, DialogueFormat
 from .packing import TokenBudgetBatchSampler
+from .peft import is_adapter_model, save_adapter_checkpoint
 
 
 def weighted_token_loss(logits: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
@@ -193,6 +194,13 @@ class DialogueTrainer(AtomicCheckpoints, Trainer):
             worker_init_fn=partial(seed_worker, num_workers=self.args.dataloader_num_workers, rank=self.args.process_index),
         )
         return self.accelerator.prepare(loader)
+
+    def _save(self, output_dir: str | None = None, state_dict=None) -> None:
+        """A LoRA model saves its adapter and settings, not the base's weights (see `save_adapter_checkpoint`)."""
+        if not is_adapter_model(self.model):
+            super()._save(output_dir, state_dict)
+        elif self.args.should_save:
+            save_adapter_checkpoint(self.model, self.processing_class, output_dir or self.args.output_dir)
 
     def _issue_warnings_after_load(self, load_result) -> None:
         # A tied LM head is not saved (it is the embedding's own tensor), so loading the embedding restored it:

@@ -5,18 +5,21 @@ from __future__ import annotations
 
 from ...training.finetune import ARGUMENT_CLASSES as ARGUMENTS
 from ...training.finetune import DataArguments, DialogueTrainingArguments, ModelArguments
+from ...training.peft import LoraArguments
 
 __all__ = ["ARGUMENTS", "run"]
 
 
-def run(model_args: ModelArguments, data_args: DataArguments, training_args: DialogueTrainingArguments) -> None:
+def run(
+    model_args: ModelArguments, data_args: DataArguments, training_args: DialogueTrainingArguments, lora_args: LoraArguments
+) -> None:
     from accelerate import PartialState
 
     from ...evaluation.report import SAMPLE_HISTORIES
     from ...serving.generation import ChitChat
     from ...training.finetune import build_trainer, run_training
 
-    outcome = run_training(build_trainer(model_args, data_args, training_args))
+    outcome = run_training(build_trainer(model_args, data_args, training_args, lora_args))
     if not PartialState().is_main_process:
         return
     print(f"\nValidation reply perplexity: {outcome.perplexity_before:.1f} before, {outcome.perplexity_after:.1f} after "
