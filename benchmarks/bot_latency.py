@@ -16,6 +16,8 @@ import logging
 import statistics
 import sys
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
@@ -55,22 +57,26 @@ async def chat_latencies(fake: FakeTelegram, chat_id: int, turns: int) -> list[f
     return latencies
 
 
-async def measure(chitchat, chats: int, turns: int, max_batch_size: int, max_wait_ms: float) -> list[float]:
+@asynccontextmanager
+async def polling_bot(chitchat, **settings) -> AsyncIterator[FakeTelegram]:
+    """A bot serving `chitchat` against a fake Bot API server, polling until the block ends."""
     fake = FakeTelegram(TOKEN)
-    settings = BotSettings(
-        api_server=await fake.start(), max_batch_size=max_batch_size, max_wait_ms=max_wait_ms, rate_limit="off",
-        polling_timeout=1,
-    )
-    dispatcher = build_dispatcher(chitchat, settings)
-    polling = asyncio.create_task(serve(build_bot(TOKEN, settings), dispatcher, settings, handle_signals=False))
+    bot_settings = BotSettings(api_server=await fake.start(), rate_limit="off", polling_timeout=1, **settings)
+    dispatcher = build_dispatcher(chitchat, bot_settings)
+    polling = asyncio.create_task(serve(build_bot(TOKEN, bot_settings), dispatcher, bot_settings, handle_signals=False))
     while not fake.sent("getUpdates"):
         await asyncio.sleep(0.01)
     try:
-        per_chat = await asyncio.gather(*(chat_latencies(fake, 1000 + chat, turns) for chat in range(chats)))
+        yield fake
     finally:
-        await dispatcher.stop_gracefully(settings.shutdown_timeout)
+        await dispatcher.stop_gracefully(bot_settings.shutdown_timeout)
         await polling
         await fake.stop()
+
+
+async def measure(chitchat, chats: int, turns: int, max_batch_size: int, max_wait_ms: float) -> list[float]:
+    async with polling_bot(chitchat, max_batch_size=max_batch_size, max_wait_ms=max_wait_ms) as fake:
+        per_chat = await asyncio.gather(*(chat_latencies(fake, 1000 + chat, turns) for chat in range(chats)))
     return [latency for latencies in per_chat for latency in latencies]
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import statistics
 import sys
 import tempfile
 import time
@@ -24,13 +23,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from fake_telegram import FakeTelegram  # noqa: E402
+from bot_latency import p50_p95, polling_bot  # noqa: E402
 from generate import CORPUS, read_dialogues, tiny_checkpoint  # noqa: E402
 
-from rugpt_chitchat.serving.bot import BotSettings, build_bot, build_dispatcher, serve  # noqa: E402
 from rugpt_chitchat.serving.generation import ChitChat  # noqa: E402
-
-TOKEN = "123456:AAHbenchmarkTokenNotSecret_0123456789"
-
 
 async def chat_timings(fake: FakeTelegram, chat_id: int, texts: list[str]) -> list[tuple[float | None, float]]:
     """(first draft, final message) seconds after the push, for each of `texts` sent in turn."""
@@ -47,24 +43,9 @@ async def chat_timings(fake: FakeTelegram, chat_id: int, texts: list[str]) -> li
 
 
 async def measure(chat: ChitChat, chats: int, texts: list[str], max_batch_size: int) -> list[tuple[float | None, float]]:
-    fake = FakeTelegram(TOKEN)
-    settings = BotSettings(api_server=await fake.start(), max_batch_size=max_batch_size, max_wait_ms=20, rate_limit="off",
-                           polling_timeout=1, stream=True)  # fmt: skip
-    dispatcher = build_dispatcher(chat, settings)
-    polling = asyncio.create_task(serve(build_bot(TOKEN, settings), dispatcher, settings, handle_signals=False))
-    while not fake.sent("getUpdates"):
-        await asyncio.sleep(0.01)
-    try:
+    async with polling_bot(chat, max_batch_size=max_batch_size, max_wait_ms=20, stream=True) as fake:
         per_chat = await asyncio.gather(*(chat_timings(fake, 2000 + i, texts[i::chats]) for i in range(chats)))
-    finally:
-        await dispatcher.stop_gracefully(settings.shutdown_timeout)
-        await polling
-        await fake.stop()
     return [timing for timings in per_chat for timing in timings]
-
-
-def p50_p95(values: list[float]) -> tuple[float, float]:
-    return statistics.median(values), statistics.quantiles(values, n=20, method="inclusive")[18]
 
 
 async def main() -> None:

@@ -221,7 +221,7 @@ def _subject(tokens, i: int) -> tuple[str | None, int]:
             i += 1
             continue
         quantity = _top(word, "NUMR") or lower in {"несколько", "много", "немного"}
-        if quantity and i + 1 < len(tokens) and not _has(tokens[i + 1][0], "NOUN"):  # `немного погодя`: an adverb
+        if quantity and i + 1 < len(tokens) and not _has(tokens[i + 1], "NOUN"):  # `немного погодя`: an adverb
             i += 1
             continue
         if quantity:  # `раздалось несколько восклицаний`
@@ -341,7 +341,7 @@ def _whose_voice(subject: str) -> str | None:
         return None
     nominative = []
     for word in owner:
-        parse = next((p for p in parses(word) if "gent" in p.tag), None)
+        parse = next((p for p in _analyzer().parse(word) if "gent" in p.tag), None)  # a full parse: it inflects
         inflected = parse.inflect({"nomn"}) if parse else None
         nominative.append(inflected.word.capitalize() if inflected else word)
     return " ".join(nominative)
