@@ -23,7 +23,7 @@ from rugpt_chitchat.data.cleaning import clean_utterance
 from rugpt_chitchat.data.readers import read_many
 from rugpt_chitchat.data.samples import PipelineConfig, prepare_dataset
 from rugpt_chitchat.evaluation.ranking import draw_candidates, nll_sums_in_length_order
-from rugpt_chitchat.evaluation.report import dialogue_ids, reply_nll_sums
+from rugpt_chitchat.evaluation.probe import dialogue_ids, reply_nll_sums
 from rugpt_chitchat.format import DialogueFormat
 from rugpt_chitchat.serving.generation import ChitChat
 from rugpt_chitchat.tokenizer import train_tokenizer

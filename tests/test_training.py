@@ -483,7 +483,7 @@ def test_context_loss_weight_trains_on_the_weighted_loss_and_validates_on_the_re
     """The training loss of a context weight w is (w x context NLL + reply NLL) / (w x context tokens + reply
     tokens), computed here from the reply-only and every-token NLL of the same batch; validation scores the reply."""
     from rugpt_chitchat.training.collator import DialogueCollator
-    from rugpt_chitchat.training.trainer import reply_nll_per_sample
+    from rugpt_chitchat.scoring import reply_nll_per_sample
 
     argv = small_run(dialogue_file, tokenizer_dir, tmp_path, "--context_loss_weight", "0.25", "--max_eval_samples", "48",
                      "--max_steps", "10", "--eval_strategy", "no", "--save_strategy", "no", "--load_best_model_at_end", "false",
