@@ -1,17 +1,20 @@
 """LoRA through PEFT on a tiny GPT-2 whose tokenizer lacks the dialogue tokens (as ruGPT-3 lacks the speakers):
 only the adapter and the new token rows train, the loss falls, the adapter checkpoint serves and evaluates,
-and the merged model gives the adapter's logits."""
+and the merged model gives the adapter's logits; two data-parallel processes train one adapter, as one process
+would, and a stopped run resumes to the uninterrupted one's adapter."""
 
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
 import torch
 from safetensors.torch import load_file
-from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, GPT2Config, GPT2LMHeadModel
+from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, GPT2Config, GPT2LMHeadModel, TrainerCallback
 
+from distributed import accelerate_two_processes, run_script
 from rugpt_chitchat.cli import main
 from rugpt_chitchat.errors import DataError
 from rugpt_chitchat.evaluation.report import evaluate_checkpoint
@@ -277,3 +280,138 @@ def test_the_format_tokens_train_even_where_the_base_tokenizer_has_them(tiny_mod
     model = with_lora(AutoModelForCausalLM.from_pretrained(tiny_model_dir), LoraArguments(use_peft=True), tokenizer, str(tiny_model_dir))
     formats = tokenizer.convert_tokens_to_ids([BOS, tokenizer.eos_token, PAD, SPEAKER_USER, SPEAKER_BOT])
     assert sorted(model.peft_config["default"].trainable_token_indices) == sorted(formats)
+
+
+@pytest.fixture(scope="module")
+def base_without_dropout(tmp_path_factory, base_dir) -> Path:
+    """The base with every dropout off (LoRA's too, by `--lora_dropout 0`): two runs that see the same batches do
+    the same arithmetic."""
+    directory = tmp_path_factory.mktemp("base-no-dropout")
+    model = AutoModelForCausalLM.from_pretrained(base_dir, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0)
+    model.save_pretrained(directory)
+    AutoTokenizer.from_pretrained(base_dir).save_pretrained(directory)
+    return directory
+
+
+RECORDING_SCRIPT = """
+import sys
+import torch
+from transformers import TrainerCallback
+from rugpt_chitchat.training.finetune import build_trainer, parse_arguments, run_training
+
+class RecordWeights(TrainerCallback):
+    \"\"\"Every parameter before the first step and after the last, the trainable ones after every step: saved by
+    each process before anything (the best-model reload) loads the main process's checkpoint everywhere.\"\"\"
+
+    def on_train_begin(self, args, state, control, model=None, **kwargs):
+        record["before"] = {name: p.detach().clone() for name, p in model.named_parameters()}
+
+    def on_step_end(self, args, state, control, model=None, **kwargs):
+        record["steps"].append({name: p.detach().clone() for name, p in model.named_parameters() if p.requires_grad})
+        if state.global_step == state.max_steps:
+            record["after"] = {name: p.detach().clone() for name, p in model.named_parameters()}
+            record["world_size"] = args.world_size
+            torch.save(record, f"{args.output_dir}/weights-rank{args.process_index}.pt")
+
+record = {"steps": []}
+trainer = build_trainer(*parse_arguments(sys.argv[1:]))
+trainer.add_callback(RecordWeights)
+run_training(trainer)
+"""
+
+
+def test_two_processes_train_one_adapter_as_one_process_would(tmp_path, dialogue_file, base_without_dropout):
+    """LoRA under real data parallelism (two gloo processes, `accelerate launch`): after every step both hold the
+    same adapter and token rows, equal to a one-process run of the same global batch; the base stays frozen."""
+    common = ["--max_steps", "4", "--eval_steps", "4", "--save_steps", "4", "--max_eval_samples", "32",
+              "--lora_dropout", "0", "--train_sampling_strategy", "sequential"]  # fmt: skip
+    two, one = tmp_path / "two", tmp_path / "one"
+    run_script(RECORDING_SCRIPT, tmp_path, accelerate_two_processes(),
+               lora_run(dialogue_file, base_without_dropout, two, *common, "--per_device_train_batch_size", "8"))  # fmt: skip
+    run_script(RECORDING_SCRIPT, tmp_path, [sys.executable],
+               lora_run(dialogue_file, base_without_dropout, one, *common, "--per_device_train_batch_size", "16"))  # fmt: skip
+
+    ranks = [torch.load(two / f"weights-rank{rank}.pt") for rank in (0, 1)]
+    alone = torch.load(one / "weights-rank0.pt")
+    assert [record["world_size"] for record in ranks] == [2, 2] and alone["world_size"] == 1
+    assert len(ranks[0]["steps"]) == len(ranks[1]["steps"]) == len(alone["steps"]) == 4
+    for step, (first, second, expected) in enumerate(zip(ranks[0]["steps"], ranks[1]["steps"], alone["steps"]), 1):
+        assert first.keys() == expected.keys() and all(is_adapter_weight(name + ".") or "token_adapter" in name for name in first)
+        for name, weights in first.items():
+            assert torch.equal(weights, second[name]), f"step {step}: {name} differs between the processes"
+            # two shards summed, then all-reduced: Adam turns the other summation order into ~1e-5 at most
+            torch.testing.assert_close(weights, expected[name], rtol=1e-4, atol=5e-5, msg=f"step {step}: {name}")
+    moved = [name for name, weights in ranks[0]["after"].items() if not torch.equal(weights, ranks[0]["before"][name])]
+    assert any(".lora_B." in name for name in moved) and any("trainable_tokens_delta" in name for name in moved)
+    base = load_file(base_without_dropout / "model.safetensors")
+    frozen = {base_name(name): name for name in alone["before"] if not is_adapter_weight(name)}
+    assert frozen.keys() == base.keys(), "every base tensor (the tied head is the embedding) and nothing else"
+    for record in [*ranks, alone]:
+        for original, name in frozen.items():
+            weights = record["after"][name]
+            assert torch.equal(weights, record["before"][name]) and torch.equal(weights, alone["before"][name]), name
+            assert torch.equal(weights[: len(base[original])], base[original]), f"{name} is not the base's"  # + new rows
+    saved = load_file(two / "checkpoint-4" / "adapter_model.safetensors")
+    assert saved and all(torch.equal(tensor, ranks[0]["steps"][-1][adapter_parameter(name, ranks[0]["steps"][-1])])
+                         for name, tensor in saved.items())  # fmt: skip
+
+
+def base_name(name: str) -> str:
+    """The name in the base model of a frozen parameter of the PeftModel."""
+    return name.removeprefix("base_model.model.").replace(".token_adapter", "").replace(".base_layer", "")
+
+
+def adapter_parameter(saved_name: str, parameters: dict[str, torch.Tensor]) -> str:
+    """The parameter name of a tensor in adapter_model.safetensors (saved without the adapter's name)."""
+    return next(name for name in parameters if name.replace(".default", "") == saved_name)
+
+
+class Killed(Exception):
+    pass
+
+
+class EndAfter(TrainerCallback):
+    """Ends the run after `step`: stopped cleanly, or killed (an exception: nothing after the last checkpoint is
+    kept, as with a preempted job)."""
+
+    def __init__(self, step: int, killed: bool):
+        self.step, self.killed = step, killed
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step == self.step:
+            if self.killed:
+                raise Killed(f"killed after step {self.step}")
+            control.should_training_stop = True
+
+
+@pytest.mark.parametrize("step, killed", [(4, False), (6, True)], ids=["stopped at the checkpoint", "killed two steps later"])
+def test_an_interrupted_lora_run_resumed_from_its_last_checkpoint_ends_as_the_uninterrupted_one(
+    tmp_path, dialogue_file, base_dir, step, killed
+):
+    """With dropout on: the resumed run restores the adapter, token rows, optimizer, schedule, data position and
+    random state from checkpoint-4."""
+    common = ["--max_steps", "8", "--eval_steps", "4", "--save_steps", "4", "--max_eval_samples", "32",
+              "--load_best_model_at_end", "false", "--early_stopping_patience", "0"]  # fmt: skip
+    uninterrupted = build_trainer(*parse_arguments(lora_run(dialogue_file, base_dir, tmp_path / "whole", *common)))
+    uninterrupted.train()
+
+    interrupted = build_trainer(*parse_arguments(lora_run(dialogue_file, base_dir, tmp_path / "parts", *common)))
+    interrupted.add_callback(EndAfter(step, killed))
+    if killed:
+        with pytest.raises(Killed):
+            interrupted.train()
+    else:
+        interrupted.train()
+    assert interrupted.state.global_step == step
+    assert [path.name for path in (tmp_path / "parts").glob("checkpoint-*")] == ["checkpoint-4"]
+    resumed = build_trainer(*parse_arguments(lora_run(dialogue_file, base_dir, tmp_path / "parts", *common,
+                                                      "--resume_from_checkpoint", "last")))  # fmt: skip
+    outcome = run_training(resumed)
+
+    assert outcome.global_step == 8
+    expected = get_peft_model_state_dict(uninterrupted.model, save_embedding_layers=False)
+    got = get_peft_model_state_dict(resumed.model, save_embedding_layers=False)
+    assert got.keys() == expected.keys() and any("trainable_tokens_delta" in name for name in got)
+    assert max(float((got[name] - expected[name]).abs().max()) for name in got) <= 1e-6
+    saved = load_file(tmp_path / "parts" / "checkpoint-8" / "adapter_model.safetensors")
+    assert all(torch.equal(saved[name], got[name]) for name in saved)

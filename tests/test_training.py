@@ -7,10 +7,8 @@ import dataclasses
 import json
 import math
 import os
-import socket
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -19,6 +17,7 @@ import yaml
 from datasets import Dataset, DatasetDict
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, GenerationConfig, TrainerCallback
 
+from distributed import accelerate_two_processes, run_script
 from rugpt_chitchat.errors import DataError, TrainingDiverged
 from rugpt_chitchat.evaluation.report import learning_curve_series
 from rugpt_chitchat.format import DialogueFormat
@@ -397,21 +396,6 @@ record.write(json.dumps({"world_size": args.world_size, "checksums": checksums})
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _run_script(tmp_path: Path, launcher: list[str], argv: list[str]) -> None:
-    script = tmp_path / "train_and_record.py"
-    script.write_text(textwrap.dedent(TRAINING_SCRIPT), encoding="utf-8")
-    result = subprocess.run(
-        [*launcher, str(script), *argv], capture_output=True, text=True, timeout=300, env={**os.environ, "HF_HUB_OFFLINE": "1"}
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-
-
 def test_two_processes_train_one_model_on_disjoint_shards_as_one_process_would(tmp_path, dialogue_file, tokenizer_dir):
     """Real data parallelism: both processes hold the same weights after every step (gradients all-reduced), and
     they equal a one-process run of the same global batch. Samples in order and no dropout, so the two runs see
@@ -420,12 +404,10 @@ def test_two_processes_train_one_model_on_disjoint_shards_as_one_process_would(t
     common = ["--max_steps", "6", "--logging_steps", "1", "--eval_steps", "6", "--save_steps", "6",
               "--train_sampling_strategy", "sequential", "--config_overrides", no_dropout]  # fmt: skip
     two, one = tmp_path / "two", tmp_path / "one"
-    launch = [
-        sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-        "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(_free_port()),
-    ]  # fmt: skip
-    _run_script(tmp_path, launch, small_run(dialogue_file, tokenizer_dir, two, *common, "--per_device_train_batch_size", "8"))
-    _run_script(tmp_path, [sys.executable], small_run(dialogue_file, tokenizer_dir, one, *common, "--per_device_train_batch_size", "16"))
+    two_argv = small_run(dialogue_file, tokenizer_dir, two, *common, "--per_device_train_batch_size", "8")
+    run_script(TRAINING_SCRIPT, tmp_path, accelerate_two_processes(), two_argv)
+    one_argv = small_run(dialogue_file, tokenizer_dir, one, *common, "--per_device_train_batch_size", "16")
+    run_script(TRAINING_SCRIPT, tmp_path, [sys.executable], one_argv)
 
     records = [[json.loads(line) for line in (two / f"rank{rank}.jsonl").open()] for rank in (0, 1)]
     ids = [[i for r in rank for i in r.get("ids", [])] for rank in records]
