@@ -287,3 +287,60 @@ def test_dictionary_words_are_parsed_as_pymorphy3_parses_them():
         ours = [(p.tag, p.score, p.normal_form, p.is_known) for p in _dictionary_parses(morph, word)]
         assert ours == [(p.tag, p.score, p.normal_form, p.is_known) for p in morph.parse(word)]
     assert _dictionary_parses(morph, "кудрявенькуля") == []  # not in the dictionary: pymorphy3's guesses instead
+
+
+def test_a_crowd_shouting_is_no_one_of_the_two_and_its_turn_is_dropped():
+    paragraphs = [
+        "— Куда ты идешь? — спросил Петр.",
+        "— Домой, — отвечала Маша.",
+        "— Держи его! — закричали с другого конца улицы.",
+        "— Кого держать? — спросил Петр.",
+        "— Вора, — отвечала Маша.",
+    ]
+    report = BookReport("book")
+    dialogues = group_dialogues(paragraphs, report)
+    assert [d.speakers for d in dialogues] == [["Петр", "Маша"], ["Петр", "Маша"]]
+    assert report.skipped["crowd"] == 1
+
+
+def test_someone_speaking_to_the_narrator_after_another_spoke_to_him_is_a_third_speaker():
+    paragraphs = [
+        "— Ну что? — спросил я доктора.",
+        "— Ничего, микстуру прописал, — отвечал толстяк и ушел. Я вошел к больному.",
+        "— Видел ты здешнего эскулапа? — спросил он меня.",
+        "— Видел, — отвечал я.",
+    ]
+    dialogues = group_dialogues(paragraphs, BookReport("book"))
+    assert [d.turns for d in dialogues] == [["Ну что?", "Ничего, микстуру прописал."], ["Видел ты здешнего эскулапа?", "Видел."]]
+
+
+def test_a_remark_in_the_present_between_two_dashes_is_the_authors():
+    line = "– Дочь, Христа ради! – Она не слушает и идет. – Дочь, ради несчастной матери!… – Она остановилась. – Приди!"
+    assert spoken_words(line) == "Дочь, Христа ради! Дочь, ради несчастной матери!… Приди!"
+    assert spoken_words("– Ступай! – Она придет. – Вот увидишь.") == "Ступай! — Она придет. — Вот увидишь."  # the future: speech
+
+
+def test_a_turn_said_meanwhile_answers_no_one():
+    paragraphs = [
+        "— Ну, полно, — шепнул Аркадий.",
+        "— Смотрю я на вас, — говорил между тем Василий Иванович.",
+        "— Вон куда метнул! — промолвил Базаров.",
+    ]
+    dialogues = group_dialogues(paragraphs, BookReport("book"))
+    assert [d.speakers for d in dialogues] == [["Василий Иванович", "Базаров"]]
+
+
+def test_long_lines_with_no_remark_and_no_question_are_one_persons_monologue():
+    line = "— Я призван для того, чтобы распутать узлы всех заблуждений и ошибок, связавшие запуганных людей в кровавый и противный ком животных, взаимно пожирающих друг друга!"
+    report = BookReport("book")
+    assert group_dialogues([line, line.replace("призван", "создан"), line.replace("Я", "И я")], report) == []
+    assert report.skipped["monologue"] == 3
+    assert len(group_dialogues(["— Ты куда?", "— Домой.", "— Зачем?"], BookReport("book"))) == 1
+
+
+@pytest.mark.parametrize("remark", ["пробило два часа.", "протянул обе руки.", "прошептали ее губы."])
+def test_things_are_not_speakers(remark):
+    from rugpt_chitchat.books.remarks import remark_head
+
+    head = remark_head(remark)
+    assert head is not None and head.speaker is None and head.gender != "plur"

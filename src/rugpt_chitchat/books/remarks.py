@@ -33,8 +33,12 @@ _VERB_END = r"[а-яё](?:л[аои]?|л(?:ся|ась|ось|ись)|[еиёу�
 VERB_FIRST = re.compile(rf"[а-яё]*{_VERB_END}", re.IGNORECASE)
 _VERB_ENDING = re.compile(_VERB_END, re.IGNORECASE)
 _VOICES = {"голос", "голосок", "голоса", "бас", "шепот", "шёпот", "крик"}  # the voice is not the speaker's name
+_SOUNDS = {"голос", "голосок", "бас", "шепот", "шёпот", "крик", "восклицание", "возглас", "хор"}
 _OBJECT_PRONOUNS = {"его", "ее", "её", "их", "свои", "свой", "свою"}
 _SOMEONE = {"кто-то", "кто-нибудь", "некто", "кто"}
+_TO_ME = {"меня", "мне"}  # `спросил он меня`: the narrator is spoken to, so the narrator answers
+_THIRD_PERSON = {"он", "она", "оно", "они"}
+_MEANWHILE = ("между тем", "тем временем", "в это время")  # a remark's `говорил между тем`: not an answer
 # nouns that stand for a person already named (`Маякин` ... `съехидничал старик`), unlike ranks and trades
 # (`исправник`, `городовой`), which bring in someone new
 ANAPHORIC_NOUNS = {
@@ -165,6 +169,8 @@ class Head:
     end: int
     named: bool = True
     gender: str | None = None  # masc, femn, neut or plur, from the verb (`отвечала`) or the subject
+    addressee: str | None = None  # `я` when the remark says whom: `спросил он меня`, `сказал мне Пасынков`
+    meanwhile: bool = False  # `говорил между тем Василий Иванович`: said alongside, not in answer to the turn before
 
 
 def _token_end(text: str, index: int) -> int:
@@ -224,8 +230,10 @@ def _subject(tokens, i: int) -> tuple[str | None, int]:
         if quantity and i + 1 < len(tokens) and not _has(tokens[i + 1], "NOUN"):  # `немного погодя`: an adverb
             i += 1
             continue
-        if quantity:  # `раздалось несколько восклицаний`
+        if quantity:  # `раздалось несколько восклицаний`; `пробило два часа`, `протянул обе руки`: no speaker
             end = min(i + 2, len(tokens))
+            if end == i + 2 and _thing(tokens[i + 1]):
+                return None, end
             return " ".join(tokens[i:end]), end
         if _top(word, "ablt") and (_top(word, "NOUN") or _top(word, "ADJF")):  # `махнул рукой дьякон`
             i += 1
@@ -244,6 +252,8 @@ def _subject(tokens, i: int) -> tuple[str | None, int]:
                              or tokens[k][0].isupper()), None)
                 if name is not None and tokens[name][0].isupper():
                     return tokens[name], name + 1
+            if not word[0].isupper() and _top(tokens[i - 1], "plur") and _thing(tokens[i - 1]):
+                return None, i  # `прошептали ее губы`, `протянул руки`: things (their accusative reads as the nominative)
             return " ".join(tokens[start:i]), i
         if _top(word, "ADVB") or _top(word, "PRCL") or _top(word, "NPRO") or _top(word, "INFN") or lower == "было":
             i += 1
@@ -254,7 +264,9 @@ def _subject(tokens, i: int) -> tuple[str | None, int]:
     return None, i
 
 
-def remark_head(text: str, strict: bool = False, inverted: bool = False, after_sentence: bool = True) -> Head | None:
+def remark_head(
+    text: str, strict: bool = False, inverted: bool = False, after_sentence: bool = True, closed: bool = False
+) -> Head | None:
     """The remark `text` opens with, or None when it reads as speech.
 
     Most pieces after a dash have no word with a verb's ending among their first four words: those are speech
@@ -264,7 +276,8 @@ def remark_head(text: str, strict: bool = False, inverted: bool = False, after_s
     subject must follow, since such a dash is far more often inside speech (`Оно — растет!`). `inverted`
     (a remark without its dash): only the verb first, as `я переменился?` after a `?` is speech. A pronoun or a
     name before the verb (`Она замолчала`) only `after_sentence` (the speech before the dash ended a sentence):
-    `Юлий находился в толпе, — он услышал и повторил их` is speech.
+    `Юлий навсегда находился в толпе, — он услышал и повторил их` is speech. A piece `closed` by another dash
+    after a sentence may also be told in the present (`– Она не слушает и идет. –`): `он`/`она`/`они`, then the verb.
     """
     start = text[:80]
     if strict or inverted:
@@ -277,11 +290,11 @@ def remark_head(text: str, strict: bool = False, inverted: bool = False, after_s
                 return None
         elif not _VERB_ENDING.search(" ".join(words[:4])):
             return None
-    return _remark_head(start, strict, inverted or not after_sentence)
+    return _remark_head(start, strict, inverted or not after_sentence, closed and after_sentence)
 
 
 @lru_cache(maxsize=100_000)
-def _remark_head(text: str, strict: bool, inverted: bool) -> Head | None:
+def _remark_head(text: str, strict: bool, inverted: bool, present: bool = False) -> Head | None:
     tokens = TOKEN.findall(text)
     if not tokens or not tokens[0][0].isalpha():
         return None
@@ -297,9 +310,15 @@ def _remark_head(text: str, strict: bool, inverted: bool) -> Head | None:
         if strict or inverted or i + 1 >= len(tokens) or not (noun_end or word.lower() in _PRONOUN_SUBJECTS or (word[0].isupper() and _has(word, "Name"))):
             return None
         j = noun_end or i + 1
-        while j < min(len(tokens), i + 5) and tokens[j][0].isalpha() and (_top(tokens[j], "ADVB") or tokens[j] == "и"):
-            j += 1  # `он злобно и неслышно захохотал`
-        if j >= len(tokens) or not is_narrative_verb(tokens[j], subject_follows=False):
+        while j < min(len(tokens), i + 5) and tokens[j][0].isalpha() and (_top(tokens[j], "ADVB") or tokens[j] in ("и", "не")):
+            j += 1  # `он злобно и неслышно захохотал`, `Она не слушает`
+        if j >= len(tokens):
+            return None
+        # the present only in a piece set off by dashes on both sides, and with `он`/`она`/`они` before the verb
+        present_ok = present and word.lower() in _THIRD_PERSON
+        if not is_narrative_verb(tokens[j], subject_follows=False) and not (
+            present_ok and _has(tokens[j], "VERB", "pres", "3per") and _sentence_ends(tokens, j)
+        ):
             return None
         name = word.lower() if word.lower() == "я" else (None if word.lower() in _PRONOUN_SUBJECTS else word)
         verb = parses(tokens[j])[0]
@@ -318,13 +337,32 @@ def _remark_head(text: str, strict: bool, inverted: bool) -> Head | None:
     if not named and (strict or not past):
         return None
     lemma, gender = _verb_reading(word)
-    if not named and _top(word, "plur"):  # `кричали из залы`: several people, none of the two speakers
+    if not named and _top(word, "plur") and not _thing(tokens[end - 1]):  # `кричали из залы`: several people, none
+        # of the two speakers (`прошептали ее губы`: one)
         speaker = "они"
+    if not named and gender == "plur" and _thing(tokens[end - 1]):
+        gender = None  # `прошептали ее губы`: one person, not named
     gender = gender or (_subject_gender(speaker) if speaker else None)
     if speaker and _VOICES & set(speaker.lower().split()):  # `раздался голос Василия Ивановича`, `его голос`
         speaker = _whose_voice(speaker)
-        gender = _subject_gender(speaker) if speaker else None
-    return Head(speaker, lemma, _token_end(text, end - 1 if named else verb_at), named, gender)
+        gender = _subject_gender(speaker) if speaker else "plur" if gender == "plur" else None  # `раздались голоса`
+    # whom the remark says the speaker speaks to: `меня`/`мне` beside the verb and its subject
+    addressee = "я" if _TO_ME & {t.lower() for t in tokens[verb_at + 1 : end + 1]} else None
+    said = " ".join(tokens[: end + 1]).lower()
+    meanwhile = any(words in said for words in _MEANWHILE)
+    return Head(speaker, lemma, _token_end(text, end - 1 if named else verb_at), named, gender, addressee, meanwhile)
+
+
+@lru_cache(maxsize=100_000)
+def _thing(word: str) -> bool:
+    """A noun read first as inanimate, and not a voice or a cry (`раздались голоса`, `несколько восклицаний`)."""
+    parse = parses(word)[0]
+    return "NOUN" in parse.tag.grammemes and "inan" in parse.tag.grammemes and parse.normal_form not in _SOUNDS
+
+
+def _sentence_ends(tokens, j: int) -> bool:
+    """The piece is one short clause: at most three words after the verb (`Она не слушает и идет`)."""
+    return len(tokens) - j <= 4 and all(t[0].isalpha() for t in tokens[j + 1 :])
 
 
 @lru_cache(maxsize=100_000)

@@ -25,11 +25,11 @@ from dataclasses import dataclass, field
 
 from .layouts import book_layout, fix_lookalikes, play_line, quoted_pieces
 from .remarks import THOUGHT_VERBS, VERB_FIRST, addressees, remark_head, sentence_kind, sentences, split_tail
-from .speakers import Person, cuts, is_new_person, surely_same
+from .speakers import Person, cuts, is_new_person, spoken_to_elsewhere, surely_same
 
 __all__ = ["BookReport", "Dialogue", "Turn", "book_layout", "group_dialogues", "read_turn", "spoken_words"]
 
-SKIP_REASONS = ("narrative", "notes", "lone_turn", "empty_turn", "long_turn", "unsure_remark", "not_speech", "two_speakers")
+SKIP_REASONS = ("narrative", "notes", "lone_turn", "empty_turn", "long_turn", "unsure_remark", "not_speech", "two_speakers", "crowd", "monologue")
 _DASHES = "—–-"
 # footnote marks (`[33]`) and an editor's translations (`[Нет еще]`): nobody says them
 _BRACKETS = re.compile(r"\s?\[[^\]]{0,300}\]")
@@ -45,6 +45,7 @@ _PARENTHESIS = re.compile(r"\s*\(([^()]{10,500})\)")
 _SPEAKERS_ASIDE = re.compile(r"[а-яё][^.!?…]*(?<![а-яё])(?:я|мы)(?![а-яё])[^.!?…]*")
 _SPEAKERS_DASH = re.compile(r"\s[—–-]\s")
 # A name in the middle of a sentence (after a lower-case word or a comma), so not a capitalised first word.
+_MONOLOGUE_LINE = 150  # characters: lines of a dialogue with no remarks between them are rarely all this long
 _NAME_IN_NARRATIVE = re.compile(r"(?<=[а-яё,;:]\s)[А-ЯЁ][а-яё]{2,}")
 
 
@@ -85,10 +86,14 @@ class Turn:
     problem: str = ""
     gender: str | None = None
     announced: tuple | None = None  # who the closing narration says speaks next (`Секретарь продолжал:`)
+    addressee: str | None = None  # `я` when a remark says the narrator is spoken to (`спросил он меня`)
+    meanwhile: bool = False  # the remark says it was said meanwhile (`говорил между тем ...`), not in answer
 
     def _said_by(self, head) -> None:
         if self.speaker is None and (head.speaker or head.gender):
             self.speaker, self.gender = head.speaker, head.gender
+        self.addressee = self.addressee or head.addressee
+        self.meanwhile = self.meanwhile or head.meanwhile
 
 
 @dataclass(slots=True)
@@ -128,14 +133,15 @@ def read_turn(turn: str) -> Turn:
     if len(parts) == 1 and not _DASHLESS.search(body):
         return _closing_narration(_join_speech([body]), turn)  # half the turns: no dash inside, speech only
     segments: list[list] = [[body if len(parts) == 1 else parts[0], None]]  # [text, remark head or None]
-    for punctuation, text in zip(parts[1::2], parts[2::2]):
+    for k, (punctuation, text) in enumerate(zip(parts[1::2], parts[2::2])):
         if segments[-1][1] is not None:  # a dash after the author's words: speech again, unless the author's own
             if punctuation is None:  # `В душе было одно желание - оставаться с Адой`
                 segments[-1][0] += f" — {text}"
             else:
                 segments.append([text, None])
             continue
-        head = remark_head(text, strict=punctuation is None, after_sentence=punctuation in (".", "!", "?", "…"))
+        head = remark_head(text, strict=punctuation is None, after_sentence=punctuation in (".", "!", "?", "…"),
+                           closed=2 * k + 3 < len(parts) and parts[2 * k + 3] == ".")
         earlier = [segment[1] for segment in segments if segment[1]]
         if head and not head.named and earlier and head.gender not in (earlier[-1].gender, "neut"):
             # a second remark in one turn is rare: with no subject it must fit the first one's (`— Э! — сказал
@@ -277,6 +283,15 @@ def paragraph_turn(paragraph: str, layout: str = "dash") -> Turn | None:
     return read_turn(cleaned) if cleaned and is_turn(cleaned) else None
 
 
+def _monologue(run: list[tuple[str, str | None, bool]]) -> bool:
+    """Three or more lines, none with a remark or a name, most of them long and at most one a question: one person
+    speaking on (Горький, «Человек»: `— Я призван для того, чтобы ...` seven times), not two answering each other."""
+    if len(run) < 3 or any(remarked or speaker for _, speaker, remarked in run):
+        return False
+    lengths = sorted(len(speech) for speech, _, _ in run)
+    return lengths[len(lengths) // 2] >= _MONOLOGUE_LINE and sum("?" in speech for speech, _, _ in run) <= 1
+
+
 def group_dialogues(
     paragraphs: list[str],
     report: BookReport,
@@ -288,15 +303,17 @@ def group_dialogues(
 ) -> list[Dialogue]:
     """Cut paragraphs (stripped, non-empty) into dialogues; counts turns, dialogues and skips into `report`."""
     dialogues: list[Dialogue] = []
-    run: list[tuple[str, str | None]] = []
+    run: list[tuple[str, str | None, bool]] = []  # speech, speaker, whether a remark came with it
     slots: list[Person | None] = [None, None]  # who speaks the even and the odd turns of the run
     gap = 0  # short narrative paragraphs since the last turn of the run
     announced = None  # the next speaker, as the previous turn's closing narration names him
 
     def close_run():
         nonlocal run, slots, gap
-        if len(run) >= 2:
-            dialogues.append(Dialogue([speech for speech, _ in run], [speaker for _, speaker in run]))
+        if split_speakers and _monologue(run):
+            report.skipped["monologue"] += len(run)
+        elif len(run) >= 2:
+            dialogues.append(Dialogue([speech for speech, _, _ in run], [speaker for _, speaker, _ in run]))
             report.turns += len(run)
         elif run:
             report.skipped["lone_turn"] += 1
@@ -330,17 +347,25 @@ def group_dialogues(
         speech, fixed = fix_lookalikes(turn.speech)
         report.lookalikes += fixed
         person = (turn.speaker or "", turn.gender) if turn.speaker or turn.gender else None
-        if split_speakers and cuts(person, slots, len(run)):
-            report.speaker_splits += 1
+        if split_speakers and person and person[1] == "plur":  # `закричали с другого конца улицы`: several
+            # people at once are none of the two
+            close_run()
+            report.skipped["crowd"] += 1
+            continue
+        if split_speakers and (cuts(person, slots, len(run)) or spoken_to_elsewhere(turn.addressee, slots, len(run))
+                               or (turn.meanwhile and run)):
+            report.speaker_splits += 1  # `говорил между тем Василий Иванович`: not an answer to the turn before
             close_run()
         position = len(run) % 2
         if person and (person[0] or slots[position] is None):
             slots[position] = person
+        if split_speakers and turn.addressee and slots[1 - position] is None:
+            slots[1 - position] = (turn.addressee, None)  # `спросил он меня`: the narrator answers
         if split_speakers and slots[1 - position] is None:  # the one called by name likely answers: by gender only,
             # as `Александр Давидыч` may be `Самойленко` in the remarks
             called = [gender for name, gender in addressees(speech) if not (slots[position] and surely_same((name, gender), slots[position]))]
             slots[1 - position] = ("", called[0]) if called and called[0] else None
-        run.append((speech, turn.speaker))
+        run.append((speech, turn.speaker, bool(turn.remarks)))
         gap = 0
     close_run()
     report.dialogues = len(dialogues)
