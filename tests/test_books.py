@@ -290,6 +290,8 @@ def test_dictionary_words_are_parsed_as_pymorphy3_parses_them():
 
 
 def test_a_crowd_shouting_is_no_one_of_the_two_and_its_turn_is_dropped():
+    from rugpt_chitchat.books.remarks import remark_head
+
     paragraphs = [
         "— Куда ты идешь? — спросил Петр.",
         "— Домой, — отвечала Маша.",
@@ -301,6 +303,7 @@ def test_a_crowd_shouting_is_no_one_of_the_two_and_its_turn_is_dropped():
     dialogues = group_dialogues(paragraphs, report)
     assert [d.speakers for d in dialogues] == [["Петр", "Маша"], ["Петр", "Маша"]]
     assert report.skipped["crowd"] == 1
+    assert remark_head("закричала вся толпа.").gender == "plur"
 
 
 def test_someone_speaking_to_the_narrator_after_another_spoke_to_him_is_a_third_speaker():
@@ -333,9 +336,10 @@ def test_a_turn_said_meanwhile_answers_no_one():
 def test_long_lines_with_no_remark_and_no_question_are_one_persons_monologue():
     line = "— Я призван для того, чтобы распутать узлы всех заблуждений и ошибок, связавшие запуганных людей в кровавый и противный ком животных, взаимно пожирающих друг друга!"
     report = BookReport("book")
-    assert group_dialogues([line, line.replace("призван", "создан"), line.replace("Я", "И я")], report) == []
-    assert report.skipped["monologue"] == 3
-    assert len(group_dialogues(["— Ты куда?", "— Домой.", "— Зачем?"], BookReport("book"))) == 1
+    lines = [line, line.replace("призван", "создан"), line.replace("Я", "И я"), line.replace("ком", "клубок"), line[:-1] + "."]
+    assert group_dialogues(lines, report) == []
+    assert report.skipped["monologue"] == 5
+    assert len(group_dialogues(["— Ты куда?", "— Домой.", "— Зачем?", "— Спать.", "— Ну иди."], BookReport("book"))) == 1
 
 
 @pytest.mark.parametrize("remark", ["пробило два часа.", "протянул обе руки.", "прошептали ее губы."])

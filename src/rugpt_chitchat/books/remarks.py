@@ -34,6 +34,7 @@ VERB_FIRST = re.compile(rf"[а-яё]*{_VERB_END}", re.IGNORECASE)
 _VERB_ENDING = re.compile(_VERB_END, re.IGNORECASE)
 _VOICES = {"голос", "голосок", "голоса", "бас", "шепот", "шёпот", "крик"}  # the voice is not the speaker's name
 _SOUNDS = {"голос", "голосок", "бас", "шепот", "шёпот", "крик", "восклицание", "возглас", "хор"}
+_CROWDS = {"толпа", "народ", "хор", "публика", "толпы"}
 _OBJECT_PRONOUNS = {"его", "ее", "её", "их", "свои", "свой", "свою"}
 _SOMEONE = {"кто-то", "кто-нибудь", "некто", "кто"}
 _TO_ME = {"меня", "мне"}  # `спросил он меня`: the narrator is spoken to, so the narrator answers
@@ -343,6 +344,8 @@ def _remark_head(text: str, strict: bool, inverted: bool, present: bool = False)
     if not named and gender == "plur" and _thing(tokens[end - 1]):
         gender = None  # `прошептали ее губы`: one person, not named
     gender = gender or (_subject_gender(speaker) if speaker else None)
+    if speaker and speaker.lower().split()[-1] in _CROWDS:  # `закричала вся толпа`: several people
+        gender = "plur"
     if speaker and _VOICES & set(speaker.lower().split()):  # `раздался голос Василия Ивановича`, `его голос`
         speaker = _whose_voice(speaker)
         gender = _subject_gender(speaker) if speaker else "plur" if gender == "plur" else None  # `раздались голоса`

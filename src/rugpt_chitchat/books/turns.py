@@ -45,7 +45,8 @@ _PARENTHESIS = re.compile(r"\s*\(([^()]{10,500})\)")
 _SPEAKERS_ASIDE = re.compile(r"[а-яё][^.!?…]*(?<![а-яё])(?:я|мы)(?![а-яё])[^.!?…]*")
 _SPEAKERS_DASH = re.compile(r"\s[—–-]\s")
 # A name in the middle of a sentence (after a lower-case word or a comma), so not a capitalised first word.
-_MONOLOGUE_LINE = 150  # characters: lines of a dialogue with no remarks between them are rarely all this long
+_MONOLOGUE_TURNS = 5
+_MONOLOGUE_LINE = 80  # characters: lines of a dialogue with no remarks between them are rarely all this long
 _NAME_IN_NARRATIVE = re.compile(r"(?<=[а-яё,;:]\s)[А-ЯЁ][а-яё]{2,}")
 
 
@@ -284,12 +285,12 @@ def paragraph_turn(paragraph: str, layout: str = "dash") -> Turn | None:
 
 
 def _monologue(run: list[tuple[str, str | None, bool]]) -> bool:
-    """Three or more lines, none with a remark or a name, most of them long and at most one a question: one person
+    """Five or more lines, none with a remark, a name or a name called, nearly all long, at most one a question: one person
     speaking on (Горький, «Человек»: `— Я призван для того, чтобы ...` seven times), not two answering each other."""
-    if len(run) < 3 or any(remarked or speaker for _, speaker, remarked in run):
+    if len(run) < _MONOLOGUE_TURNS or any(remarked or speaker or addressees(speech) for speech, speaker, remarked in run):
         return False
-    lengths = sorted(len(speech) for speech, _, _ in run)
-    return lengths[len(lengths) // 2] >= _MONOLOGUE_LINE and sum("?" in speech for speech, _, _ in run) <= 1
+    long = sum(len(speech) >= _MONOLOGUE_LINE for speech, _, _ in run)
+    return long >= 0.8 * len(run) and sum("?" in speech for speech, _, _ in run) <= 1
 
 
 def group_dialogues(
