@@ -348,3 +348,43 @@ def test_things_are_not_speakers(remark):
 
     head = remark_head(remark)
     assert head is not None and head.speaker is None and head.gender != "plur"
+
+
+@pytest.mark.parametrize(
+    "line, speech",
+    [
+        ("– Полно, – не спеша перебил его Базаров. – Врачу непозволительно так говорить.", "Полно. Врачу непозволительно так говорить."),
+        ("— Ой-ой-ой! — И Степан с невольной усмешкой пожался и потер себе затылок. — Да, — прибавил он, — рука у него.",
+         "Ой-ой-ой! Да, рука у него."),
+        ("– Это будет… – здесь герой наш одну секунду, не более, подумал и сказал вдруг: – это будет двадцать четыре рубля!",
+         "Это будет… это будет двадцать четыре рубля!"),
+        ("– А он пришел, – а я ему и сказал: – ступай.", "А он пришел, — а я ему и сказал: — ступай."),  # the speaker's own `я`
+    ],
+)
+def test_remarks_opening_with_a_gerund_a_phrase_before_the_verb_or_ending_with_a_colon(line, speech):
+    assert spoken_words(line) == speech
+
+
+def test_a_turn_the_remark_turns_to_someone_else_starts_a_new_dialogue():
+    paragraphs = [
+        "– Точно так-с, – промолвил Петр.",
+        "– Куда это они едут, в город, что ли?",
+        "– Полагать надо, что в город, – прибавил он.",
+        "– Хлопоты у меня большие с мужиками, – продолжал Николай Петрович, обращаясь к сыну. – Что ты будешь делать?",
+        "– А своими наемными работниками ты доволен?",
+        "– Я гляжу в небо, – проворчал Николай Петрович и, обратившись к Петру, прибавил: – Жаль.",  # only what follows
+    ]
+    dialogues = group_dialogues(paragraphs, BookReport("book"))
+    assert [len(d.turns) for d in dialogues] == [3, 3]
+
+
+def test_a_play_line_spoken_aside_midway_or_bringing_in_a_newcomer():
+    assert play_line("Городничий. Я здесь напишу. (Пишет и в то же время говорит про себя.) А вот посмотрим!") == ("Городничий", "Я здесь напишу.")
+    paragraphs = [
+        "Хлестаков. Да зачем же?",
+        "Городничий. Я здесь напишу. (Отдает записку, и подслушивавший Бобчинский летит на сцену.)",
+        "Хлестаков. Что? Не ушиблись ли вы где-нибудь?",
+        "Бобчинский. Ничего, ничего-с.",
+    ]
+    dialogues = group_dialogues(paragraphs, BookReport("book"), layout="play")
+    assert [d.speakers for d in dialogues] == [["Хлестаков", "Городничий"], ["Хлестаков", "Бобчинский"]]

@@ -188,6 +188,10 @@ def _skip_lead(tokens, i: int) -> int:
             break
         if _top(word, "ADVB") or word.lower() in {"и", "тоже", "было", "опять", "вдруг", "еще", "ещё"}:
             i += 1
+        elif word.lower() == "не" and i + 1 < len(tokens) and tokens[i + 1][0].isalpha() and (
+            _top(tokens[i + 1], "GRND") or _top(tokens[i + 1], "ADVB")
+        ):  # `не спеша перебил его Базаров`
+            i += 1
         elif _top(word, "ablt") and (_top(word, "ADJF") or _top(word, "NOUN")):  # `страшным голосом заревел`
             i += 1
         elif _top(word, "PREP") and i + 1 < len(tokens) and tokens[i + 1][0].isalpha():
@@ -195,6 +199,9 @@ def _skip_lead(tokens, i: int) -> int:
             while i < len(tokens) and tokens[i][0].isalpha() and _top(tokens[i], "ADJF"):
                 i += 1
         elif _top(word, "GRND"):
+            if i + 1 < len(tokens) and tokens[i + 1][0].isalpha() and is_narrative_verb(tokens[i + 1], True):
+                i += 1  # `не спеша перебил`: a gerund alone, as an adverb
+                continue
             while i < len(tokens) and tokens[i] != ",":
                 i += 1
             i += 1
@@ -311,8 +318,13 @@ def _remark_head(text: str, strict: bool, inverted: bool, present: bool = False)
         if strict or inverted or i + 1 >= len(tokens) or not (noun_end or word.lower() in _PRONOUN_SUBJECTS or (word[0].isupper() and _has(word, "Name"))):
             return None
         j = noun_end or i + 1
-        while j < min(len(tokens), i + 5) and tokens[j][0].isalpha() and (_top(tokens[j], "ADVB") or tokens[j] in ("и", "не")):
+        while j < min(len(tokens), i + 6) and tokens[j][0].isalpha() and (_top(tokens[j], "ADVB") or tokens[j] in ("и", "не")):
             j += 1  # `он злобно и неслышно захохотал`, `Она не слушает`
+        if j + 2 < len(tokens) and _top(tokens[j], "PREP") and tokens[j + 1][0].isalpha():  # `И Степан с невольной
+            k = j + 1  # усмешкой пожался`: a prepositional phrase before the verb
+            while k < min(len(tokens), j + 4) and tokens[k][0].isalpha() and not is_narrative_verb(tokens[k], False):
+                k += 1
+            j = k
         if j >= len(tokens):
             return None
         # the present only in a piece set off by dashes on both sides, and with `он`/`она`/`они` before the verb

@@ -23,8 +23,8 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 
-from .layouts import book_layout, fix_lookalikes, play_line, quoted_pieces
-from .remarks import THOUGHT_VERBS, VERB_FIRST, addressees, remark_head, sentence_kind, sentences, split_tail
+from .layouts import book_layout, fix_lookalikes, play_line, quoted_pieces, stage_directions
+from .remarks import THOUGHT_VERBS, VERB_FIRST, Head, addressees, is_narrative_verb, remark_head, sentence_kind, sentences, split_tail
 from .speakers import Person, cuts, is_new_person, spoken_to_elsewhere, surely_same
 
 __all__ = ["BookReport", "Dialogue", "Turn", "book_layout", "group_dialogues", "read_turn", "spoken_words"]
@@ -44,6 +44,10 @@ _PARENTHESIS = re.compile(r"\s*\(([^()]{10,500})\)")
 # the speaker's own aside inside a sentence: lower case, the speaker its subject (`(тогда еще я держал руку ...)`)
 _SPEAKERS_ASIDE = re.compile(r"[а-яё][^.!?…]*(?<![а-яё])(?:я|мы)(?![а-яё])[^.!?…]*")
 _SPEAKERS_DASH = re.compile(r"\s[—–-]\s")
+# `обращаясь к сыну`, `обратившись к Аркадию`: whom the speaker speaks to (a dative: `сыну` and `сын` share a stem)
+_TURNING_TO = re.compile(r"(?<![а-яё])(?:обращаясь|обратившись|оборотясь|оборотившись)\s+(?:опять\s+|снова\s+)?ко?\s+([А-ЯЁа-яё]+(?:\s[А-ЯЁ][а-яё]+)?)")
+_WORDS = re.compile(r"[А-Яа-яЁё]+")
+_FIRST_PERSON = re.compile(r"(?<![а-яё])(?:я|мне|меня|мной|мой|моя|мое|моё|мою|моего|моей|моих)(?![а-яё])", re.IGNORECASE)
 # A name in the middle of a sentence (after a lower-case word or a comma), so not a capitalised first word.
 _MONOLOGUE_TURNS = 5
 _MONOLOGUE_LINE = 80  # characters: lines of a dialogue with no remarks between them are rarely all this long
@@ -89,6 +93,7 @@ class Turn:
     announced: tuple | None = None  # who the closing narration says speaks next (`Секретарь продолжал:`)
     addressee: str | None = None  # `я` when a remark says the narrator is spoken to (`спросил он меня`)
     meanwhile: bool = False  # the remark says it was said meanwhile (`говорил между тем ...`), not in answer
+    newcomers: tuple = ()  # names a play line's stage directions bring in (`подслушивавший Бобчинский летит`)
 
     def _said_by(self, head) -> None:
         if self.speaker is None and (head.speaker or head.gender):
@@ -149,6 +154,8 @@ def read_turn(turn: str) -> Turn:
             # старик ... — и пожал плечами`, `— думалось ему`); `— говаривал приказчик, — ... проточили, — пропали,
             # пани` is speech
             head = None
+        if head is None and _introduces_speech(text, parts[2 * k + 3] if 2 * k + 3 < len(parts) else None):
+            head = Head(None, "", len(text), named=False)
         if head:
             segments[-1][0] += punctuation or ""
             segments.append([text, head])
@@ -158,6 +165,26 @@ def read_turn(turn: str) -> Turn:
     if pieces is None:
         return Turn("", turn.remarks, turn.speaker, turn.dashless_remarks, "unsure_remark", turn.gender)
     return _closing_narration(_join_speech(pieces), turn)
+
+
+def _introduces_speech(text: str, closing: str | None) -> bool:
+    """A piece set off by dashes that ends with a colon and narrates in lower case, no `я` in it: the author's words
+    bringing in more speech (`это будет… — здесь герой наш одну секунду, не более, подумал и сказал вдруг: — это
+    будет двадцать четыре рубля`), whatever word it opens with."""
+    return (
+        closing == ":" and text[:1].islower() and len(text) < 200 and not _FIRST_PERSON.search(text)
+        and sentence_kind(text) == "narration"
+    )
+
+
+def _turned_to(turn: Turn) -> Turn:
+    """`turn` with `addressee` set where its first remark turns the speaker to someone for the whole turn
+    (`продолжал Николай Петрович, обращаясь к сыну`), not only for what follows a second verb (`проворчал Базаров
+    и, обратившись к Аркадию, прибавил`, `промолвил Онорио и добавил, обращаясь к своей свите`)."""
+    match = _TURNING_TO.search(turn.remarks[0])
+    if match and sum(is_narrative_verb(word, False) for word in _WORDS.findall(turn.remarks[0])) == 1:
+        turn.addressee = match.group(1)  # a second verb (`и добавил, обращаясь к своей свите`): only what follows
+    return turn
 
 
 def _closing_narration(speech: str, turn: Turn) -> Turn:
@@ -170,6 +197,8 @@ def _closing_narration(speech: str, turn: Turn) -> Turn:
         if spoken and sentence_kind(last) == "narration":
             turn.speech = " ".join(spoken)
             turn.remarks.append(last)
+    if turn.remarks and turn.addressee is None and "обра" in turn.remarks[0]:
+        _turned_to(turn)
     if turn.remarks and turn.remarks[-1].endswith(":"):
         head = remark_head(sentences(turn.remarks[-1])[-1])
         if head and (head.speaker or head.gender):
@@ -265,7 +294,10 @@ def paragraph_turn(paragraph: str, layout: str = "dash") -> Turn | None:
     """The turn a paragraph is in a book of this layout, None for narration."""
     if layout == "play":
         line = play_line(paragraph)
-        return Turn(line[1], speaker=line[0]) if line else None
+        if not line:
+            return None
+        directions = stage_directions(paragraph) if "(" in paragraph else ""
+        return Turn(line[1], speaker=line[0], newcomers=tuple(_NAME_IN_NARRATIVE.findall(directions)))
     if layout == "quotes" and paragraph[0] == "«":
         pieces = quoted_pieces(" ".join(paragraph.split()))
         if pieces is None:
@@ -360,7 +392,7 @@ def group_dialogues(
         position = len(run) % 2
         if person and (person[0] or slots[position] is None):
             slots[position] = person
-        if split_speakers and turn.addressee and slots[1 - position] is None:
+        if split_speakers and turn.addressee == "я" and slots[1 - position] is None:
             slots[1 - position] = (turn.addressee, None)  # `спросил он меня`: the narrator answers
         if split_speakers and slots[1 - position] is None:  # the one called by name likely answers: by gender only,
             # as `Александр Давидыч` may be `Самойленко` in the remarks
@@ -368,6 +400,10 @@ def group_dialogues(
             slots[1 - position] = ("", called[0]) if called and called[0] else None
         run.append((speech, turn.speaker, bool(turn.remarks)))
         gap = 0
+        people = [slot for slot in slots if slot and slot[0]]
+        if split_speakers and turn.newcomers and any(is_new_person(name, people) for name in turn.newcomers):
+            report.speaker_splits += 1  # the next line is likely said to the newcomer
+            close_run()
     close_run()
     report.dialogues = len(dialogues)
     return dialogues
