@@ -388,3 +388,20 @@ def test_a_play_line_spoken_aside_midway_or_bringing_in_a_newcomer():
     ]
     dialogues = group_dialogues(paragraphs, BookReport("book"), layout="play")
     assert [d.speakers for d in dialogues] == [["Хлестаков", "Городничий"], ["Хлестаков", "Бобчинский"]]
+
+
+def test_narration_run_on_after_a_question_is_the_authors_and_ends_the_dialogue():
+    paragraphs = [
+        "– Ну вот, ты это и опиши.",
+        "– Что же в этом ты находишь смешного? Полозов только глазами повел. Сок от апельсина тек по его подбородку.",
+        "– Это твоя жена тебя посылала? – спросил Санин спустя немного времени.",
+        "– Она самая.",
+    ]
+    dialogues = group_dialogues(paragraphs, BookReport("book"))
+    assert [d.turns for d in dialogues] == [["Ну вот, ты это и опиши.", "Что же в этом ты находишь смешного?"],
+                                            ["Это твоя жена тебя посылала?", "Она самая."]]
+    assert spoken_words("– Где он? Он ушел вчера.") == "Где он? Он ушел вчера."  # one sentence may be the speaker's
+
+
+def test_was_is_no_remark_verb():
+    assert spoken_words("– Нет, я господская… была господская.") == "Нет, я господская… была господская."

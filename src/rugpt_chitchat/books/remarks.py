@@ -143,6 +143,11 @@ def addressees(speech: str) -> list[tuple[str, str | None]]:
     return found
 
 
+def is_name(word: str) -> bool:
+    """A first name, surname or patronymic in the dictionary (`Полозов`, `Анюта`)."""
+    return _name_gender(word)[0]
+
+
 @lru_cache(maxsize=100_000)
 def _name_gender(word: str) -> tuple[bool, str | None]:
     parse = next((p for p in parses(word) if p.is_known and {"Name", "Surn", "Patr"} & p.tag.grammemes), None)
@@ -350,6 +355,8 @@ def _remark_head(text: str, strict: bool, inverted: bool, present: bool = False)
     if not named and (strict or not past):
         return None
     lemma, gender = _verb_reading(word)
+    if lemma == "быть":  # `я господская… была господская`: a predicate, not a remark's verb
+        return None
     if not named and _top(word, "plur") and not _thing(tokens[end - 1]):  # `кричали из залы`: several people, none
         # of the two speakers (`прошептали ее губы`: one)
         speaker = "они"

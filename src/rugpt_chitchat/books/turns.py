@@ -24,7 +24,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from .layouts import book_layout, fix_lookalikes, play_line, quoted_pieces, stage_directions
-from .remarks import THOUGHT_VERBS, VERB_FIRST, Head, addressees, is_narrative_verb, remark_head, sentence_kind, sentences, split_tail
+from .remarks import THOUGHT_VERBS, VERB_FIRST, Head, addressees, is_narrative_verb, is_name as _name, remark_head, sentence_kind, sentences, split_tail
 from .speakers import Person, cuts, is_new_person, spoken_to_elsewhere, surely_same
 
 __all__ = ["BookReport", "Dialogue", "Turn", "book_layout", "group_dialogues", "read_turn", "spoken_words"]
@@ -47,6 +47,7 @@ _SPEAKERS_DASH = re.compile(r"\s[—–-]\s")
 # `обращаясь к сыну`, `обратившись к Аркадию`: whom the speaker speaks to (a dative: `сыну` and `сын` share a stem)
 _TURNING_TO = re.compile(r"(?<![а-яё])(?:обращаясь|обратившись|оборотясь|оборотившись)\s+(?:опять\s+|снова\s+)?ко?\s+([А-ЯЁа-яё]+(?:\s[А-ЯЁ][а-яё]+)?)")
 _WORDS = re.compile(r"[А-Яа-яЁё]+")
+_WE = re.compile(r"(?<![а-яё])(?:я|мне|меня|мной|мой|моя|мое|моё|мы|нас|нам|нами|наш|наша)(?![а-яё])", re.IGNORECASE)
 _FIRST_PERSON = re.compile(r"(?<![а-яё])(?:я|мне|меня|мной|мой|моя|мое|моё|мою|моего|моей|моих)(?![а-яё])", re.IGNORECASE)
 # A name in the middle of a sentence (after a lower-case word or a comma), so not a capitalised first word.
 _MONOLOGUE_TURNS = 5
@@ -94,6 +95,7 @@ class Turn:
     addressee: str | None = None  # `я` when a remark says the narrator is spoken to (`спросил он меня`)
     meanwhile: bool = False  # the remark says it was said meanwhile (`говорил между тем ...`), not in answer
     newcomers: tuple = ()  # names a play line's stage directions bring in (`подслушивавший Бобчинский летит`)
+    closes: bool = False  # narration runs on after the speech (`... смешного? Полозов только глазами повел.`)
 
     def _said_by(self, head) -> None:
         if self.speaker is None and (head.speaker or head.gender):
@@ -187,11 +189,31 @@ def _turned_to(turn: Turn) -> Turn:
     return turn
 
 
+def _trailing_narration(turn: Turn) -> None:
+    """Narration the book runs on with after a question or an exclamation, no dash between (`Что же в этом ты
+    находишь смешного? Полозов только глазами повел. Сок от апельсина тек по его подбородку.`): sentences in the
+    past, no `я` or `мы`, at least two, the first opening with a name (`Она его не любила.` may be said), go to
+    `turn.remarks`."""
+    spoken = sentences(turn.speech)
+    k = len(spoken)
+    while k > 1 and sentence_kind(spoken[k - 1]) == "narration" and not _WE.search(spoken[k - 1]):
+        k -= 1
+    if len(spoken) - k < 2 or not spoken[k - 1].endswith(("?", "!")):
+        return  # one sentence may be the speaker's own (`Где он? Он ушел вчера.`); two seldom are
+    first = _WORDS.match(spoken[k])
+    if first and first.group()[0].isupper() and _name(first.group()):
+        turn.speech = " ".join(spoken[:k])
+        turn.remarks.append(" ".join(spoken[k:]))
+        turn.closes = True  # the narration stands between this turn and the next, as a paragraph of it would
+
+
 def _closing_narration(speech: str, turn: Turn) -> Turn:
     """`turn` with `speech`, less a closing sentence of narration that opens the next turn
     (`...довериться. Опять понизив голос, Даша вдруг спросила:`, `...мы приехали. А нищий сказал:`); who that
     sentence says speaks next goes to `turn.announced` (`Секретарь продолжал:`)."""
     turn.speech = speech
+    if speech.endswith((".", " .")) and ("? " in speech or "! " in speech):
+        _trailing_narration(turn)
     if speech.endswith(":"):
         *spoken, last = sentences(speech)
         if spoken and sentence_kind(last) == "narration":
@@ -403,6 +425,8 @@ def group_dialogues(
         people = [slot for slot in slots if slot and slot[0]]
         if split_speakers and turn.newcomers and any(is_new_person(name, people) for name in turn.newcomers):
             report.speaker_splits += 1  # the next line is likely said to the newcomer
+            close_run()
+        elif turn.closes:
             close_run()
     close_run()
     report.dialogues = len(dialogues)
