@@ -39,7 +39,7 @@ _OBJECT_PRONOUNS = {"его", "ее", "её", "их", "свои", "свой", "�
 _SOMEONE = {"кто-то", "кто-нибудь", "некто", "кто"}
 _TO_ME = {"меня", "мне"}  # `спросил он меня`: the narrator is spoken to, so the narrator answers
 _THIRD_PERSON = {"он", "она", "оно", "они"}
-_MEANWHILE = ("между тем", "тем временем", "в это время")  # a remark's `говорил между тем`: not an answer
+_MEANWHILE = {"между", "временем"}  # with `тем` in a remark's head (`говорил между тем`, `тем временем`): not an answer
 # nouns that stand for a person already named (`Маякин` ... `съехидничал старик`), unlike ranks and trades
 # (`исправник`, `городовой`), which bring in someone new
 ANAPHORIC_NOUNS = {
@@ -369,9 +369,9 @@ def _remark_head(text: str, strict: bool, inverted: bool, present: bool = False)
         speaker = _whose_voice(speaker)
         gender = _subject_gender(speaker) if speaker else "plur" if gender == "plur" else None  # `раздались голоса`
     # whom the remark says the speaker speaks to: `меня`/`мне` beside the verb and its subject
-    addressee = "я" if _TO_ME & {t.lower() for t in tokens[verb_at + 1 : end + 1]} else None
-    said = " ".join(tokens[: end + 1]).lower()
-    meanwhile = any(words in said for words in _MEANWHILE)
+    words = {t.lower() for t in tokens[: end + 1]}
+    addressee = "я" if _TO_ME & words else None
+    meanwhile = "тем" in words and bool(_MEANWHILE & words)
     return Head(speaker, lemma, _token_end(text, end - 1 if named else verb_at), named, gender, addressee, meanwhile)
 
 

@@ -47,6 +47,7 @@ _SPEAKERS_DASH = re.compile(r"\s[—–-]\s")
 # `обращаясь к сыну`, `обратившись к Аркадию`: whom the speaker speaks to (a dative: `сыну` and `сын` share a stem)
 _TURNING_TO = re.compile(r"(?<![а-яё])(?:обращаясь|обратившись|оборотясь|оборотившись)\s+(?:опять\s+|снова\s+)?ко?\s+([А-ЯЁа-яё]+(?:\s[А-ЯЁ][а-яё]+)?)")
 _WORDS = re.compile(r"[А-Яа-яЁё]+")
+_NAME_AFTER_QUESTION = re.compile(r"[?!] ([А-ЯЁ][а-яё]+)")
 _WE = re.compile(r"(?<![а-яё])(?:я|мне|меня|мной|мой|моя|мое|моё|мы|нас|нам|нами|наш|наша)(?![а-яё])", re.IGNORECASE)
 _FIRST_PERSON = re.compile(r"(?<![а-яё])(?:я|мне|меня|мной|мой|моя|мое|моё|мою|моего|моей|моих)(?![а-яё])", re.IGNORECASE)
 # A name in the middle of a sentence (after a lower-case word or a comma), so not a capitalised first word.
@@ -156,7 +157,7 @@ def read_turn(turn: str) -> Turn:
             # старик ... — и пожал плечами`, `— думалось ему`); `— говаривал приказчик, — ... проточили, — пропали,
             # пани` is speech
             head = None
-        if head is None and _introduces_speech(text, parts[2 * k + 3] if 2 * k + 3 < len(parts) else None):
+        if head is None and 2 * k + 3 < len(parts) and parts[2 * k + 3] == ":" and _introduces_speech(text):
             head = Head(None, "", len(text), named=False)
         if head:
             segments[-1][0] += punctuation or ""
@@ -169,14 +170,11 @@ def read_turn(turn: str) -> Turn:
     return _closing_narration(_join_speech(pieces), turn)
 
 
-def _introduces_speech(text: str, closing: str | None) -> bool:
-    """A piece set off by dashes that ends with a colon and narrates in lower case, no `я` in it: the author's words
+def _introduces_speech(text: str) -> bool:
+    """A piece set off by dashes that ends with a colon (the caller checks) and narrates in lower case, no `я` in it: the author's words
     bringing in more speech (`это будет… — здесь герой наш одну секунду, не более, подумал и сказал вдруг: — это
     будет двадцать четыре рубля`), whatever word it opens with."""
-    return (
-        closing == ":" and text[:1].islower() and len(text) < 200 and not _FIRST_PERSON.search(text)
-        and sentence_kind(text) == "narration"
-    )
+    return text[:1].islower() and len(text) < 200 and not _FIRST_PERSON.search(text) and sentence_kind(text) == "narration"
 
 
 def _turned_to(turn: Turn) -> Turn:
@@ -195,16 +193,16 @@ def _trailing_narration(turn: Turn) -> None:
     past, no `я` or `мы`, at least two, the first opening with a name (`Она его не любила.` may be said), go to
     `turn.remarks`."""
     spoken = sentences(turn.speech)
-    k = len(spoken)
-    while k > 1 and sentence_kind(spoken[k - 1]) == "narration" and not _WE.search(spoken[k - 1]):
-        k -= 1
-    if len(spoken) - k < 2 or not spoken[k - 1].endswith(("?", "!")):
-        return  # one sentence may be the speaker's own (`Где он? Он ушел вчера.`); two seldom are
-    first = _WORDS.match(spoken[k])
-    if first and first.group()[0].isupper() and _name(first.group()):
+    for k in range(1, len(spoken) - 1):  # the cheap tests first: most turns have no name opening a sentence
+        first = _WORDS.match(spoken[k])
+        if not (spoken[k - 1].endswith(("?", "!")) and first and first.group()[0].isupper() and _name(first.group())):
+            continue
+        if any(_WE.search(sentence) or sentence_kind(sentence) != "narration" for sentence in spoken[k:]):
+            continue
         turn.speech = " ".join(spoken[:k])
         turn.remarks.append(" ".join(spoken[k:]))
         turn.closes = True  # the narration stands between this turn and the next, as a paragraph of it would
+        return
 
 
 def _closing_narration(speech: str, turn: Turn) -> Turn:
@@ -212,7 +210,9 @@ def _closing_narration(speech: str, turn: Turn) -> Turn:
     (`...довериться. Опять понизив голос, Даша вдруг спросила:`, `...мы приехали. А нищий сказал:`); who that
     sentence says speaks next goes to `turn.announced` (`Секретарь продолжал:`)."""
     turn.speech = speech
-    if speech.endswith((".", " .")) and ("? " in speech or "! " in speech):
+    if speech.endswith(".") and ("? " in speech or "! " in speech) and any(
+        _name(match.group(1)) for match in _NAME_AFTER_QUESTION.finditer(speech)
+    ):
         _trailing_narration(turn)
     if speech.endswith(":"):
         *spoken, last = sentences(speech)
@@ -365,7 +365,7 @@ def group_dialogues(
 
     def close_run():
         nonlocal run, slots, gap
-        if split_speakers and _monologue(run):
+        if split_speakers and len(run) >= _MONOLOGUE_TURNS and _monologue(run):
             report.skipped["monologue"] += len(run)
         elif len(run) >= 2:
             dialogues.append(Dialogue([speech for speech, _, _ in run], [speaker for _, speaker, _ in run]))
@@ -407,8 +407,9 @@ def group_dialogues(
             close_run()
             report.skipped["crowd"] += 1
             continue
-        if split_speakers and (cuts(person, slots, len(run)) or spoken_to_elsewhere(turn.addressee, slots, len(run))
-                               or (turn.meanwhile and run)):
+        if split_speakers and (cuts(person, slots, len(run)) or (turn.meanwhile and run) or (
+            turn.addressee and spoken_to_elsewhere(turn.addressee, slots, len(run))
+        )):
             report.speaker_splits += 1  # `говорил между тем Василий Иванович`: not an answer to the turn before
             close_run()
         position = len(run) % 2
@@ -422,8 +423,9 @@ def group_dialogues(
             slots[1 - position] = ("", called[0]) if called and called[0] else None
         run.append((speech, turn.speaker, bool(turn.remarks)))
         gap = 0
-        people = [slot for slot in slots if slot and slot[0]]
-        if split_speakers and turn.newcomers and any(is_new_person(name, people) for name in turn.newcomers):
+        if split_speakers and turn.newcomers and any(
+            is_new_person(name, [slot for slot in slots if slot and slot[0]]) for name in turn.newcomers
+        ):
             report.speaker_splits += 1  # the next line is likely said to the newcomer
             close_run()
         elif turn.closes:
