@@ -369,9 +369,11 @@ def _remark_head(text: str, strict: bool, inverted: bool, present: bool = False)
         speaker = _whose_voice(speaker)
         gender = _subject_gender(speaker) if speaker else "plur" if gender == "plur" else None  # `раздались голоса`
     # whom the remark says the speaker speaks to: `меня`/`мне` beside the verb and its subject
-    words = {t.lower() for t in tokens[: end + 1]}
-    addressee = "я" if _TO_ME & words else None
-    meanwhile = "тем" in words and bool(_MEANWHILE & words)
+    addressee, meanwhile = None, False
+    if "мне" in text or "меня" in text or "тем" in text:  # rare: most heads skip the word set
+        words = {t.lower() for t in tokens[: end + 1]}
+        addressee = "я" if _TO_ME & words else None
+        meanwhile = "тем" in words and bool(_MEANWHILE & words)
     return Head(speaker, lemma, _token_end(text, end - 1 if named else verb_at), named, gender, addressee, meanwhile)
 
 
