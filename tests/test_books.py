@@ -287,3 +287,121 @@ def test_dictionary_words_are_parsed_as_pymorphy3_parses_them():
         ours = [(p.tag, p.score, p.normal_form, p.is_known) for p in _dictionary_parses(morph, word)]
         assert ours == [(p.tag, p.score, p.normal_form, p.is_known) for p in morph.parse(word)]
     assert _dictionary_parses(morph, "кудрявенькуля") == []  # not in the dictionary: pymorphy3's guesses instead
+
+
+def test_a_crowd_shouting_is_no_one_of_the_two_and_its_turn_is_dropped():
+    from rugpt_chitchat.books.remarks import remark_head
+
+    paragraphs = [
+        "— Куда ты идешь? — спросил Петр.",
+        "— Домой, — отвечала Маша.",
+        "— Держи его! — закричали с другого конца улицы.",
+        "— Кого держать? — спросил Петр.",
+        "— Вора, — отвечала Маша.",
+    ]
+    report = BookReport("book")
+    dialogues = group_dialogues(paragraphs, report)
+    assert [d.speakers for d in dialogues] == [["Петр", "Маша"], ["Петр", "Маша"]]
+    assert report.skipped["crowd"] == 1
+    assert remark_head("закричала вся толпа.").gender == "plur"
+
+
+def test_someone_speaking_to_the_narrator_after_another_spoke_to_him_is_a_third_speaker():
+    paragraphs = [
+        "— Ну что? — спросил я доктора.",
+        "— Ничего, микстуру прописал, — отвечал толстяк и ушел. Я вошел к больному.",
+        "— Видел ты здешнего эскулапа? — спросил он меня.",
+        "— Видел, — отвечал я.",
+    ]
+    dialogues = group_dialogues(paragraphs, BookReport("book"))
+    assert [d.turns for d in dialogues] == [["Ну что?", "Ничего, микстуру прописал."], ["Видел ты здешнего эскулапа?", "Видел."]]
+
+
+def test_a_remark_in_the_present_between_two_dashes_is_the_authors():
+    line = "– Дочь, Христа ради! – Она не слушает и идет. – Дочь, ради несчастной матери!… – Она остановилась. – Приди!"
+    assert spoken_words(line) == "Дочь, Христа ради! Дочь, ради несчастной матери!… Приди!"
+    assert spoken_words("– Ступай! – Она придет. – Вот увидишь.") == "Ступай! — Она придет. — Вот увидишь."  # the future: speech
+
+
+def test_a_turn_said_meanwhile_answers_no_one():
+    paragraphs = [
+        "— Ну, полно, — шепнул Аркадий.",
+        "— Смотрю я на вас, — говорил между тем Василий Иванович.",
+        "— Вон куда метнул! — промолвил Базаров.",
+    ]
+    dialogues = group_dialogues(paragraphs, BookReport("book"))
+    assert [d.speakers for d in dialogues] == [["Василий Иванович", "Базаров"]]
+
+
+def test_long_lines_with_no_remark_and_no_question_are_one_persons_monologue():
+    line = "— Я призван для того, чтобы распутать узлы всех заблуждений и ошибок, связавшие запуганных людей в кровавый и противный ком животных, взаимно пожирающих друг друга!"
+    report = BookReport("book")
+    lines = [line, line.replace("призван", "создан"), line.replace("Я", "И я"), line.replace("ком", "клубок"), line[:-1] + "."]
+    assert group_dialogues(lines, report) == []
+    assert report.skipped["monologue"] == 5
+    assert len(group_dialogues(["— Ты куда?", "— Домой.", "— Зачем?", "— Спать.", "— Ну иди."], BookReport("book"))) == 1
+
+
+@pytest.mark.parametrize("remark", ["пробило два часа.", "протянул обе руки.", "прошептали ее губы."])
+def test_things_are_not_speakers(remark):
+    from rugpt_chitchat.books.remarks import remark_head
+
+    head = remark_head(remark)
+    assert head is not None and head.speaker is None and head.gender != "plur"
+
+
+@pytest.mark.parametrize(
+    "line, speech",
+    [
+        ("– Полно, – не спеша перебил его Базаров. – Врачу непозволительно так говорить.", "Полно. Врачу непозволительно так говорить."),
+        ("— Ой-ой-ой! — И Степан с невольной усмешкой пожался и потер себе затылок. — Да, — прибавил он, — рука у него.",
+         "Ой-ой-ой! Да, рука у него."),
+        ("– Это будет… – здесь герой наш одну секунду, не более, подумал и сказал вдруг: – это будет двадцать четыре рубля!",
+         "Это будет… это будет двадцать четыре рубля!"),
+        ("– А он пришел, – а я ему и сказал: – ступай.", "А он пришел, — а я ему и сказал: — ступай."),  # the speaker's own `я`
+    ],
+)
+def test_remarks_opening_with_a_gerund_a_phrase_before_the_verb_or_ending_with_a_colon(line, speech):
+    assert spoken_words(line) == speech
+
+
+def test_a_turn_the_remark_turns_to_someone_else_starts_a_new_dialogue():
+    paragraphs = [
+        "– Точно так-с, – промолвил Петр.",
+        "– Куда это они едут, в город, что ли?",
+        "– Полагать надо, что в город, – прибавил он.",
+        "– Хлопоты у меня большие с мужиками, – продолжал Николай Петрович, обращаясь к сыну. – Что ты будешь делать?",
+        "– А своими наемными работниками ты доволен?",
+        "– Я гляжу в небо, – проворчал Николай Петрович и, обратившись к Петру, прибавил: – Жаль.",  # only what follows
+    ]
+    dialogues = group_dialogues(paragraphs, BookReport("book"))
+    assert [len(d.turns) for d in dialogues] == [3, 3]
+
+
+def test_a_play_line_spoken_aside_midway_or_bringing_in_a_newcomer():
+    assert play_line("Городничий. Я здесь напишу. (Пишет и в то же время говорит про себя.) А вот посмотрим!") == ("Городничий", "Я здесь напишу.")
+    paragraphs = [
+        "Хлестаков. Да зачем же?",
+        "Городничий. Я здесь напишу. (Отдает записку, и подслушивавший Бобчинский летит на сцену.)",
+        "Хлестаков. Что? Не ушиблись ли вы где-нибудь?",
+        "Бобчинский. Ничего, ничего-с.",
+    ]
+    dialogues = group_dialogues(paragraphs, BookReport("book"), layout="play")
+    assert [d.speakers for d in dialogues] == [["Хлестаков", "Городничий"], ["Хлестаков", "Бобчинский"]]
+
+
+def test_narration_run_on_after_a_question_is_the_authors_and_ends_the_dialogue():
+    paragraphs = [
+        "– Ну вот, ты это и опиши.",
+        "– Что же в этом ты находишь смешного? Полозов только глазами повел. Сок от апельсина тек по его подбородку.",
+        "– Это твоя жена тебя посылала? – спросил Санин спустя немного времени.",
+        "– Она самая.",
+    ]
+    dialogues = group_dialogues(paragraphs, BookReport("book"))
+    assert [d.turns for d in dialogues] == [["Ну вот, ты это и опиши.", "Что же в этом ты находишь смешного?"],
+                                            ["Это твоя жена тебя посылала?", "Она самая."]]
+    assert spoken_words("– Где он? Он ушел вчера.") == "Где он? Он ушел вчера."  # one sentence may be the speaker's
+
+
+def test_was_is_no_remark_verb():
+    assert spoken_words("– Нет, я господская… была господская.") == "Нет, я господская… была господская."

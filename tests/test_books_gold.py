@@ -46,5 +46,5 @@ def test_extraction_reads_the_gold_set_as_a_reader_would(gold, books_dir):
     scores, misses = score_gold(gold, books_dir)
     report = scores.to_markdown() + "".join(f"\n{e.kind}: {e.book} {e.start}-{e.end}" for e, _ in misses)
     assert scores.exact >= 0.9 * scores.excerpts, report
-    assert scores.recall >= 0.98 and scores.precision >= 0.92, report  # a monologue of 7 turns costs 0.07
+    assert scores.recall >= 0.98 and scores.precision >= 0.98, report  # the bar (a monologue of 7 turns cost 0.07)
     assert scores.third_speaker == 0 and scores.leaked_turns <= 2, report

@@ -41,7 +41,8 @@ def book_layout(paragraphs: list[str]) -> str:
 
 def play_line(paragraph: str) -> tuple[str, str] | None:
     """(speaker, speech) of a play's line, stage directions removed; None for anything else. A line said aside
-    or alone (`Городничий (в сторону).`) is nobody's turn but for what follows `(Вслух.)`."""
+    or alone (`Городничий (в сторону).`) is nobody's turn but for what follows `(Вслух.)`; so is what follows an
+    aside inside a line (`(говорит про себя.)`)."""
     match = _PLAY_LINE.match(paragraph)
     if not match:
         return None
@@ -49,6 +50,11 @@ def play_line(paragraph: str) -> tuple[str, str] | None:
     if _ASIDE.search(paragraph[: match.end()]):
         aloud = _ALOUD.search(text)
         text = text[aloud.end():] if aloud else ""
+    aside = _ASIDE.search(text)
+    while aside:  # `Я здесь напишу. (Пишет и в то же время говорит про себя.) А вот посмотрим...`: to `(Вслух.)`
+        aloud = _ALOUD.search(text, aside.end())
+        text = text[: aside.start()] + (text[aloud.end():] if aloud else "")
+        aside = _ASIDE.search(text, aside.start())
     speech = _STAGE_DIRECTION.sub("", text).strip()
     return (match.group(1), speech) if speech else None
 
@@ -94,3 +100,8 @@ def fix_lookalikes(text: str) -> tuple[str, int]:
         return word
 
     return _MIXED_WORD.sub(one_script, text), changed
+
+
+def stage_directions(paragraph: str) -> str:
+    """A play line's stage directions, joined: who comes in or is spoken to (`подслушивавший Бобчинский летит`)."""
+    return " ".join(_STAGE_DIRECTION.findall(paragraph))

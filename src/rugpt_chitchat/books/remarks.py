@@ -33,8 +33,13 @@ _VERB_END = r"[а-яё](?:л[аои]?|л(?:ся|ась|ось|ись)|[еиёу�
 VERB_FIRST = re.compile(rf"[а-яё]*{_VERB_END}", re.IGNORECASE)
 _VERB_ENDING = re.compile(_VERB_END, re.IGNORECASE)
 _VOICES = {"голос", "голосок", "голоса", "бас", "шепот", "шёпот", "крик"}  # the voice is not the speaker's name
+_SOUNDS = {"голос", "голосок", "бас", "шепот", "шёпот", "крик", "восклицание", "возглас", "хор"}
+_CROWDS = {"толпа", "народ", "хор", "публика", "толпы"}
 _OBJECT_PRONOUNS = {"его", "ее", "её", "их", "свои", "свой", "свою"}
 _SOMEONE = {"кто-то", "кто-нибудь", "некто", "кто"}
+_TO_ME = {"меня", "мне"}  # `спросил он меня`: the narrator is spoken to, so the narrator answers
+_THIRD_PERSON = {"он", "она", "оно", "они"}
+_MEANWHILE = {"между", "временем"}  # with `тем` in a remark's head (`говорил между тем`, `тем временем`): not an answer
 # nouns that stand for a person already named (`Маякин` ... `съехидничал старик`), unlike ranks and trades
 # (`исправник`, `городовой`), which bring in someone new
 ANAPHORIC_NOUNS = {
@@ -138,6 +143,11 @@ def addressees(speech: str) -> list[tuple[str, str | None]]:
     return found
 
 
+def is_name(word: str) -> bool:
+    """A first name, surname or patronymic in the dictionary (`Полозов`, `Анюта`)."""
+    return _name_gender(word)[0]
+
+
 @lru_cache(maxsize=100_000)
 def _name_gender(word: str) -> tuple[bool, str | None]:
     parse = next((p for p in parses(word) if p.is_known and {"Name", "Surn", "Patr"} & p.tag.grammemes), None)
@@ -165,6 +175,8 @@ class Head:
     end: int
     named: bool = True
     gender: str | None = None  # masc, femn, neut or plur, from the verb (`отвечала`) or the subject
+    addressee: str | None = None  # `я` when the remark says whom: `спросил он меня`, `сказал мне Пасынков`
+    meanwhile: bool = False  # `говорил между тем Василий Иванович`: said alongside, not in answer to the turn before
 
 
 def _token_end(text: str, index: int) -> int:
@@ -181,6 +193,10 @@ def _skip_lead(tokens, i: int) -> int:
             break
         if _top(word, "ADVB") or word.lower() in {"и", "тоже", "было", "опять", "вдруг", "еще", "ещё"}:
             i += 1
+        elif word.lower() == "не" and i + 1 < len(tokens) and tokens[i + 1][0].isalpha() and (
+            _top(tokens[i + 1], "GRND") or _top(tokens[i + 1], "ADVB")
+        ):  # `не спеша перебил его Базаров`
+            i += 1
         elif _top(word, "ablt") and (_top(word, "ADJF") or _top(word, "NOUN")):  # `страшным голосом заревел`
             i += 1
         elif _top(word, "PREP") and i + 1 < len(tokens) and tokens[i + 1][0].isalpha():
@@ -188,6 +204,9 @@ def _skip_lead(tokens, i: int) -> int:
             while i < len(tokens) and tokens[i][0].isalpha() and _top(tokens[i], "ADJF"):
                 i += 1
         elif _top(word, "GRND"):
+            if i + 1 < len(tokens) and tokens[i + 1][0].isalpha() and is_narrative_verb(tokens[i + 1], True):
+                i += 1  # `не спеша перебил`: a gerund alone, as an adverb
+                continue
             while i < len(tokens) and tokens[i] != ",":
                 i += 1
             i += 1
@@ -224,8 +243,10 @@ def _subject(tokens, i: int) -> tuple[str | None, int]:
         if quantity and i + 1 < len(tokens) and not _has(tokens[i + 1], "NOUN"):  # `немного погодя`: an adverb
             i += 1
             continue
-        if quantity:  # `раздалось несколько восклицаний`
+        if quantity:  # `раздалось несколько восклицаний`; `пробило два часа`, `протянул обе руки`: no speaker
             end = min(i + 2, len(tokens))
+            if end == i + 2 and _thing(tokens[i + 1]):
+                return None, end
             return " ".join(tokens[i:end]), end
         if _top(word, "ablt") and (_top(word, "NOUN") or _top(word, "ADJF")):  # `махнул рукой дьякон`
             i += 1
@@ -244,6 +265,8 @@ def _subject(tokens, i: int) -> tuple[str | None, int]:
                              or tokens[k][0].isupper()), None)
                 if name is not None and tokens[name][0].isupper():
                     return tokens[name], name + 1
+            if not word[0].isupper() and _top(tokens[i - 1], "plur") and _thing(tokens[i - 1]):
+                return None, i  # `прошептали ее губы`, `протянул руки`: things (their accusative reads as the nominative)
             return " ".join(tokens[start:i]), i
         if _top(word, "ADVB") or _top(word, "PRCL") or _top(word, "NPRO") or _top(word, "INFN") or lower == "было":
             i += 1
@@ -254,7 +277,9 @@ def _subject(tokens, i: int) -> tuple[str | None, int]:
     return None, i
 
 
-def remark_head(text: str, strict: bool = False, inverted: bool = False, after_sentence: bool = True) -> Head | None:
+def remark_head(
+    text: str, strict: bool = False, inverted: bool = False, after_sentence: bool = True, closed: bool = False
+) -> Head | None:
     """The remark `text` opens with, or None when it reads as speech.
 
     Most pieces after a dash have no word with a verb's ending among their first four words: those are speech
@@ -264,7 +289,8 @@ def remark_head(text: str, strict: bool = False, inverted: bool = False, after_s
     subject must follow, since such a dash is far more often inside speech (`Оно — растет!`). `inverted`
     (a remark without its dash): only the verb first, as `я переменился?` after a `?` is speech. A pronoun or a
     name before the verb (`Она замолчала`) only `after_sentence` (the speech before the dash ended a sentence):
-    `Юлий находился в толпе, — он услышал и повторил их` is speech.
+    `Юлий навсегда находился в толпе, — он услышал и повторил их` is speech. A piece `closed` by another dash
+    after a sentence may also be told in the present (`– Она не слушает и идет. –`): `он`/`она`/`они`, then the verb.
     """
     start = text[:80]
     if strict or inverted:
@@ -277,11 +303,11 @@ def remark_head(text: str, strict: bool = False, inverted: bool = False, after_s
                 return None
         elif not _VERB_ENDING.search(" ".join(words[:4])):
             return None
-    return _remark_head(start, strict, inverted or not after_sentence)
+    return _remark_head(start, strict, inverted or not after_sentence, closed and after_sentence)
 
 
 @lru_cache(maxsize=100_000)
-def _remark_head(text: str, strict: bool, inverted: bool) -> Head | None:
+def _remark_head(text: str, strict: bool, inverted: bool, present: bool = False) -> Head | None:
     tokens = TOKEN.findall(text)
     if not tokens or not tokens[0][0].isalpha():
         return None
@@ -297,9 +323,20 @@ def _remark_head(text: str, strict: bool, inverted: bool) -> Head | None:
         if strict or inverted or i + 1 >= len(tokens) or not (noun_end or word.lower() in _PRONOUN_SUBJECTS or (word[0].isupper() and _has(word, "Name"))):
             return None
         j = noun_end or i + 1
-        while j < min(len(tokens), i + 5) and tokens[j][0].isalpha() and (_top(tokens[j], "ADVB") or tokens[j] == "и"):
-            j += 1  # `он злобно и неслышно захохотал`
-        if j >= len(tokens) or not is_narrative_verb(tokens[j], subject_follows=False):
+        while j < min(len(tokens), i + 6) and tokens[j][0].isalpha() and (_top(tokens[j], "ADVB") or tokens[j] in ("и", "не")):
+            j += 1  # `он злобно и неслышно захохотал`, `Она не слушает`
+        if j + 2 < len(tokens) and _top(tokens[j], "PREP") and tokens[j + 1][0].isalpha():  # `И Степан с невольной
+            k = j + 1  # усмешкой пожался`: a prepositional phrase before the verb
+            while k < min(len(tokens), j + 4) and tokens[k][0].isalpha() and not is_narrative_verb(tokens[k], False):
+                k += 1
+            j = k
+        if j >= len(tokens):
+            return None
+        # the present only in a piece set off by dashes on both sides, and with `он`/`она`/`они` before the verb
+        present_ok = present and word.lower() in _THIRD_PERSON
+        if not is_narrative_verb(tokens[j], subject_follows=False) and not (
+            present_ok and _has(tokens[j], "VERB", "pres", "3per") and _sentence_ends(tokens, j)
+        ):
             return None
         name = word.lower() if word.lower() == "я" else (None if word.lower() in _PRONOUN_SUBJECTS else word)
         verb = parses(tokens[j])[0]
@@ -318,13 +355,38 @@ def _remark_head(text: str, strict: bool, inverted: bool) -> Head | None:
     if not named and (strict or not past):
         return None
     lemma, gender = _verb_reading(word)
-    if not named and _top(word, "plur"):  # `кричали из залы`: several people, none of the two speakers
+    if lemma == "быть":  # `я господская… была господская`: a predicate, not a remark's verb
+        return None
+    if not named and _top(word, "plur") and not _thing(tokens[end - 1]):  # `кричали из залы`: several people, none
+        # of the two speakers (`прошептали ее губы`: one)
         speaker = "они"
+    if not named and gender == "plur" and _thing(tokens[end - 1]):
+        gender = None  # `прошептали ее губы`: one person, not named
     gender = gender or (_subject_gender(speaker) if speaker else None)
+    if speaker and speaker.lower().split()[-1] in _CROWDS:  # `закричала вся толпа`: several people
+        gender = "plur"
     if speaker and _VOICES & set(speaker.lower().split()):  # `раздался голос Василия Ивановича`, `его голос`
         speaker = _whose_voice(speaker)
-        gender = _subject_gender(speaker) if speaker else None
-    return Head(speaker, lemma, _token_end(text, end - 1 if named else verb_at), named, gender)
+        gender = _subject_gender(speaker) if speaker else "plur" if gender == "plur" else None  # `раздались голоса`
+    # whom the remark says the speaker speaks to: `меня`/`мне` beside the verb and its subject
+    addressee, meanwhile = None, False
+    if "мне" in text or "меня" in text or "тем" in text:  # rare: most heads skip the word set
+        words = {t.lower() for t in tokens[: end + 1]}
+        addressee = "я" if _TO_ME & words else None
+        meanwhile = "тем" in words and bool(_MEANWHILE & words)
+    return Head(speaker, lemma, _token_end(text, end - 1 if named else verb_at), named, gender, addressee, meanwhile)
+
+
+@lru_cache(maxsize=100_000)
+def _thing(word: str) -> bool:
+    """A noun read first as inanimate, and not a voice or a cry (`раздались голоса`, `несколько восклицаний`)."""
+    parse = parses(word)[0]
+    return "NOUN" in parse.tag.grammemes and "inan" in parse.tag.grammemes and parse.normal_form not in _SOUNDS
+
+
+def _sentence_ends(tokens, j: int) -> bool:
+    """The piece is one short clause: at most three words after the verb (`Она не слушает и идет`)."""
+    return len(tokens) - j <= 4 and all(t[0].isalpha() for t in tokens[j + 1 :])
 
 
 @lru_cache(maxsize=100_000)

@@ -23,13 +23,13 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 
-from .layouts import book_layout, fix_lookalikes, play_line, quoted_pieces
-from .remarks import THOUGHT_VERBS, VERB_FIRST, addressees, remark_head, sentence_kind, sentences, split_tail
-from .speakers import Person, cuts, is_new_person, surely_same
+from .layouts import book_layout, fix_lookalikes, play_line, quoted_pieces, stage_directions
+from .remarks import THOUGHT_VERBS, VERB_FIRST, Head, addressees, is_narrative_verb, is_name as _name, remark_head, sentence_kind, sentences, split_tail
+from .speakers import Person, cuts, is_new_person, spoken_to_elsewhere, surely_same
 
 __all__ = ["BookReport", "Dialogue", "Turn", "book_layout", "group_dialogues", "read_turn", "spoken_words"]
 
-SKIP_REASONS = ("narrative", "notes", "lone_turn", "empty_turn", "long_turn", "unsure_remark", "not_speech", "two_speakers")
+SKIP_REASONS = ("narrative", "notes", "lone_turn", "empty_turn", "long_turn", "unsure_remark", "not_speech", "two_speakers", "crowd", "monologue")
 _DASHES = "—–-"
 # footnote marks (`[33]`) and an editor's translations (`[Нет еще]`): nobody says them
 _BRACKETS = re.compile(r"\s?\[[^\]]{0,300}\]")
@@ -44,7 +44,15 @@ _PARENTHESIS = re.compile(r"\s*\(([^()]{10,500})\)")
 # the speaker's own aside inside a sentence: lower case, the speaker its subject (`(тогда еще я держал руку ...)`)
 _SPEAKERS_ASIDE = re.compile(r"[а-яё][^.!?…]*(?<![а-яё])(?:я|мы)(?![а-яё])[^.!?…]*")
 _SPEAKERS_DASH = re.compile(r"\s[—–-]\s")
+# `обращаясь к сыну`, `обратившись к Аркадию`: whom the speaker speaks to (a dative: `сыну` and `сын` share a stem)
+_TURNING_TO = re.compile(r"(?<![а-яё])(?:обращаясь|обратившись|оборотясь|оборотившись)\s+(?:опять\s+|снова\s+)?ко?\s+([А-ЯЁа-яё]+(?:\s[А-ЯЁ][а-яё]+)?)")
+_WORDS = re.compile(r"[А-Яа-яЁё]+")
+_NAME_AFTER_QUESTION = re.compile(r"[?!] ([А-ЯЁ][а-яё]+)")
+_WE = re.compile(r"(?<![а-яё])(?:я|мне|меня|мной|мой|моя|мое|моё|мы|нас|нам|нами|наш|наша)(?![а-яё])", re.IGNORECASE)
+_FIRST_PERSON = re.compile(r"(?<![а-яё])(?:я|мне|меня|мной|мой|моя|мое|моё|мою|моего|моей|моих)(?![а-яё])", re.IGNORECASE)
 # A name in the middle of a sentence (after a lower-case word or a comma), so not a capitalised first word.
+_MONOLOGUE_TURNS = 5
+_MONOLOGUE_LINE = 80  # characters: lines of a dialogue with no remarks between them are rarely all this long
 _NAME_IN_NARRATIVE = re.compile(r"(?<=[а-яё,;:]\s)[А-ЯЁ][а-яё]{2,}")
 
 
@@ -85,10 +93,16 @@ class Turn:
     problem: str = ""
     gender: str | None = None
     announced: tuple | None = None  # who the closing narration says speaks next (`Секретарь продолжал:`)
+    addressee: str | None = None  # `я` when a remark says the narrator is spoken to (`спросил он меня`)
+    meanwhile: bool = False  # the remark says it was said meanwhile (`говорил между тем ...`), not in answer
+    newcomers: tuple = ()  # names a play line's stage directions bring in (`подслушивавший Бобчинский летит`)
+    closes: bool = False  # narration runs on after the speech (`... смешного? Полозов только глазами повел.`)
 
     def _said_by(self, head) -> None:
         if self.speaker is None and (head.speaker or head.gender):
             self.speaker, self.gender = head.speaker, head.gender
+        self.addressee = self.addressee or head.addressee
+        self.meanwhile = self.meanwhile or head.meanwhile
 
 
 @dataclass(slots=True)
@@ -128,20 +142,23 @@ def read_turn(turn: str) -> Turn:
     if len(parts) == 1 and not _DASHLESS.search(body):
         return _closing_narration(_join_speech([body]), turn)  # half the turns: no dash inside, speech only
     segments: list[list] = [[body if len(parts) == 1 else parts[0], None]]  # [text, remark head or None]
-    for punctuation, text in zip(parts[1::2], parts[2::2]):
+    for k, (punctuation, text) in enumerate(zip(parts[1::2], parts[2::2])):
         if segments[-1][1] is not None:  # a dash after the author's words: speech again, unless the author's own
             if punctuation is None:  # `В душе было одно желание - оставаться с Адой`
                 segments[-1][0] += f" — {text}"
             else:
                 segments.append([text, None])
             continue
-        head = remark_head(text, strict=punctuation is None, after_sentence=punctuation in (".", "!", "?", "…"))
+        head = remark_head(text, strict=punctuation is None, after_sentence=punctuation in (".", "!", "?", "…"),
+                           closed=2 * k + 3 < len(parts) and parts[2 * k + 3] == ".")
         earlier = [segment[1] for segment in segments if segment[1]]
         if head and not head.named and earlier and head.gender not in (earlier[-1].gender, "neut"):
             # a second remark in one turn is rare: with no subject it must fit the first one's (`— Э! — сказал
             # старик ... — и пожал плечами`, `— думалось ему`); `— говаривал приказчик, — ... проточили, — пропали,
             # пани` is speech
             head = None
+        if head is None and 2 * k + 3 < len(parts) and parts[2 * k + 3] == ":" and _introduces_speech(text):
+            head = Head(None, "", len(text), named=False)
         if head:
             segments[-1][0] += punctuation or ""
             segments.append([text, head])
@@ -153,16 +170,57 @@ def read_turn(turn: str) -> Turn:
     return _closing_narration(_join_speech(pieces), turn)
 
 
+def _introduces_speech(text: str) -> bool:
+    """A piece set off by dashes that ends with a colon (the caller checks) and narrates in lower case, no `я` in it: the author's words
+    bringing in more speech (`это будет… — здесь герой наш одну секунду, не более, подумал и сказал вдруг: — это
+    будет двадцать четыре рубля`), whatever word it opens with."""
+    return text[:1].islower() and len(text) < 200 and not _FIRST_PERSON.search(text) and sentence_kind(text) == "narration"
+
+
+def _turned_to(turn: Turn) -> Turn:
+    """`turn` with `addressee` set where its first remark turns the speaker to someone for the whole turn
+    (`продолжал Николай Петрович, обращаясь к сыну`), not only for what follows a second verb (`проворчал Базаров
+    и, обратившись к Аркадию, прибавил`, `промолвил Онорио и добавил, обращаясь к своей свите`)."""
+    match = _TURNING_TO.search(turn.remarks[0])
+    if match and sum(is_narrative_verb(word, False) for word in _WORDS.findall(turn.remarks[0])) == 1:
+        turn.addressee = match.group(1)  # a second verb (`и добавил, обращаясь к своей свите`): only what follows
+    return turn
+
+
+def _trailing_narration(turn: Turn) -> None:
+    """Narration the book runs on with after a question or an exclamation, no dash between (`Что же в этом ты
+    находишь смешного? Полозов только глазами повел. Сок от апельсина тек по его подбородку.`): sentences in the
+    past, no `я` or `мы`, at least two, the first opening with a name (`Она его не любила.` may be said), go to
+    `turn.remarks`."""
+    spoken = sentences(turn.speech)
+    for k in range(1, len(spoken) - 1):  # the cheap tests first: most turns have no name opening a sentence
+        first = _WORDS.match(spoken[k])
+        if not (spoken[k - 1].endswith(("?", "!")) and first and first.group()[0].isupper() and _name(first.group())):
+            continue
+        if any(_WE.search(sentence) or sentence_kind(sentence) != "narration" for sentence in spoken[k:]):
+            continue
+        turn.speech = " ".join(spoken[:k])
+        turn.remarks.append(" ".join(spoken[k:]))
+        turn.closes = True  # the narration stands between this turn and the next, as a paragraph of it would
+        return
+
+
 def _closing_narration(speech: str, turn: Turn) -> Turn:
     """`turn` with `speech`, less a closing sentence of narration that opens the next turn
     (`...довериться. Опять понизив голос, Даша вдруг спросила:`, `...мы приехали. А нищий сказал:`); who that
     sentence says speaks next goes to `turn.announced` (`Секретарь продолжал:`)."""
     turn.speech = speech
+    if speech.endswith(".") and ("? " in speech or "! " in speech) and any(
+        _name(match.group(1)) for match in _NAME_AFTER_QUESTION.finditer(speech)
+    ):
+        _trailing_narration(turn)
     if speech.endswith(":"):
         *spoken, last = sentences(speech)
         if spoken and sentence_kind(last) == "narration":
             turn.speech = " ".join(spoken)
             turn.remarks.append(last)
+    if turn.remarks and turn.addressee is None and "обра" in turn.remarks[0]:
+        _turned_to(turn)
     if turn.remarks and turn.remarks[-1].endswith(":"):
         head = remark_head(sentences(turn.remarks[-1])[-1])
         if head and (head.speaker or head.gender):
@@ -258,7 +316,10 @@ def paragraph_turn(paragraph: str, layout: str = "dash") -> Turn | None:
     """The turn a paragraph is in a book of this layout, None for narration."""
     if layout == "play":
         line = play_line(paragraph)
-        return Turn(line[1], speaker=line[0]) if line else None
+        if not line:
+            return None
+        directions = stage_directions(paragraph) if "(" in paragraph else ""
+        return Turn(line[1], speaker=line[0], newcomers=tuple(_NAME_IN_NARRATIVE.findall(directions)))
     if layout == "quotes" and paragraph[0] == "«":
         pieces = quoted_pieces(" ".join(paragraph.split()))
         if pieces is None:
@@ -277,6 +338,15 @@ def paragraph_turn(paragraph: str, layout: str = "dash") -> Turn | None:
     return read_turn(cleaned) if cleaned and is_turn(cleaned) else None
 
 
+def _monologue(run: list[tuple[str, str | None, bool]]) -> bool:
+    """Five or more lines, none with a remark, a name or a name called, nearly all long, at most one a question: one person
+    speaking on (Горький, «Человек»: `— Я призван для того, чтобы ...` seven times), not two answering each other."""
+    if len(run) < _MONOLOGUE_TURNS or any(remarked or speaker or addressees(speech) for speech, speaker, remarked in run):
+        return False
+    long = sum(len(speech) >= _MONOLOGUE_LINE for speech, _, _ in run)
+    return long >= 0.8 * len(run) and sum("?" in speech for speech, _, _ in run) <= 1
+
+
 def group_dialogues(
     paragraphs: list[str],
     report: BookReport,
@@ -288,15 +358,17 @@ def group_dialogues(
 ) -> list[Dialogue]:
     """Cut paragraphs (stripped, non-empty) into dialogues; counts turns, dialogues and skips into `report`."""
     dialogues: list[Dialogue] = []
-    run: list[tuple[str, str | None]] = []
+    run: list[tuple[str, str | None, bool]] = []  # speech, speaker, whether a remark came with it
     slots: list[Person | None] = [None, None]  # who speaks the even and the odd turns of the run
     gap = 0  # short narrative paragraphs since the last turn of the run
     announced = None  # the next speaker, as the previous turn's closing narration names him
 
     def close_run():
         nonlocal run, slots, gap
-        if len(run) >= 2:
-            dialogues.append(Dialogue([speech for speech, _ in run], [speaker for _, speaker in run]))
+        if split_speakers and len(run) >= _MONOLOGUE_TURNS and _monologue(run):
+            report.skipped["monologue"] += len(run)
+        elif len(run) >= 2:
+            dialogues.append(Dialogue([speech for speech, _, _ in run], [speaker for _, speaker, _ in run]))
             report.turns += len(run)
         elif run:
             report.skipped["lone_turn"] += 1
@@ -330,18 +402,34 @@ def group_dialogues(
         speech, fixed = fix_lookalikes(turn.speech)
         report.lookalikes += fixed
         person = (turn.speaker or "", turn.gender) if turn.speaker or turn.gender else None
-        if split_speakers and cuts(person, slots, len(run)):
-            report.speaker_splits += 1
+        if split_speakers and person and person[1] == "plur":  # `закричали с другого конца улицы`: several
+            # people at once are none of the two
+            close_run()
+            report.skipped["crowd"] += 1
+            continue
+        if split_speakers and (cuts(person, slots, len(run)) or (turn.meanwhile and run) or (
+            turn.addressee and spoken_to_elsewhere(turn.addressee, slots, len(run))
+        )):
+            report.speaker_splits += 1  # `говорил между тем Василий Иванович`: not an answer to the turn before
             close_run()
         position = len(run) % 2
         if person and (person[0] or slots[position] is None):
             slots[position] = person
+        if split_speakers and turn.addressee == "я" and slots[1 - position] is None:
+            slots[1 - position] = (turn.addressee, None)  # `спросил он меня`: the narrator answers
         if split_speakers and slots[1 - position] is None:  # the one called by name likely answers: by gender only,
             # as `Александр Давидыч` may be `Самойленко` in the remarks
             called = [gender for name, gender in addressees(speech) if not (slots[position] and surely_same((name, gender), slots[position]))]
             slots[1 - position] = ("", called[0]) if called and called[0] else None
-        run.append((speech, turn.speaker))
+        run.append((speech, turn.speaker, bool(turn.remarks)))
         gap = 0
+        if split_speakers and turn.newcomers and any(
+            is_new_person(name, [slot for slot in slots if slot and slot[0]]) for name in turn.newcomers
+        ):
+            report.speaker_splits += 1  # the next line is likely said to the newcomer
+            close_run()
+        elif turn.closes:
+            close_run()
     close_run()
     report.dialogues = len(dialogues)
     return dialogues
