@@ -405,3 +405,16 @@ def test_narration_run_on_after_a_question_is_the_authors_and_ends_the_dialogue(
 
 def test_was_is_no_remark_verb():
     assert spoken_words("– Нет, я господская… была господская.") == "Нет, я господская… была господская."
+
+
+def test_a_remark_naming_someone_with_a_patronymic_is_the_authors():
+    # Гоголь, «Повесть о том, как поссорился Иван Иванович с Иваном Никифоровичем»
+    turn = read_turn(clean_turn("-- Не могу. Весьма благодарен. -- При этом Иван Иванович поклонился и сел."))
+    assert (turn.speech, turn.speaker) == ("Не могу. Весьма благодарен.", "Иван Иванович")
+
+
+def test_a_word_the_authors_aside_quotes_does_not_make_it_speech():
+    # Тургенев, «Вешние воды»: the aside quotes «ты», and is the author's all the same
+    line = ("– О Джемма! – воскликнул Санин, – мог ли я думать, что ты (сердце в нем затрепетало, как струна, когда его "
+            "губы в первый раз произнесли это «ты») – что ты меня полюбишь!")
+    assert read_turn(clean_turn(line)).speech == "О Джемма! мог ли я думать, что ты — что ты меня полюбишь!"

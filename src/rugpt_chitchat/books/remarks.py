@@ -322,6 +322,9 @@ def _remark_head(text: str, strict: bool, inverted: bool, present: bool = False)
         noun_end = None if strict or inverted else _noun_subject_end(tokens, i)
         if strict or inverted or i + 1 >= len(tokens) or not (noun_end or word.lower() in _PRONOUN_SUBJECTS or (word[0].isupper() and _has(word, "Name"))):
             return None
+        full_name_end = _full_name_end(tokens, i) if word[0].isupper() else i + 1
+        if full_name_end > i + 1 and (noun_end == i + 1 or (not noun_end and _has(word, "Name"))):
+            noun_end = full_name_end  # `Иван Иванович поклонился`: the name with its patronymic or surname
         j = noun_end or i + 1
         while j < min(len(tokens), i + 6) and tokens[j][0].isalpha() and (_top(tokens[j], "ADVB") or tokens[j] in ("и", "не")):
             j += 1  # `он злобно и неслышно захохотал`, `Она не слушает`
@@ -407,6 +410,14 @@ def _whose_voice(subject: str) -> str | None:
         inflected = parse.inflect({"nomn"}) if parse else None
         nominative.append(inflected.word.capitalize() if inflected else word)
     return " ".join(nominative)
+
+
+def _full_name_end(tokens, i: int) -> int:
+    """Past a first name's patronymic or surname (`Иван Иванович поклонился`, `Анна Сергеевна Одинцова сказала`)."""
+    end = i + 1
+    while end < min(len(tokens), i + 3) and tokens[end][0].isupper() and (_has(tokens[end], "Patr") or _has(tokens[end], "Surn")):
+        end += 1
+    return end
 
 
 def _noun_subject_end(tokens, i: int) -> int | None:

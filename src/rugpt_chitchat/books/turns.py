@@ -41,6 +41,7 @@ _GLUED_DASH = re.compile(r"[,.!?…:;]\s?[—–-][А-Яа-яЁё\d]")
 # Old editions: `? спросил Иван`, `, возразил генерал и сморщил нос. –`.
 _DASHLESS = re.compile(rf"([?!…,])\s+(?={VERB_FIRST.pattern})")
 _PARENTHESIS = re.compile(r"\s*\(([^()]{10,500})\)")
+_QUOTED = re.compile(r'«[^«»]*»|"[^"]*"|„[^„“]*“')
 # the speaker's own aside inside a sentence: lower case, the speaker its subject (`(тогда еще я держал руку ...)`)
 _SPEAKERS_ASIDE = re.compile(r"[а-яё][^.!?…]*(?<![а-яё])(?:я|мы)(?![а-яё])[^.!?…]*")
 _SPEAKERS_DASH = re.compile(r"\s[—–-]\s")
@@ -232,7 +233,7 @@ def _authors_aside(match: re.Match, turn: Turn) -> str:
     """A bracketed aside: the author's when it narrates in the third person (then kept in `turn.remarks`), else
     the speaker's."""
     aside = match.group(1)
-    if sentence_kind(aside) != "narration":
+    if sentence_kind(_QUOTED.sub("", aside)) != "narration":  # a word the aside quotes (`это «ты»`) is not its own
         return match.group()
     if _SPEAKERS_ASIDE.fullmatch(aside) and not remark_head(aside, strict=True):
         return match.group()  # `(тогда еще я держал руку этого народа)`: the speaker's; `(прибавил я)`, `(Я посмотрел
