@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -21,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import aiohttp  # noqa: E402
 from aiohttp import web  # noqa: E402
-from generate import CORPUS, read_dialogues, tiny_checkpoint  # noqa: E402
+from generate import CORPUS, add_model_arguments, benchmark_chat, read_dialogues  # noqa: E402
 
 from rugpt_chitchat.serving.api import ChatApi  # noqa: E402
 from rugpt_chitchat.serving.generation import ChitChat  # noqa: E402
@@ -62,10 +61,7 @@ async def requests_per_second(chat: ChitChat, histories: list[list[str]], client
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--checkpoint", default=None)
-    parser.add_argument("--layers", type=int, default=4)
-    parser.add_argument("--width", type=int, default=256)
-    parser.add_argument("--device", default="cpu")
+    add_model_arguments(parser)
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 16, 50])
     parser.add_argument("--requests", type=int, default=3, help="requests per client")
     parser.add_argument("--max-tokens", type=int, default=24)
@@ -74,11 +70,8 @@ async def main() -> None:
     args = parser.parse_args()
 
     dialogues = read_dialogues(CORPUS, 3000)
-    with tempfile.TemporaryDirectory() as scratch:
-        path = args.checkpoint or str(tiny_checkpoint(Path(scratch), dialogues, args.layers, args.width))
-        chat = ChitChat.from_pretrained(path, device=args.device)
-        print(f"model: {args.checkpoint or f'random GPT-2, {args.layers} layers x {args.width}'} on {args.device}; "
-              f"{args.requests} requests per client, max_tokens={args.max_tokens}\n")  # fmt: skip
+    with benchmark_chat(args, dialogues) as (chat, model):
+        print(f"model: {model}; {args.requests} requests per client, max_tokens={args.max_tokens}\n")
         print("| clients | unbatched req/s | batched req/s (max_batch_size=%d) | ratio |" % args.max_batch_size)
         print("| ---: | ---: | ---: | ---: |")
         for clients in args.clients:

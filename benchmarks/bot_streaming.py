@@ -15,7 +15,6 @@ import argparse
 import asyncio
 import logging
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -24,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from fake_telegram import FakeTelegram  # noqa: E402
 from bot_latency import p50_p95, polling_bot  # noqa: E402
-from generate import CORPUS, read_dialogues, tiny_checkpoint  # noqa: E402
+from generate import CORPUS, add_model_arguments, benchmark_chat, read_dialogues  # noqa: E402
 
 from rugpt_chitchat.serving.generation import ChitChat  # noqa: E402
 
@@ -50,10 +49,7 @@ async def measure(chat: ChitChat, chats: int, texts: list[str], max_batch_size: 
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--checkpoint", default=None)
-    parser.add_argument("--layers", type=int, default=4)
-    parser.add_argument("--width", type=int, default=256)
-    parser.add_argument("--device", default="cpu")
+    add_model_arguments(parser)
     parser.add_argument("--chats", type=int, nargs="+", default=[1, 16])
     parser.add_argument("--turns", type=int, default=4, help="messages per chat")
     parser.add_argument("--max-batch-size", type=int, default=16)
@@ -61,10 +57,8 @@ async def main() -> None:
     logging.basicConfig(level=logging.WARNING)
 
     dialogues = read_dialogues(CORPUS, 3000)
-    with tempfile.TemporaryDirectory() as scratch:
-        path = args.checkpoint or str(tiny_checkpoint(Path(scratch), dialogues, args.layers, args.width))
-        chat = ChitChat.from_pretrained(path, device=args.device)
-        print(f"model: {args.checkpoint or f'random GPT-2, {args.layers} layers x {args.width}'} on {args.device}, "
+    with benchmark_chat(args, dialogues) as (chat, model):
+        print(f"model: {model}, "
               f"max_new_tokens={chat.generation_config.max_new_tokens}; {args.turns} messages per chat\n")  # fmt: skip
         print("| chats | first words p50 / p95, ms | whole reply p50 / p95, ms | replies with a draft | p50 ratio |")
         print("| ---: | ---: | ---: | ---: | ---: |")

@@ -15,6 +15,8 @@ import lzma
 import os
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -59,6 +61,23 @@ def tiny_checkpoint(directory: Path, dialogues: list[list[str]], layers: int, wi
     return directory
 
 
+def add_model_arguments(parser: argparse.ArgumentParser, layers: int = 4, width: int = 256, device: str | None = "cpu") -> None:
+    """--checkpoint (default: a random GPT-2 of --layers x --width with a BPE trained on the corpus) and --device."""
+    parser.add_argument("--checkpoint", default=None, help="a trained checkpoint; default: a random tiny GPT-2")
+    parser.add_argument("--layers", type=int, default=layers)
+    parser.add_argument("--width", type=int, default=width)
+    parser.add_argument("--device", default=device)
+
+
+@contextmanager
+def benchmark_chat(args: argparse.Namespace, dialogues: list[list[str]]) -> Iterator[tuple[ChitChat, str]]:
+    """The ChitChat `add_model_arguments` asked for, and a line naming it (the random one lives while the block runs)."""
+    with tempfile.TemporaryDirectory() as scratch:
+        path = args.checkpoint or str(tiny_checkpoint(Path(scratch), dialogues, args.layers, args.width))
+        name = args.checkpoint or f"random GPT-2, {args.layers} layers x {args.width}"
+        yield ChitChat.from_pretrained(path, device=args.device), f"{name} on {args.device}"
+
+
 def histories_of(dialogues: list[list[str]], count: int) -> list[list[str]]:
     """`count` histories of 1 to 4 utterances (different lengths: the batch needs left padding)."""
     usable = [d for d in dialogues if len(d) >= 2]
@@ -81,21 +100,17 @@ def timed(function, repeats: int = 3) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--checkpoint", help="a trained checkpoint; default: a random tiny GPT-2")
-    parser.add_argument("--layers", type=int, default=2)
-    parser.add_argument("--width", type=int, default=128)
+    add_model_arguments(parser, layers=2, width=128, device=None)
     parser.add_argument("--new-tokens", type=int, default=32)
     parser.add_argument("--sizes", type=int, nargs="+", default=[8, 32])
-    parser.add_argument("--device", default=None)
     parser.add_argument("--corpus", type=Path, default=CORPUS, help="a `- реплика` corpus (.txt.xz) for the histories")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (more only adds contention on 2 cores)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
     dialogues = read_dialogues(args.corpus, 5000)
-    with tempfile.TemporaryDirectory() as scratch:
-        checkpoint = args.checkpoint or tiny_checkpoint(Path(scratch), dialogues, args.layers, args.width)
-        chat = ChitChat.from_pretrained(str(checkpoint), device=args.device)
+    with benchmark_chat(args, dialogues) as (chat, _):
+        pass  # the model is in memory: the random checkpoint's files are not needed past loading
     chat.max_redraws = 0
     settings = {"max_new_tokens": args.new_tokens, "min_new_tokens": args.new_tokens}
     chat.reply_batch(histories_of(dialogues, 4), **settings)  # warm-up
