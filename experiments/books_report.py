@@ -20,6 +20,7 @@ SHOWN = ["reply_perplexity", "reply_perplexity_true_history", "reply_perplexity_
          "rank_pmi_hits_at_1_no_history", "rank_pmi_hits_at_1_gain"]
 PLOTTED = ["reply_perplexity", "history_gain_none", "history_gain_shuffled", "rank_logprob_hits_at_1_gain", "rougeL"]
 RANK_GAIN = "rank_logprob_hits_at_1_gain"  # the ranking's headline (see rugpt_chitchat.evaluation.ranking)
+GOAL_PROBE, GOAL_RANK = 1.05, 0.05  # issue 22: history_gain_shuffled interval above 1.05, hits@1 gain >= 5 points
 
 
 def groups(results: dict) -> dict[str, list[dict]]:
@@ -66,6 +67,25 @@ def gains_table(results: dict) -> list[str]:
             gains += ["–", "–"]
         lines.append(f"| {name} | {m['reply_perplexity']:.1f} | " + " | ".join(gains) + " |")
     return lines
+
+
+def goal_table(results: dict) -> list[str]:
+    """Issue 22's goal, run by run against the baseline of the same init and seed: reply perplexity below it,
+    the `history_gain_shuffled` interval above 1.05, the hits@1 gain at least 0.05; `all` when the same run
+    meets the three. A recipe meets the goal when every seed's run says `all`."""
+    runs = {tuple(name.split("/")): run["metrics"] for name, run in results["runs"].items() if not name.startswith("size/")}
+    lines = ["| run | perplexity / baseline's | probe CI low | hits@1 gain | goal |", "| --- | ---: | ---: | ---: | --- |"]
+    for (init, variant, seed), m in runs.items():
+        baseline = runs.get((init, "baseline", seed))
+        if variant.startswith("baseline") or baseline is None or RANK_GAIN not in m:
+            continue
+        ratio = m["reply_perplexity"] / baseline["reply_perplexity"]
+        met = [ratio < 1, m["history_gain_shuffled_ci_low"] > GOAL_PROBE, m[RANK_GAIN] >= GOAL_RANK]
+        verdict = "all" if all(met) else "misses " + ", ".join(
+            part for part, ok in zip(("perplexity", "probe", "ranking"), met) if not ok)
+        lines.append(f"| {init}/{variant}/{seed} | {ratio:.3f} | {m['history_gain_shuffled_ci_low']:.3f} | "
+                     f"{m[RANK_GAIN]:+.3f} | {verdict} |")
+    return lines if len(lines) > 2 else []
 
 
 def size_table(results: dict) -> list[str]:
@@ -145,6 +165,10 @@ def write_results(output: Path, results: dict) -> None:
     grouped = groups(results)
     if grouped:
         lines += ["Mean ± sd over seeds:", "", *summary_table(grouped), "", *gains_table(results)]
+        goal = goal_table(results)
+        if goal:
+            lines += ["", f"The goal of issue 22 (perplexity below the same seed's baseline, probe interval above "
+                      f"{GOAL_PROBE}, hits@1 gain >= {GOAL_RANK}):", "", *goal]
     size = size_table(results)
     if size:
         lines += ["", "Data size (history run from the base):", "", *size]

@@ -56,3 +56,19 @@ def test_an_experiment_run_is_typed_overrides_of_the_train_dataclasses():
     assert training.max_steps == 7 and training.seed == 3 and not training.cudnn_attention
     with pytest.raises(ValueError, match="max_histroy"):
         override((model, data, training, lora), {"max_histroy": 2})
+
+
+def test_the_goal_table_judges_each_run_against_its_own_seeds_baseline():
+    from books_report import goal_table
+
+    def metrics(perplexity, probe_low, rank_gain):
+        return {"metrics": {"reply_perplexity": perplexity, "history_gain_shuffled_ci_low": probe_low,
+                            "rank_logprob_hits_at_1_gain": rank_gain}}
+
+    runs = {"books/baseline/seed0": metrics(100.0, 1.0, 0.0), "books/baseline/seed1": metrics(90.0, 1.0, 0.0),
+            "books/history-random/seed0": metrics(95.0, 1.06, 0.05),  # meets all three
+            "books/history-random/seed1": metrics(95.0, 1.06, 0.08),  # below seed 0's baseline, above its own
+            "books/history/seed0": metrics(99.0, 1.04, 0.02)}
+    rows = {row.split(" | ")[0].lstrip("| "): row.split(" | ")[-1].rstrip(" |") for row in goal_table({"runs": runs})[2:]}
+    assert rows == {"books/history-random/seed0": "all", "books/history-random/seed1": "misses perplexity",
+                    "books/history/seed0": "misses probe, ranking"}
