@@ -418,3 +418,13 @@ def test_a_word_the_authors_aside_quotes_does_not_make_it_speech():
     line = ("– О Джемма! – воскликнул Санин, – мог ли я думать, что ты (сердце в нем затрепетало, как струна, когда его "
             "губы в первый раз произнесли это «ты») – что ты меня полюбишь!")
     assert read_turn(clean_turn(line)).speech == "О Джемма! мог ли я думать, что ты — что ты меня полюбишь!"
+
+
+@pytest.mark.parametrize(("line", "speech"), [
+    ("– Смотри, Остап! – говорю я брату, – вон чумаки едут!", "Смотри, Остап! вон чумаки едут!"),  # Гоголь, «Вечера на хуторе»
+    ("— Грешен!! — шепчу я. — Ох, как грешен!..", "Грешен!! Ох, как грешен!.."),
+    ("— Ну, — знаю я вас!", "Ну, — знаю я вас!"),  # not a verb of saying: speech
+])  # fmt: skip
+def test_the_narrators_remark_in_the_present_is_the_authors(line, speech):
+    turn = read_turn(clean_turn(line))
+    assert turn.speech == speech and turn.speaker == ("я" if "знаю" not in line else None)

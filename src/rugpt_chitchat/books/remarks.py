@@ -29,7 +29,7 @@ _NOT_A_REMARK_AFTER_VERB = {"ли", "бы", "б", "же", "ж"}  # `сказал
 _PRONOUN_SUBJECTS = {"я", "он", "она", "оно", "мы", "они", "тот", "та"}  # `прибавил тот`: the one just named
 # a past (`сказал`, `вскинулась`) or present third-person (`говорит`, `стонут`) verb's ending, first or among the
 # first five words
-_VERB_END = r"[а-яё](?:л[аои]?|л(?:ся|ась|ось|ись)|[еиёуюая]т(?:ся)?|[её][сзкр]|ог)\b"  # also `произнес`, `мог`
+_VERB_END = r"[а-яё](?:л[аои]?|л(?:ся|ась|ось|ись)|[еиёуюая]т(?:ся)?|[её][сзкр]|ог|[юу](?=\s+я\b))\b"  # also `произнес`, `мог`, `говорю я`
 VERB_FIRST = re.compile(rf"[а-яё]*{_VERB_END}", re.IGNORECASE)
 _VERB_ENDING = re.compile(_VERB_END, re.IGNORECASE)
 _VOICES = {"голос", "голосок", "голоса", "бас", "шепот", "шёпот", "крик"}  # the voice is not the speaker's name
@@ -49,6 +49,9 @@ ANAPHORIC_NOUNS = {
 }
 _RELATIVE = {"который", "которая", "которое", "которые", "которому", "которой", "которого", "которым", "что", "как", "когда", "где", "будто", "словно", "точно"}
 _SECOND_PERSON = {"ты", "вы", "тебя", "тебе", "тобой", "вас", "вам", "вами", "твой", "ваш"}
+# verbs a narrator's remark in the present has (`– Смотри, Остап! – говорю я брату`); `знаю я вас`, `посмотрю я`,
+# `люблю я его` are speech
+_SAYING_NOW = {"говорить", "спрашивать", "отвечать", "кричать", "шептать", "бормотать", "просить", "напоминать", "думать"}
 # verbs of thought: a quoted thought (`«Взяли бы и меня», — думала она`) is not a turn
 THOUGHT_VERBS = {"думать", "подумать", "мелькнуть", "пронестись", "решить", "соображать", "сообразить", "мечтать"}
 
@@ -316,7 +319,7 @@ def _remark_head(text: str, strict: bool, inverted: bool, present: bool = False)
         return None
     word = tokens[i]
     verb_at = i
-    if not is_narrative_verb(word, subject_follows=True):
+    if not (is_narrative_verb(word, subject_follows=True) or _narrator_says(tokens, i)):
         # `он усмехнулся`, `Иван махнул рукой`, `И воздушная красавица задрожала`: a pronoun, a name or a noun
         # phrase, then a past verb (agreeing with the noun)
         noun_end = None if strict or inverted else _noun_subject_end(tokens, i)
@@ -378,6 +381,14 @@ def _remark_head(text: str, strict: bool, inverted: bool, present: bool = False)
         addressee = "я" if _TO_ME & words else None
         meanwhile = "тем" in words and bool(_MEANWHILE & words)
     return Head(speaker, lemma, _token_end(text, end - 1 if named else verb_at), named, gender, addressee, meanwhile)
+
+
+def _narrator_says(tokens, i: int) -> bool:
+    """A verb of saying in the present, first person, then `я`: the narrator telling his story in the present
+    (`говорю я брату`, `спрашиваю я себя`)."""
+    if i + 1 >= len(tokens) or tokens[i + 1].lower() != "я":
+        return False
+    return any({"VERB", "pres", "1per"} <= p.tag.grammemes and p.normal_form in _SAYING_NOW for p in parses(tokens[i]))
 
 
 @lru_cache(maxsize=100_000)
