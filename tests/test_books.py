@@ -428,3 +428,9 @@ def test_a_word_the_authors_aside_quotes_does_not_make_it_speech():
 def test_the_narrators_remark_in_the_present_is_the_authors(line, speech):
     turn = read_turn(clean_turn(line))
     assert turn.speech == speech and turn.speaker == ("я" if "знаю" not in line else None)
+
+
+def test_a_name_after_a_rank_is_the_speaker_even_where_it_reads_as_a_thing():
+    # Гоголь, «Невский проспект»: `пирогов` is also pies, the genitive plural of a thing
+    turn = read_turn(clean_turn("-- Вас видеть, больше ничего мне не угодно, -- произнес поручик Пирогов, довольно приятно улыбаясь."))
+    assert turn.speaker == "поручик Пирогов"

@@ -268,8 +268,9 @@ def _subject(tokens, i: int) -> tuple[str | None, int]:
                              or tokens[k][0].isupper()), None)
                 if name is not None and tokens[name][0].isupper():
                     return tokens[name], name + 1
-            if not word[0].isupper() and _top(tokens[i - 1], "plur") and _thing(tokens[i - 1]):
-                return None, i  # `прошептали ее губы`, `протянул руки`: things (their accusative reads as the nominative)
+            if tokens[i - 1].islower() and _top(tokens[i - 1], "plur") and _thing(tokens[i - 1]):
+                return None, i  # `прошептали ее губы`, `протянул руки`: things (their accusative reads as the nominative);
+                # `поручик Пирогов` is a man, though `пирогов` is pies
             return " ".join(tokens[start:i]), i
         if _top(word, "ADVB") or _top(word, "PRCL") or _top(word, "NPRO") or _top(word, "INFN") or lower == "было":
             i += 1
