@@ -434,3 +434,18 @@ def test_a_name_after_a_rank_is_the_speaker_even_where_it_reads_as_a_thing():
     # Гоголь, «Невский проспект»: `пирогов` is also pies, the genitive plural of a thing
     turn = read_turn(clean_turn("-- Вас видеть, больше ничего мне не угодно, -- произнес поручик Пирогов, довольно приятно улыбаясь."))
     assert turn.speaker == "поручик Пирогов"
+
+
+def test_narration_an_edition_left_in_a_turn_is_the_authors_when_it_tells_of_someone_in_the_scene():
+    # Тургенев, «Дворянское гнездо»: the edition lost the paragraph break before the author's words
+    paragraphs = [
+        "– Вы рассеянны и забывчивы, как все светские люди, – промолвила Лиза, – вот и все. Паншин немного нахмурился.",
+        "– Послушайте, – сказал он, – не будемте больше говорить обо мне.",
+        "– Начнем, пожалуй, – сказала Лиза.",
+    ]
+    dialogues = group_dialogues(["– Ну, а вы? – промолвил Паншин.", *paragraphs], BookReport("book"))
+    assert [d.turns for d in dialogues] == [["Ну, а вы?", "Вы рассеянны и забывчивы, как все светские люди, вот и все."],
+                                            ["Послушайте, не будемте больше говорить обо мне.", "Начнем, пожалуй."]]
+    # a story the speaker tells of someone not in the scene stays speech
+    story = ["– Ты с ним ушла? – спросил Петр.", "– Нет, не с ним. Мамаша ушла с другим от дедушки, а тот ее и оставил.", "– Вот как."]
+    assert group_dialogues(story, BookReport("book"))[0].turns[1].startswith("Нет, не с ним. Мамаша ушла")

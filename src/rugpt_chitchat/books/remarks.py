@@ -48,6 +48,7 @@ ANAPHORIC_NOUNS = {
     "хозяин", "хозяйка", "барин", "барыня", "молодой человек", "приятель", "приятельница", "друг", "подруга",
 }
 _RELATIVE = {"который", "которая", "которое", "которые", "которому", "которой", "которого", "которым", "что", "как", "когда", "где", "будто", "словно", "точно"}
+_FIRST_PERSON_WORDS = {"я", "мне", "меня", "мной", "мой", "моя", "мое", "моё", "мою", "моего", "моей", "моих", "мы", "нас", "нам", "нами", "наш", "наша", "наше", "наши"}
 _SECOND_PERSON = {"ты", "вы", "тебя", "тебе", "тобой", "вас", "вам", "вами", "твой", "ваш"}
 # verbs a narrator's remark in the present has (`– Смотри, Остап! – говорю я брату`); `знаю я вас`, `посмотрю я`,
 # `люблю я его` are speech
@@ -472,6 +473,40 @@ def _word_kind(word: str) -> str:
 
 def sentences(text: str) -> list[str]:
     return _SENTENCE_END.split(text)
+
+
+def narration_at_end(speech: str) -> tuple[str, Head] | None:
+    """The last sentences of a turn when they read as the author's (an edition that left out the dash and the
+    paragraph break: `Леночка, ступай наверх с господином Леммом. Старик пошел было вслед за девочкой, но Паншин
+    остановил его.`), with the head naming who they tell of; None when not. Told in the past, no `я`/`мы`, no
+    second person, no `?`/`!`, and the first of them opens with a person and a past verb. A speaker telling a
+    story talks the same way (`Мамаша ушла с другим от дедушки`): the caller checks the person is in the scene."""
+    if not speech.endswith(".") or ". " not in speech:
+        return None
+    spoken = sentences(speech)
+    found = None
+    for k in range(len(spoken) - 1, max(0, len(spoken) - 4), -1):
+        if not _told_by_author(spoken[k]):
+            break
+        head = remark_head(spoken[k]) if spoken[k][0].isupper() and spoken[k - 1][-1] in ".!?…" else None
+        if head and head.speaker and head.speaker != "я" and head.verb != "быть" and is_narrative_verb(head_verb_word(spoken[k], head), False):
+            found = (" ".join(spoken[k:]), head)
+    return found
+
+
+def head_verb_word(text: str, head: Head) -> str:
+    """The word a head ends with when its subject comes first: the verb (`Старик пошел`)."""
+    return _WORD.findall(text[: head.end])[-1]
+
+
+def _told_by_author(sentence: str) -> bool:
+    """Past narration in the third person: no `?`/`!`, no first or second person, no verb in the present or future."""
+    if "?" in sentence or "!" in sentence or sentence_kind(sentence) != "narration":
+        return False
+    for word in _WORD.findall(sentence):
+        if word.lower() in _FIRST_PERSON_WORDS or (_top(word, "VERB") and (_top(word, "pres") or _top(word, "futr"))):
+            return False
+    return True
 
 
 def split_tail(tail: str) -> tuple[str, str] | None:

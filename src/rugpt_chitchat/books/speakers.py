@@ -71,3 +71,18 @@ def spoken_to_elsewhere(addressee: str | None, slots: list, turns: int) -> bool:
         return False
     previous = slots[1 - turns % 2]
     return bool(previous and previous[0] and _surely_different(previous, (addressee, None)))
+
+
+def in_the_scene(person: Person, people: list) -> bool:
+    """Whether `person` is surely one of those speaking (`Лиза` where Лиза speaks), or a description standing for
+    one of them (`старик`: a named man, or someone in a place of the run no remark has filled yet): narration
+    about him, not a story the speaker tells of someone else (`Мамаша ушла`, `Этот человек имел влияние`)."""
+    words = person[0].lower().split()
+    description = words[-1] in ANAPHORIC_NOUNS and not {"этот", "эта", "тот", "та"} & set(words)
+    for other in people:
+        if other is None:
+            if description:
+                return True
+        elif surely_same(person, other) or (description and _is_name(other[0]) and person[1] == other[1]):
+            return True
+    return False

@@ -24,8 +24,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from .layouts import book_layout, fix_lookalikes, play_line, quoted_pieces, stage_directions
-from .remarks import THOUGHT_VERBS, VERB_FIRST, Head, addressees, is_narrative_verb, is_name as _name, remark_head, sentence_kind, sentences, split_tail
-from .speakers import Person, cuts, is_new_person, spoken_to_elsewhere, surely_same
+from .remarks import THOUGHT_VERBS, VERB_FIRST, Head, addressees, is_narrative_verb, is_name as _name, narration_at_end, remark_head, sentence_kind, sentences, split_tail
+from .speakers import Person, cuts, in_the_scene, is_new_person, spoken_to_elsewhere, surely_same
 
 __all__ = ["BookReport", "Dialogue", "Turn", "book_layout", "group_dialogues", "read_turn", "spoken_words"]
 
@@ -98,6 +98,7 @@ class Turn:
     meanwhile: bool = False  # the remark says it was said meanwhile (`говорил между тем ...`), not in answer
     newcomers: tuple = ()  # names a play line's stage directions bring in (`подслушивавший Бобчинский летит`)
     closes: bool = False  # narration runs on after the speech (`... смешного? Полозов только глазами повел.`)
+    narrated: tuple | None = None  # closing sentences that may be the author's, and whom they tell of (`Лиза улыбнулась.`)
 
     def _said_by(self, head) -> None:
         if self.speaker is None and (head.speaker or head.gender):
@@ -220,6 +221,8 @@ def _closing_narration(speech: str, turn: Turn) -> Turn:
         if spoken and sentence_kind(last) == "narration":
             turn.speech = " ".join(spoken)
             turn.remarks.append(last)
+    if not turn.closes:
+        turn.narrated = narration_at_end(turn.speech)
     if turn.remarks and turn.addressee is None and "обра" in turn.remarks[0]:
         _turned_to(turn)
     if turn.remarks and turn.remarks[-1].endswith(":"):
@@ -339,6 +342,10 @@ def paragraph_turn(paragraph: str, layout: str = "dash") -> Turn | None:
     return read_turn(cleaned) if cleaned and is_turn(cleaned) else None
 
 
+def _person_told_of(head: Head) -> Person:
+    return (head.speaker or "", head.gender)
+
+
 def _monologue(run: list[tuple[str, str | None, bool]]) -> bool:
     """Five or more lines, none with a remark, a name or a name called, nearly all long, at most one a question: one person
     speaking on (Горький, «Человек»: `— Я призван для того, чтобы ...` seven times), not two answering each other."""
@@ -413,6 +420,9 @@ def group_dialogues(
         )):
             report.speaker_splits += 1  # `говорил между тем Василий Иванович`: not an answer to the turn before
             close_run()
+        if split_speakers and turn.narrated and in_the_scene(_person_told_of(turn.narrated[1]), [*slots, person]):
+            speech = speech[: -len(turn.narrated[0])].rstrip()  # `... наверх с господином Леммом. Старик пошел было...`
+            turn.closes = True
         position = len(run) % 2
         if person and (person[0] or slots[position] is None):
             slots[position] = person
