@@ -50,6 +50,8 @@ ANAPHORIC_NOUNS = {
 _RELATIVE = {"который", "которая", "которое", "которые", "которому", "которой", "которого", "которым", "что", "как", "когда", "где", "будто", "словно", "точно"}
 _FIRST_PERSON_WORDS = {"я", "мне", "меня", "мной", "мой", "моя", "мое", "моё", "мою", "моего", "моей", "моих", "мы", "нас", "нам", "нами", "наш", "наша", "наше", "наши"}
 _SECOND_PERSON = {"ты", "вы", "тебя", "тебе", "тобой", "вас", "вам", "вами", "твой", "ваш"}
+# words that open no sentence of the author's about a person he names (`Он ушел`, `Мы`, `Вы`)
+_NO_PERSON_TOLD_OF = _FIRST_PERSON_WORDS | _SECOND_PERSON | _PRONOUN_SUBJECTS
 # verbs a narrator's remark in the present has (`– Смотри, Остап! – говорю я брату`); `знаю я вас`, `посмотрю я`,
 # `люблю я его` are speech
 _SAYING_NOW = {"говорить", "спрашивать", "отвечать", "кричать", "шептать", "бормотать", "просить", "напоминать", "думать"}
@@ -483,15 +485,34 @@ def narration_at_end(speech: str) -> tuple[str, Head] | None:
     story talks the same way (`Мамаша ушла с другим от дедушки`): the caller checks the person is in the scene."""
     if not speech.endswith(".") or ". " not in speech:
         return None
-    spoken = sentences(speech)
+    spoken = sentences(speech[-500:])  # a story's closing sentences: the rest of a long turn is not read
+    heads = {k: _person_and_past_verb(spoken[k]) for k in range(len(spoken) - 1, max(0, len(spoken) - 4), -1)
+             if _may_open_narration(spoken[k - 1], spoken[k])}  # fmt: skip
+    heads = {k: head for k, head in heads.items() if head}
     found = None
-    for k in range(len(spoken) - 1, max(0, len(spoken) - 4), -1):
+    for k in range(len(spoken) - 1, min(heads, default=len(spoken)) - 1, -1):  # the cheap tests first
         if not _told_by_author(spoken[k]):
             break
-        head = remark_head(spoken[k]) if spoken[k][0].isupper() and spoken[k - 1][-1] in ".!?…" else None
-        if head and head.speaker and head.speaker != "я" and head.verb != "быть" and is_narrative_verb(head_verb_word(spoken[k], head), False):
-            found = (" ".join(spoken[k:]), head)
+        if k in heads:
+            found = (" ".join(spoken[k:]), heads[k])
     return found
+
+
+def _person_and_past_verb(sentence: str) -> Head | None:
+    """The head of a sentence opening with a person named (`Старик`, `Лиза`; not `он`) and a past verb."""
+    head = remark_head(sentence)
+    if head and head.speaker and head.speaker != "я" and head.verb != "быть" and is_narrative_verb(head_verb_word(sentence, head), False):
+        return head
+    return None
+
+
+def _may_open_narration(before: str, sentence: str) -> bool:
+    """A sentence that may open the author's words after speech, by its letters alone: after a full sentence, a
+    capital, no `?`/`!`, a word with a verb's ending among the next five (`Старик пошел было`)."""
+    if not (sentence[:1].isupper() and before[-1:] in ".!?…") or "?" in sentence or "!" in sentence:
+        return False
+    words = sentence.split(None, 6)
+    return words[0].lower() not in _NO_PERSON_TOLD_OF and bool(_VERB_ENDING.search(" ".join(words[1:6])))
 
 
 def head_verb_word(text: str, head: Head) -> str:
