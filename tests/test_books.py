@@ -449,3 +449,18 @@ def test_narration_an_edition_left_in_a_turn_is_the_authors_when_it_tells_of_som
     # a story the speaker tells of someone not in the scene stays speech
     story = ["– Ты с ним ушла? – спросил Петр.", "– Нет, не с ним. Мамаша ушла с другим от дедушки, а тот ее и оставил.", "– Вот как."]
     assert group_dialogues(story, BookReport("book"))[0].turns[1].startswith("Нет, не с ним. Мамаша ушла")
+
+
+def test_a_turn_the_remark_says_is_said_to_someone_else_does_not_answer_the_turn_before():
+    from rugpt_chitchat.books.remarks import remark_head
+
+    # Гоголь, «Тарас Бульба»: Янкель speaks twice, the second time to a guard
+    paragraphs = [
+        "— Это мы, это я, это свои! — говорил Янкель, встречаясь со всяким.",
+        "— А что, можно теперь? — спросил он одного из стражей, когда они наконец подошли к тому месту.",
+        "— Можно; только не знаю, пропустят ли вас, — отвечал часовой.",
+    ]
+    dialogues = group_dialogues(paragraphs, BookReport("book"))
+    assert [d.speakers for d in dialogues] == [[None, "часовой"]]
+    assert remark_head("сказал товарищ прокурора.").addressee is None  # the subject's genitive, not whom he speaks to
+    assert remark_head("начал он неверным голосом.").addressee is None

@@ -384,7 +384,25 @@ def _remark_head(text: str, strict: bool, inverted: bool, present: bool = False)
         words = {t.lower() for t in tokens[: end + 1]}
         addressee = "я" if _TO_ME & words else None
         meanwhile = "тем" in words and bool(_MEANWHILE & words)
+    if addressee is None and named and end < len(tokens) and tokens[end][0].isalpha():
+        addressee = _spoken_to(tokens, end)
     return Head(speaker, lemma, _token_end(text, end - 1 if named else verb_at), named, gender, addressee, meanwhile)
+
+
+def _spoken_to(tokens, i: int) -> str | None:
+    """Whom the remark says the speaker speaks to, right after the subject: a person in the dative or the accusative
+    (`спросил он одного из стражей`, `сказал Тарас жиду`), in the nominative singular; None when not said."""
+    # after a noun the accusative of a person is its genitive too (`товарищ прокурора`, `жена посланника`)
+    cases = {"datv"} if tokens[i - 1].islower() and tokens[i - 1].lower() not in _PRONOUN_SUBJECTS else {"datv", "accs"}
+    if tokens[i].lower() in {"одного", "одному", "одну", "одной"} and i + 2 < len(tokens) and tokens[i + 1] == "из":
+        i, cases = i + 2, {"gent"}  # `одного из стражей`: one of them
+    if i >= len(tokens) or not tokens[i].isalpha() or tokens[i].lower() in _OBJECT_PRONOUNS:
+        return None
+    found = parses(tokens[i])
+    parse = next((p for p in found if {"NOUN", "anim"} <= p.tag.grammemes and p.tag.grammemes & cases), None)
+    if parse is None or not (found[0].tag.grammemes & cases or "gent" in cases):  # `начал он неверным голосом`
+        return None
+    return parse.normal_form if tokens[i].islower() else parse.normal_form.capitalize()
 
 
 def _narrator_says(tokens, i: int) -> bool:

@@ -67,7 +67,7 @@ def spoken_to_elsewhere(addressee: str | None, slots: list, turns: int) -> bool:
     """Whether a turn said to someone the remark names (`спросил он меня`: the narrator) is not an answer to the
     previous turn: that turn's speaker is surely someone else (the doctor the narrator just spoke with is not
     the one asking him now)."""
-    if addressee is None or not turns:
+    if addressee is None or not turns or addressee.lower() in ANAPHORIC_NOUNS:  # `собеседника`: anyone
         return False
     previous = slots[1 - turns % 2]
     return bool(previous and previous[0] and _surely_different(previous, (addressee, None)))

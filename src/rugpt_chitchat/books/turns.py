@@ -103,7 +103,8 @@ class Turn:
     def _said_by(self, head) -> None:
         if self.speaker is None and (head.speaker or head.gender):
             self.speaker, self.gender = head.speaker, head.gender
-        self.addressee = self.addressee or head.addressee
+        if head.addressee == "я" or len(self.remarks) <= 1:  # a later remark may turn to someone else midway
+            self.addressee = self.addressee or head.addressee
         self.meanwhile = self.meanwhile or head.meanwhile
 
 
