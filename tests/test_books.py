@@ -464,3 +464,13 @@ def test_a_turn_the_remark_says_is_said_to_someone_else_does_not_answer_the_turn
     assert [d.speakers for d in dialogues] == [[None, "часовой"]]
     assert remark_head("сказал товарищ прокурора.").addressee is None  # the subject's genitive, not whom he speaks to
     assert remark_head("начал он неверным голосом.").addressee is None
+
+
+def test_a_play_line_said_by_all_is_no_one_of_the_two():
+    # Гоголь, «Ревизор»
+    paragraphs = ["Бобчинский. Чрезвычайное происшествие!", "Добчинский. Неожиданное известие!", "Все. Что, что такое?",
+                  "Добчинский. Непредвиденное дело: приходим в гостиницу…", "Бобчинский (перебивая). Приходим в гостиницу…"]
+    report = BookReport("book")
+    dialogues = group_dialogues(paragraphs, report, layout="play")
+    assert [d.speakers for d in dialogues] == [["Бобчинский", "Добчинский"], ["Добчинский", "Бобчинский"]]
+    assert report.skipped["crowd"] == 1

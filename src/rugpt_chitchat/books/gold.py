@@ -2,7 +2,7 @@
 
 `tests/data/books_gold.jsonl` holds excerpts of the shared books, one a line: the book (a path under the
 books folder), a paragraph range `[start, end)` of `read_book(...).paragraphs`, its `kind`, and one entry per
-paragraph: `null` for narration, else `{"who": the person speaking, "speech": the spoken words}` as read by
+paragraph: `null` for narration (and for a crowd's line: `Все. Что, что такое?`), else `{"who": the person speaking, "speech": the spoken words}` as read by
 a person (`"answers": false` where the turn is not said to the one before, `говорил между тем`; `"closes": true`
 where the author's words end the paragraph, `Паншин немного нахмурился.`, as a paragraph of narration). The expected
 dialogues follow from those by the rule of `turns.group_dialogues`: consecutive turns, cut at narration, where

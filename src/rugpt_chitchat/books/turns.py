@@ -23,7 +23,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 
-from .layouts import book_layout, fix_lookalikes, play_line, quoted_pieces, stage_directions
+from .layouts import book_layout, fix_lookalikes, is_chorus, play_line, quoted_pieces, stage_directions
 from .remarks import THOUGHT_VERBS, VERB_FIRST, Head, addressees, is_narrative_verb, is_name as _name, narration_at_end, remark_head, sentence_kind, sentences, split_tail
 from .speakers import Person, cuts, in_the_scene, is_new_person, spoken_to_elsewhere, surely_same
 
@@ -324,7 +324,8 @@ def paragraph_turn(paragraph: str, layout: str = "dash") -> Turn | None:
         if not line:
             return None
         directions = stage_directions(paragraph) if "(" in paragraph else ""
-        return Turn(line[1], speaker=line[0], newcomers=tuple(_NAME_IN_NARRATIVE.findall(directions)))
+        return Turn(line[1], speaker=line[0], newcomers=tuple(_NAME_IN_NARRATIVE.findall(directions)),
+                    gender="plur" if is_chorus(line[0]) else None)  # `Все. Что, что такое?`: a crowd
     if layout == "quotes" and paragraph[0] == "«":
         pieces = quoted_pieces(" ".join(paragraph.split()))
         if pieces is None:
