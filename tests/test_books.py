@@ -474,3 +474,21 @@ def test_a_play_line_said_by_all_is_no_one_of_the_two():
     dialogues = group_dialogues(paragraphs, report, layout="play")
     assert [d.speakers for d in dialogues] == [["Бобчинский", "Добчинский"], ["Добчинский", "Бобчинский"]]
     assert report.skipped["crowd"] == 1
+
+
+def test_narration_an_edition_left_unpunctuated_is_not_speech():
+    # Тургенев, «Вешние воды»: a paragraph cut off before its last words, set off by a dash; a full stop left out
+    paragraphs = [
+        "– Деньги нужны, брат. Я бы дешево продал.",
+        "Полозов проглотил стакан вина, уперся салфеткой и опять принялся жевать",
+        "– медленно и шумно.",
+        "– Н-да, – проговорил он наконец.",
+        "– Неужели же твоя жена сама распоряжается… по хозяйству? – спросил Санин.",
+        "– Сама. Я сказал тебе, Дмитрий Павлович, что ни в какие женины дела я не вхожу, и теперь тебе то же повторяю Полозов продолжал чавкать",
+        "– Гм… Но как я с ней переговорить могу?",
+    ]
+    report = BookReport("book")
+    dialogues = group_dialogues(paragraphs, report)
+    assert [d.turns for d in dialogues] == [["Н-да.", "Неужели же твоя жена сама распоряжается… по хозяйству?",
+                                             "Сама. Я сказал тебе, Дмитрий Павлович, что ни в какие женины дела я не вхожу, и теперь тебе то же повторяю"]]
+    assert report.skipped["not_speech"] == 1

@@ -24,6 +24,7 @@ _WORD = re.compile(r"[А-Яа-яЁёA-Za-z]+(?:-[А-Яа-яЁё]+)*")
 _SENTENCE_END = re.compile(r"(?<=[.!?…])\s+")
 # a capitalised word or two before `,`, `!` or `?`: a name called when at the start or after punctuation and a
 # space, checked in `addressees` (a regex opening with that is tried at every character, this one at capitals)
+_GLUED_NAME = re.compile(r"(?<=[а-яё] )[А-ЯЁ][а-яё]+")
 _VOCATIVE = re.compile(r"[А-ЯЁ][а-яё]+(?: [А-ЯЁ][а-яё]+)?(?=[,!?])")
 _NOT_A_REMARK_AFTER_VERB = {"ли", "бы", "б", "же", "ж"}  # `сказал бы`, `сказал ли`: speech
 _PRONOUN_SUBJECTS = {"я", "он", "она", "оно", "мы", "они", "тот", "та"}  # `прибавил тот`: the one just named
@@ -521,6 +522,18 @@ def _person_and_past_verb(sentence: str) -> Head | None:
     head = remark_head(sentence)
     if head and head.speaker and head.speaker != "я" and head.verb != "быть" and is_narrative_verb(head_verb_word(sentence, head), False):
         return head
+    return None
+
+
+def glued_narration(speech: str) -> int | None:
+    """Where narration starts in a turn that ends with no punctuation, glued to the speech with neither a full
+    stop nor a dash (`...и теперь тебе то же повторяю Полозов продолжал чавкать`): a name after a lower-case word,
+    then a past verb, to the end told in the past; None when there is none."""
+    for match in _GLUED_NAME.finditer(speech[-200:]):
+        start = len(speech) - len(speech[-200:]) + match.start()
+        head = _person_and_past_verb(speech[start:]) if is_name(match.group()) else None
+        if head and _told_by_author(speech[start:]):
+            return start
     return None
 
 

@@ -24,7 +24,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from .layouts import book_layout, fix_lookalikes, is_chorus, play_line, quoted_pieces, stage_directions
-from .remarks import THOUGHT_VERBS, VERB_FIRST, Head, addressees, is_narrative_verb, is_name as _name, narration_at_end, remark_head, sentence_kind, sentences, split_tail
+from .remarks import THOUGHT_VERBS, VERB_FIRST, Head, addressees, is_narrative_verb, is_name as _name, glued_narration, narration_at_end, remark_head, sentence_kind, sentences, split_tail
 from .speakers import Person, cuts, in_the_scene, is_new_person, spoken_to_elsewhere, surely_same
 
 __all__ = ["BookReport", "Dialogue", "Turn", "book_layout", "group_dialogues", "read_turn", "spoken_words"]
@@ -222,6 +222,9 @@ def _closing_narration(speech: str, turn: Turn) -> Turn:
         if spoken and sentence_kind(last) == "narration":
             turn.speech = " ".join(spoken)
             turn.remarks.append(last)
+    glued = glued_narration(turn.speech) if turn.speech[-1:].isalpha() else None
+    if glued is not None:  # `...и теперь тебе то же повторяю Полозов продолжал чавкать`: no full stop, no dash
+        turn.speech, turn.closes = turn.speech[:glued].rstrip(), True
     if not turn.closes:
         turn.narrated = narration_at_end(turn.speech)
     if turn.remarks and turn.addressee is None and "обра" in turn.remarks[0]:
@@ -344,6 +347,14 @@ def paragraph_turn(paragraph: str, layout: str = "dash") -> Turn | None:
     return read_turn(cleaned) if cleaned and is_turn(cleaned) else None
 
 
+def _narration_goes_on(previous: str, turn: Turn) -> bool:
+    """A dash paragraph that goes on with the narration before it, cut off with no punctuation (`...опять
+    принялся жевать` / `– медленно и шумно.`): lower case, no `я`, not speech by its words. Speech goes on so too
+    (`– потому что я больше ему не невеста`), with the speaker's words."""
+    return (previous[-1].isalpha() and previous[0] not in _DASHES and turn.speech[:1].islower()
+            and not _FIRST_PERSON.search(turn.speech) and sentence_kind(turn.speech) in ("", "narration"))
+
+
 def _person_told_of(head: Head) -> Person:
     return (head.speaker or "", head.gender)
 
@@ -384,11 +395,13 @@ def group_dialogues(
             report.skipped["lone_turn"] += 1
         run, slots, gap = [], [None, None], 0
 
-    for paragraph in paragraphs:
+    for index, paragraph in enumerate(paragraphs):
         if layout == "dash" and paragraph[0] not in _DASHES and not run:
             report.skipped["narrative"] += 1  # most paragraphs: narration with no run of turns to end
             continue
         turn = paragraph_turn(paragraph, layout)
+        if turn is not None and index and _narration_goes_on(paragraphs[index - 1], turn):
+            turn.problem = "not_speech"
         if turn is not None and turn.speaker is None and turn.gender is None and announced:
             turn.speaker, turn.gender = announced[0] or None, announced[1]
         announced = turn.announced if turn is not None else None
