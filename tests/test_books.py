@@ -492,3 +492,21 @@ def test_narration_an_edition_left_unpunctuated_is_not_speech():
     assert [d.turns for d in dialogues] == [["Н-да.", "Неужели же твоя жена сама распоряжается… по хозяйству?",
                                              "Сама. Я сказал тебе, Дмитрий Павлович, что ни в какие женины дела я не вхожу, и теперь тебе то же повторяю"]]
     assert report.skipped["not_speech"] == 1
+
+
+def test_narration_glued_to_speech_or_about_a_speaker_the_book_named_before_is_the_authors():
+    # Тургенев, «Дым»: no space after the speech; «Дворянское гнездо»: Лемм, a name the dictionary reads as `лемма`
+    line = "– Вам весело, – сказал Литвинов, – но это не мешает мне видеть подобные штучки…Он указал на двух проходивших лореток."
+    assert spoken_words(line) == "Вам весело, но это не мешает мне видеть подобные штучки…"
+    paragraphs = [
+        "– Этого не будет! – воскликнул Лемм.",
+        "– Почему?",
+        "Лаврецкому стало жаль старика.",
+        "– Как вы думаете, Христофор Федорыч, – сказал, между прочим, Лаврецкий, – не пригласить ли ее? Лемм наклонил голову над тарелкой.",
+        "– Пригласите, – проговорил он чуть слышно.",
+        "– А Паншина не надобно?",
+    ]
+    dialogues = group_dialogues(paragraphs, BookReport("book"))
+    assert [d.speakers for d in dialogues] == [["Лемм", None], [None, None]]
+    assert dialogues[0].turns == ["Этого не будет!", "Почему?"]
+    assert read_turn(clean_turn(paragraphs[3])).speaker == "Лаврецкий"  # a name after a phrase set off by commas

@@ -24,6 +24,7 @@ _WORD = re.compile(r"[А-Яа-яЁёA-Za-z]+(?:-[А-Яа-яЁё]+)*")
 _SENTENCE_END = re.compile(r"(?<=[.!?…])\s+")
 # a capitalised word or two before `,`, `!` or `?`: a name called when at the start or after punctuation and a
 # space, checked in `addressees` (a regex opening with that is tried at every character, this one at capitals)
+GLUED_SENTENCE = re.compile(r"[.!?…](?=[А-ЯЁ][а-яё])")  # no space after a sentence's end
 _GLUED_NAME = re.compile(r"(?<=[а-яё] )[А-ЯЁ][а-яё]+")
 _VOCATIVE = re.compile(r"[А-ЯЁ][а-яё]+(?: [А-ЯЁ][а-яё]+)?(?=[,!?])")
 _NOT_A_REMARK_AFTER_VERB = {"ли", "бы", "б", "же", "ж"}  # `сказал бы`, `сказал ли`: speech
@@ -52,6 +53,7 @@ _RELATIVE = {"который", "которая", "которое", "которы
 _FIRST_PERSON_WORDS = {"я", "мне", "меня", "мной", "мой", "моя", "мое", "моё", "мою", "моего", "моей", "моих", "мы", "нас", "нам", "нами", "наш", "наша", "наше", "наши"}
 _SECOND_PERSON = {"ты", "вы", "тебя", "тебе", "тобой", "вас", "вам", "вами", "твой", "ваш"}
 # words that open no sentence of the author's about a person he names (`Он ушел`, `Мы`, `Вы`)
+_SPEAKERS_DAYS = {"вчера", "сегодня", "завтра", "позавчера", "намедни", "давеча", "нынче"}
 _NO_PERSON_TOLD_OF = _FIRST_PERSON_WORDS | _SECOND_PERSON | _PRONOUN_SUBJECTS
 # verbs a narrator's remark in the present has (`– Смотри, Остап! – говорю я брату`); `знаю я вас`, `посмотрю я`,
 # `люблю я его` are speech
@@ -234,6 +236,12 @@ def _subject(tokens, i: int) -> tuple[str | None, int]:
                 while j < len(tokens) and tokens[j] != ",":
                     j += 1
                 i = j + 1
+                continue
+            j = next((k for k in range(i + 1, min(i + 5, len(tokens))) if not tokens[k][0].isalpha()), None)
+            if j is not None and tokens[j] == "," and j + 1 < len(tokens) and tokens[j + 1][0].isupper() and (
+                _has(tokens[j + 1], "Name") or _has(tokens[j + 1], "Surn")
+            ):
+                i = j + 1  # `сказал, между прочим, Лаврецкий`: a name after a phrase set off by commas
                 continue
             return None, i
         if not word[0].isalpha():
@@ -502,7 +510,7 @@ def narration_at_end(speech: str) -> tuple[str, Head] | None:
     остановил его.`), with the head naming who they tell of; None when not. Told in the past, no `я`/`мы`, no
     second person, no `?`/`!`, and the first of them opens with a person and a past verb. A speaker telling a
     story talks the same way (`Мамаша ушла с другим от дедушки`): the caller checks the person is in the scene."""
-    if not speech.endswith(".") or ". " not in speech:
+    if not speech.endswith(".") or not _SENTENCE_END.search(speech):
         return None
     spoken = sentences(speech[-500:])  # a story's closing sentences: the rest of a long turn is not read
     heads = {k: _person_and_past_verb(spoken[k]) for k in range(len(spoken) - 1, max(0, len(spoken) - 4), -1)
@@ -519,21 +527,43 @@ def narration_at_end(speech: str) -> tuple[str, Head] | None:
 
 def _person_and_past_verb(sentence: str) -> Head | None:
     """The head of a sentence opening with a person named (`Старик`, `Лиза`; not `он`) and a past verb."""
-    head = remark_head(sentence)
+    head = remark_head(sentence) or _unknown_name_head(sentence)
     if head and head.speaker and head.speaker != "я" and head.verb != "быть" and is_narrative_verb(head_verb_word(sentence, head), False):
         return head
     return None
 
 
+def _unknown_name_head(sentence: str) -> Head | None:
+    """`Лемм встал со скамейки`: a capitalised noun or a word the dictionary does not know, maybe after adverbs,
+    then a past verb. A name it has not got (`лемм`: lemmas), or anything else: the caller checks it against the
+    people speaking."""
+    tokens = TOKEN.findall(sentence[:80])
+    if len(tokens) < 2 or not tokens[0].isalpha() or (parses(tokens[0])[0].is_known and not _top(tokens[0], "NOUN")):
+        return None
+    j = 1
+    while j < min(len(tokens) - 1, 3) and tokens[j].isalpha() and _top(tokens[j], "ADVB"):
+        j += 1  # `Лемм вдруг остановился`
+    if not (tokens[j].isalpha() and is_narrative_verb(tokens[j], False)):
+        return None
+    lemma, gender = _verb_reading(tokens[j])
+    return Head(tokens[0], lemma, _token_end(sentence, j), gender=gender)
+
+
 def glued_narration(speech: str) -> int | None:
-    """Where narration starts in a turn that ends with no punctuation, glued to the speech with neither a full
-    stop nor a dash (`...и теперь тебе то же повторяю Полозов продолжал чавкать`): a name after a lower-case word,
-    then a past verb, to the end told in the past; None when there is none."""
-    for match in _GLUED_NAME.finditer(speech[-200:]):
-        start = len(speech) - len(speech[-200:]) + match.start()
-        head = _person_and_past_verb(speech[start:]) if is_name(match.group()) else None
-        if head and _told_by_author(speech[start:]):
-            return start
+    """Where narration starts in a turn an edition glued it to, with no full stop or no space: a name after a
+    lower-case word then a past verb, in a turn that ends with no punctuation (`...и теперь тебе то же повторяю
+    Полозов продолжал чавкать`), or a person and a past verb right after a sentence's end (`подобные штучки…Он
+    указал на двух проходивших лореток`); told in the past to the end. None when there is none."""
+    if speech[-1:].isalpha():
+        for match in _GLUED_NAME.finditer(speech[-200:]):
+            start = len(speech) - len(speech[-200:]) + match.start()
+            head = _person_and_past_verb(speech[start:]) if is_name(match.group()) else None
+            if head and _told_by_author(speech[start:]):
+                return start
+    for match in GLUED_SENTENCE.finditer(speech):
+        head = remark_head(speech[match.end() :])
+        if head and head.speaker != "я" and head.verb != "быть" and _told_by_author(speech[match.end() :]):
+            return match.end()
     return None
 
 
@@ -552,11 +582,15 @@ def head_verb_word(text: str, head: Head) -> str:
 
 
 def _told_by_author(sentence: str) -> bool:
-    """Past narration in the third person: no `?`/`!`, no first or second person, no verb in the present or future."""
+    """Past narration in the third person: no `?`/`!`, no first or second person, no verb in the present or future,
+    no `вчера` or `сегодня` (the speaker's days: `Алеша говорил про какое-то письмо вчера`)."""
     if "?" in sentence or "!" in sentence or sentence_kind(sentence) != "narration":
         return False
-    for word in _WORD.findall(sentence):
-        if word.lower() in _FIRST_PERSON_WORDS or (_top(word, "VERB") and (_top(word, "pres") or _top(word, "futr"))):
+    words = [word.lower() for word in _WORD.findall(sentence)]
+    if _SPEAKERS_DAYS & set(words):
+        return False
+    for word in words:
+        if word in _FIRST_PERSON_WORDS or (_top(word, "VERB") and (_top(word, "pres") or _top(word, "futr"))):
             return False
     return True
 

@@ -24,7 +24,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from .layouts import book_layout, fix_lookalikes, is_chorus, play_line, quoted_pieces, stage_directions
-from .remarks import THOUGHT_VERBS, VERB_FIRST, Head, addressees, is_narrative_verb, is_name as _name, glued_narration, narration_at_end, remark_head, sentence_kind, sentences, split_tail
+from .remarks import GLUED_SENTENCE, THOUGHT_VERBS, VERB_FIRST, Head, addressees, is_narrative_verb, is_name as _name, glued_narration, narration_at_end, remark_head, sentence_kind, sentences, split_tail
 from .speakers import Person, cuts, in_the_scene, is_new_person, spoken_to_elsewhere, surely_same
 
 __all__ = ["BookReport", "Dialogue", "Turn", "book_layout", "group_dialogues", "read_turn", "spoken_words"]
@@ -222,8 +222,8 @@ def _closing_narration(speech: str, turn: Turn) -> Turn:
         if spoken and sentence_kind(last) == "narration":
             turn.speech = " ".join(spoken)
             turn.remarks.append(last)
-    glued = glued_narration(turn.speech) if turn.speech[-1:].isalpha() else None
-    if glued is not None:  # `...и теперь тебе то же повторяю Полозов продолжал чавкать`: no full stop, no dash
+    glued = glued_narration(speech) if speech[-1:].isalpha() or GLUED_SENTENCE.search(speech) else None
+    if glued is not None:  # `...то же повторяю Полозов продолжал чавкать`, `штучки…Он указал`: no full stop, no space
         turn.speech, turn.closes = turn.speech[:glued].rstrip(), True
     if not turn.closes:
         turn.narrated = narration_at_end(turn.speech)
@@ -383,6 +383,7 @@ def group_dialogues(
     slots: list[Person | None] = [None, None]  # who speaks the even and the odd turns of the run
     gap = 0  # short narrative paragraphs since the last turn of the run
     announced = None  # the next speaker, as the previous turn's closing narration names him
+    known: set[str] = set()  # the names the book's remarks gave speakers so far
 
     def close_run():
         nonlocal run, slots, gap
@@ -435,7 +436,9 @@ def group_dialogues(
         )):
             report.speaker_splits += 1  # `говорил между тем Василий Иванович`: not an answer to the turn before
             close_run()
-        if split_speakers and turn.narrated and in_the_scene(_person_told_of(turn.narrated[1]), [*slots, person]):
+        if turn.speaker and turn.speaker[0].isupper():
+            known.add(turn.speaker)
+        if split_speakers and turn.narrated and in_the_scene(_person_told_of(turn.narrated[1]), [*slots, person], known):
             speech = speech[: -len(turn.narrated[0])].rstrip()  # `... наверх с господином Леммом. Старик пошел было...`
             turn.closes = True
         position = len(run) % 2
