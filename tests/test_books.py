@@ -510,3 +510,10 @@ def test_narration_glued_to_speech_or_about_a_speaker_the_book_named_before_is_t
     assert [d.speakers for d in dialogues] == [["Лемм", None], [None, None]]
     assert dialogues[0].turns == ["Этого не будет!", "Почему?"]
     assert read_turn(clean_turn(paragraphs[3])).speaker == "Лаврецкий"  # a name after a phrase set off by commas
+
+
+def test_a_thought_a_remark_brings_in_is_not_speech():
+    # Гоголь, «Вечера на хуторе близ Диканьки», «Иван Федорович Шпонька и его тетушка»
+    line = ("– Узнаешь, Иван Федорович, узнаешь, – промолвила, улыбаясь, тетушка и подумала про себя: – «Куды ж! ще зовсим "
+            "молода дытына, ничего не знает!» – Да, Иван Федорович! – продолжала она вслух, – лучшей жены нельзя сыскать тебе.")
+    assert spoken_words(line) == "Узнаешь, Иван Федорович, узнаешь. Да, Иван Федорович! лучшей жены нельзя сыскать тебе."

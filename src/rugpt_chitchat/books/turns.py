@@ -48,6 +48,7 @@ _SPEAKERS_DASH = re.compile(r"\s[—–-]\s")
 # `обращаясь к сыну`, `обратившись к Аркадию`: whom the speaker speaks to (a dative: `сыну` and `сын` share a stem)
 _TURNING_TO = re.compile(r"(?<![а-яё])(?:обращаясь|обратившись|оборотясь|оборотившись)\s+(?:опять\s+|снова\s+)?ко?\s+([А-ЯЁа-яё]+(?:\s[А-ЯЁ][а-яё]+)?)")
 _WORDS = re.compile(r"[А-Яа-яЁё]+")
+_THINKING = re.compile(r"(?<![а-яё])(?:по)?дума(?:л|ла|ли|ет|ешь|ю)(?![а-яё])|про себя")
 _NAME_AFTER_QUESTION = re.compile(r"[?!] ([А-ЯЁ][а-яё]+)")
 _WE = re.compile(r"(?<![а-яё])(?:я|мне|меня|мной|мой|моя|мое|моё|мы|нас|нам|нами|наш|наша)(?![а-яё])", re.IGNORECASE)
 _FIRST_PERSON = re.compile(r"(?<![а-яё])(?:я|мне|меня|мной|мой|моя|мое|моё|мою|моего|моей|моих)(?![а-яё])", re.IGNORECASE)
@@ -150,7 +151,7 @@ def read_turn(turn: str) -> Turn:
             if punctuation is None:  # `В душе было одно желание - оставаться с Адой`
                 segments[-1][0] += f" — {text}"
             else:
-                segments.append([text, None])
+                segments.append([_without_thought(segments[-1][0], punctuation, text, turn), None])
             continue
         head = remark_head(text, strict=punctuation is None, after_sentence=punctuation in (".", "!", "?", "…"),
                            closed=2 * k + 3 < len(parts) and parts[2 * k + 3] == ".")
@@ -165,12 +166,24 @@ def read_turn(turn: str) -> Turn:
         if head:
             segments[-1][0] += punctuation or ""
             segments.append([text, head])
+        elif not segments[-1][0]:  # a dash after a thought taken out: no dash
+            segments[-1][0] = text
         else:  # the dash is the speaker's
             segments[-1][0] += f"{punctuation or ''} — {text}"
     pieces = _split_dashless(segments, turn)
     if pieces is None:
         return Turn("", turn.remarks, turn.speaker, turn.dashless_remarks, "unsure_remark", turn.gender)
     return _closing_narration(_join_speech(pieces), turn)
+
+
+def _without_thought(remark: str, punctuation: str, text: str, turn: Turn) -> str:
+    """`text` less the quoted thought a remark brings in (`промолвила тетушка и подумала про себя: – «Куды ж! ще
+    зовсим молода дытына!» – Да, Иван Федорович!`): not said, so the author's, in `turn.remarks`."""
+    if punctuation != ":" or not text.startswith("«") or "»" not in text or not _THINKING.search(remark):
+        return text
+    end = text.index("»") + 1
+    turn.remarks.append(text[:end])
+    return text[end:].lstrip()
 
 
 def _introduces_speech(text: str) -> bool:
