@@ -518,7 +518,7 @@ def narration_at_end(speech: str) -> tuple[str, Head] | None:
     heads = {k: head for k, head in heads.items() if head}
     found = None
     for k in range(len(spoken) - 1, min(heads, default=len(spoken)) - 1, -1):  # the cheap tests first
-        if not _told_by_author(spoken[k]):
+        if not told_by_author(spoken[k]):
             break
         if k in heads:
             found = (" ".join(spoken[k:]), heads[k])
@@ -558,11 +558,11 @@ def glued_narration(speech: str) -> int | None:
         for match in _GLUED_NAME.finditer(speech[-200:]):
             start = len(speech) - len(speech[-200:]) + match.start()
             head = _person_and_past_verb(speech[start:]) if is_name(match.group()) else None
-            if head and _told_by_author(speech[start:]):
+            if head and told_by_author(speech[start:]):
                 return start
     for match in GLUED_SENTENCE.finditer(speech):
         head = remark_head(speech[match.end() :])
-        if head and head.speaker != "я" and head.verb != "быть" and _told_by_author(speech[match.end() :]):
+        if head and head.speaker != "я" and head.verb != "быть" and told_by_author(speech[match.end() :]):
             return match.end()
     return None
 
@@ -581,7 +581,7 @@ def head_verb_word(text: str, head: Head) -> str:
     return _WORD.findall(text[: head.end])[-1]
 
 
-def _told_by_author(sentence: str) -> bool:
+def told_by_author(sentence: str) -> bool:
     """Past narration in the third person: no `?`/`!`, no first or second person, no verb in the present or future,
     no `вчера` or `сегодня` (the speaker's days: `Алеша говорил про какое-то письмо вчера`)."""
     if "?" in sentence or "!" in sentence or sentence_kind(sentence) != "narration":

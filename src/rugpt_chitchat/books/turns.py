@@ -24,7 +24,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from .layouts import book_layout, fix_lookalikes, is_chorus, play_line, quoted_pieces, stage_directions
-from .remarks import GLUED_SENTENCE, THOUGHT_VERBS, VERB_FIRST, Head, addressees, is_narrative_verb, is_name as _name, glued_narration, narration_at_end, remark_head, sentence_kind, sentences, split_tail
+from .remarks import GLUED_SENTENCE, THOUGHT_VERBS, VERB_FIRST, Head, addressees, is_narrative_verb, is_name as _name, glued_narration, narration_at_end, remark_head, sentence_kind, sentences, split_tail, told_by_author
 from .speakers import Person, cuts, in_the_scene, is_new_person, spoken_to_elsewhere, surely_same
 
 __all__ = ["BookReport", "Dialogue", "Turn", "book_layout", "group_dialogues", "read_turn", "spoken_words"]
@@ -163,6 +163,8 @@ def read_turn(turn: str) -> Turn:
             head = None
         if head is None and 2 * k + 3 < len(parts) and parts[2 * k + 3] == ":" and _introduces_speech(text):
             head = Head(None, "", len(text), named=False)
+        if head is None and punctuation == "," and 2 * k + 4 < len(parts) and _interrupts(segments[-1][0], text, parts[2 * k + 4]):
+            head = Head(None, "", len(text), named=False)
         if head:
             segments[-1][0] += punctuation or ""
             segments.append([text, head])
@@ -184,6 +186,14 @@ def _without_thought(remark: str, punctuation: str, text: str, turn: Turn) -> st
     end = text.index("»") + 1
     turn.remarks.append(text[:end])
     return text[end:].lstrip()
+
+
+def _interrupts(before: str, text: str, after: str) -> bool:
+    """A piece set off by dashes after a comma that narrates in the past, the speech picking up again with the word
+    it broke off at (`которым, -- при этом судья сделал языком и улыбнулся, причем нос понюхал свою всегдашнюю
+    табакерку, -- которым угощает наша бакалейная лавка`): the author's."""
+    last, first = _WORDS.findall(before[-40:]), _WORDS.match(after)
+    return bool(last and first and last[-1].lower() == first.group().lower() and told_by_author(text))
 
 
 def _introduces_speech(text: str) -> bool:
