@@ -525,3 +525,10 @@ def test_narration_breaking_off_speech_that_picks_up_again_with_the_same_word_is
             "всегдашнюю табакерку, -- которым угощает наша бакалейная миргородская лавка.")
     assert spoken_words(line) == "Да, не нашего балыка, которым, которым угощает наша бакалейная миргородская лавка."
     assert spoken_words("– Подруги, – друзья и подруги любят укусить, – подруги!") == "Подруги, — друзья и подруги любят укусить, — подруги!"
+
+
+def test_a_stage_direction_naming_someone_by_a_word_of_the_name_brings_in_no_newcomer():
+    paragraphs = ["Анна Андреевна. Помилуйте, я никак не смею.", "Хлестаков. Если б, признаюсь, не такой случай, "
+                  "который меня… (посматривает на Анну Андреевну и рисуется перед ней) так вознаградил за все…",
+                  "Анна Андреевна. В самом деле, как вам должно быть неприятно."]
+    assert len(group_dialogues(paragraphs, BookReport("book"), layout="play")[0].turns) == 3

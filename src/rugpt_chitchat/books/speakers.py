@@ -48,7 +48,10 @@ def _surely_different(person: Person, other: Person) -> bool:
 
 
 def is_new_person(name: str, people: list[Person]) -> bool:
-    return not any(surely_same((name, None), person) for person in people)
+    """A name a narration or a stage direction gives that is none of `people`'s, nor a word of one of their names
+    (`посматривает на Анну Андреевну`: `Андреевну` is Анна Андреевна)."""
+    return not any(surely_same((name, None), person) or any(_same_name(name, word) for word in person[0].split()[1:])
+                   for person in people)
 
 
 def cuts(person: Person | None, slots: list, turns: int) -> bool:
