@@ -532,3 +532,10 @@ def test_a_stage_direction_naming_someone_by_a_word_of_the_name_brings_in_no_new
                   "который меня… (посматривает на Анну Андреевну и рисуется перед ней) так вознаградил за все…",
                   "Анна Андреевна. В самом деле, как вам должно быть неприятно."]
     assert len(group_dialogues(paragraphs, BookReport("book"), layout="play")[0].turns) == 3
+
+
+def test_an_unclosed_remark_goes_on_through_a_clause_in_an_oblique_case():
+    # Тургенев, «Ася»: the clause after the comma continues `в плисовом жилете`, it does not start speech again
+    line = "– Что это? – спросил я у подошедшего ко мне старика в плисовом жилете, синих чулках и башмаках с пряжками."
+    assert spoken_words(line) == "Что это?"
+    assert spoken_words("– Ну да, – возразил тучный генерал и сморщил нос, дело известное.") == "Ну да, дело известное."

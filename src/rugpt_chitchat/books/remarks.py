@@ -500,6 +500,12 @@ def _word_kind(word: str) -> str:
     return ""
 
 
+def _oblique(word: str) -> bool:
+    """An adjective or a noun with no nominative reading (`синих`, `чулках`): a clause opening with it goes on with
+    the words before the comma, not a new sentence of speech (`дело известное`)."""
+    return (_top(word, "ADJF") or _top(word, "NOUN")) and not _has(word, "nomn") and word.lower() not in _SECOND_PERSON
+
+
 def sentences(text: str) -> list[str]:
     return _SENTENCE_END.split(text)
 
@@ -615,8 +621,9 @@ def split_tail(tail: str) -> tuple[str, str] | None:
             break
         if any(_top(w, "GRND") or _has(w, "PRTF") for w in words) or _has(words[0], "ADJF", "nomn") or (
             _top(words[0], "PREP") and len(words) <= 4
-        ) or (_top(words[0], "ablt") and _top(words[0], "NOUN")) or _top(words[0], "INFN"):
-            # `простонала другая, родом из Арзамаса.`, `стараясь, между прочим, выиграть время`, `телом, туго затянутым`
+        ) or (_top(words[0], "ablt") and _top(words[0], "NOUN")) or _top(words[0], "INFN") or _oblique(words[0]):
+            # `простонала другая, родом из Арзамаса.`, `стараясь, между прочим, выиграть время`, `телом, туго затянутым`,
+            # `спросил я у старика в плисовом жилете, синих чулках и башмаках с пряжками`
             continue
         candidate = ", ".join(clauses[k:])
         if not any(_top(w, "GRND") or _top(w, "PRTF") or is_narrative_verb(w, False) for w in _WORD.findall(candidate)):
