@@ -539,3 +539,11 @@ def test_an_unclosed_remark_goes_on_through_a_clause_in_an_oblique_case():
     line = "– Что это? – спросил я у подошедшего ко мне старика в плисовом жилете, синих чулках и башмаках с пряжками."
     assert spoken_words(line) == "Что это?"
     assert spoken_words("– Ну да, – возразил тучный генерал и сморщил нос, дело известное.") == "Ну да, дело известное."
+
+
+def test_two_lines_in_a_row_calling_the_same_third_person_are_no_exchange():
+    # Гоголь, «Ревизор»: both congratulate Марья Антоновна, neither answers the other
+    paragraphs = ["Городничий. Ну, что?", "Добчинский. Марья Антоновна! Честь имею поздравить.",
+                  "Бобчинский (перебивая). Марья Антоновна, имею честь поздравить!"]
+    dialogues = group_dialogues(paragraphs, BookReport("book"), layout="play")
+    assert [d.speakers for d in dialogues] == [["Городничий", "Добчинский"]]

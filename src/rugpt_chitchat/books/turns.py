@@ -407,6 +407,7 @@ def group_dialogues(
     gap = 0  # short narrative paragraphs since the last turn of the run
     announced = None  # the next speaker, as the previous turn's closing narration names him
     known: set[str] = set()  # the names the book's remarks gave speakers so far
+    called_before: set[str] = set()  # the names the previous turn called
 
     def close_run():
         nonlocal run, slots, gap
@@ -454,11 +455,14 @@ def group_dialogues(
             close_run()
             report.skipped["crowd"] += 1
             continue
+        called = {name for name, _ in addressees(speech)} if split_speakers else set()
         if split_speakers and (cuts(person, slots, len(run)) or (turn.meanwhile and run) or (
             turn.addressee and spoken_to_elsewhere(turn.addressee, slots, len(run))
-        )):
+        ) or (run and called & called_before)):  # `Добчинский. Марья Антоновна!` `Бобчинский. Марья Антоновна, ...`:
+            # both speak to her, not to each other
             report.speaker_splits += 1  # `говорил между тем Василий Иванович`: not an answer to the turn before
             close_run()
+        called_before = called
         if turn.speaker and turn.speaker[0].isupper():
             known.add(turn.speaker)
         if split_speakers and turn.narrated and in_the_scene(_person_told_of(turn.narrated[1]), [*slots, person], known):
