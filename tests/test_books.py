@@ -547,3 +547,12 @@ def test_two_lines_in_a_row_calling_the_same_third_person_are_no_exchange():
                   "Бобчинский (перебивая). Марья Антоновна, имею честь поздравить!"]
     dialogues = group_dialogues(paragraphs, BookReport("book"), layout="play")
     assert [d.speakers for d in dialogues] == [["Городничий", "Добчинский"]]
+
+
+def test_two_people_sharing_a_first_name_are_two_and_a_figure_has_no_sex():
+    from rugpt_chitchat.books.remarks import remark_head
+    from rugpt_chitchat.books.speakers import surely_same
+
+    assert not surely_same(("Иван Иванович", "masc"), ("Иван Никифорович", "masc"))  # Гоголь
+    assert surely_same(("Иван Иванович", "masc"), ("Иван Ивановича", None))
+    assert remark_head("сказала, подходя ко мне, черная фигура.").gender is None  # Толстой, «Рубка леса»: Максимов

@@ -36,6 +36,7 @@ VERB_FIRST = re.compile(rf"[а-яё]*{_VERB_END}", re.IGNORECASE)
 _VERB_ENDING = re.compile(_VERB_END, re.IGNORECASE)
 _VOICES = {"голос", "голосок", "голоса", "бас", "шепот", "шёпот", "крик"}  # the voice is not the speaker's name
 _SOUNDS = {"голос", "голосок", "бас", "шепот", "шёпот", "крик", "восклицание", "возглас", "хор"}
+_SEXLESS = {"фигура", "особа", "персона", "личность", "тень", "физиономия", "каналья"}  # say nothing of who
 _CROWDS = {"толпа", "народ", "хор", "публика", "толпы"}
 _OBJECT_PRONOUNS = {"его", "ее", "её", "их", "свои", "свой", "свою"}
 _SOMEONE = {"кто-то", "кто-нибудь", "некто", "кто"}
@@ -382,6 +383,8 @@ def _remark_head(text: str, strict: bool, inverted: bool, present: bool = False)
     if not named and gender == "plur" and _thing(tokens[end - 1]):
         gender = None  # `прошептали ее губы`: one person, not named
     gender = gender or (_subject_gender(speaker) if speaker else None)
+    if speaker and speaker.lower().split()[-1] in _SEXLESS:  # `сказала черная фигура`: Максимов
+        gender = None
     if speaker and speaker.lower().split()[-1] in _CROWDS:  # `закричала вся толпа`: several people
         gender = "plur"
     if speaker and _VOICES & set(speaker.lower().split()):  # `раздался голос Василия Ивановича`, `его голос`

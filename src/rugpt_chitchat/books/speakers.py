@@ -22,9 +22,16 @@ def _same_name(name: str, other: str) -> bool:
     name, other = name.lower(), other.lower()
     if name == other or name.endswith(" " + other) or other.endswith(" " + name):
         return True
-    first, other_first = name.split()[0], other.split()[0]
-    stem, other_stem = first[: max(3, len(first) - 2)], other_first[: max(3, len(other_first) - 2)]
-    return len(first) > 2 and len(other_first) > 2 and (first.startswith(other_stem) or other_first.startswith(stem))
+    words, other_words = name.split(), other.split()
+    if len(words) > 1 and len(other_words) > 1 and words[0] == other_words[0]:  # `Иван Иванович`, `Иван Никифорович`
+        return _same_word(words[1], other_words[1])
+    return _same_word(words[0], other_words[0])
+
+
+def _same_word(word: str, other: str) -> bool:
+    """`Анюта`/`Анюту`: the same stem, the endings cut."""
+    stem, other_stem = word[: max(3, len(word) - 2)], other[: max(3, len(other) - 2)]
+    return len(word) > 2 and len(other) > 2 and (word.startswith(other_stem) or other.startswith(stem))
 
 
 def surely_same(person: Person, other: Person) -> bool:
