@@ -556,3 +556,10 @@ def test_two_people_sharing_a_first_name_are_two_and_a_figure_has_no_sex():
     assert not surely_same(("Иван Иванович", "masc"), ("Иван Никифорович", "masc"))  # Гоголь
     assert surely_same(("Иван Иванович", "masc"), ("Иван Ивановича", None))
     assert remark_head("сказала, подходя ко мне, черная фигура.").gender is None  # Толстой, «Рубка леса»: Максимов
+
+
+def test_a_thought_told_with_no_dash_is_the_speakers_own():
+    # Тургенев, «Дворянское гнездо»: Марфа Тимофеевна tells what she once thought
+    line = ("– Уж на что я, бывало, завидовала мухам: вот, думала я, кому хорошо на свете пожить; да услыхала раз ночью, как "
+            "муха у паука в лапках ноет, – нет, думаю, и на них есть гроза.")
+    assert read_turn(clean_turn(line)).speech.startswith("Уж на что я, бывало, завидовала мухам: вот, думала я, кому хорошо")

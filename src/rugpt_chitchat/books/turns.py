@@ -311,8 +311,8 @@ def _dashless_remark(text: str, turn: Turn):
             continue  # `Я знаю, сказал он мне вчера`: after a comma only a remark set off by a dash counts
         after = text[match.end() :]
         head = remark_head(after, inverted=True)
-        if head is None or not head.named:
-            continue
+        if head is None or not head.named or head.verb in THOUGHT_VERBS:  # `вот, думала я, кому хорошо на свете
+            continue  # пожить; ... – нет, думаю`: the speaker's own words
         closing = _SPEAKERS_DASH.search(after, head.end)
         if match.group(1) == "," and closing is None:
             continue
