@@ -199,6 +199,9 @@ def _skip_lead(tokens, i: int) -> int:
     limit = i + 5
     while i < len(tokens) and i < limit:
         word = tokens[i]
+        if word == "," and i + 1 < len(tokens) and tokens[i + 1][0].isalpha() and (_top(tokens[i + 1], "PRTF") or _top(tokens[i + 1], "GRND")):
+            i = tokens.index(",", i + 1) + 1 if "," in tokens[i + 1 :] else len(tokens)  # `И, восхищенный таким своим
+            continue  # замечанием, Чуб засмеялся`
         if not word[0].isalpha():
             break
         if _top(word, "ADVB") or word.lower() in {"и", "тоже", "было", "опять", "вдруг", "еще", "ещё"}:
@@ -314,7 +317,7 @@ def remark_head(
         if not VERB_FIRST.match(start):
             return None
     else:
-        words = start.split(None, 6)[:6]
+        words = start.split(None, 6)[:6] if not start.startswith("И,") else start.split(None, 9)[:9]
         if start[:1].isupper():  # only `Она замолчала`, `И он злобно и неслышно захохотал`
             if not after_sentence or not _VERB_ENDING.search(" ".join(words[1:])):
                 return None
