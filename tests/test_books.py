@@ -571,3 +571,12 @@ def test_a_remark_opening_with_a_participle_phrase_set_off_by_commas_is_the_auth
             "внутренно торжествуя. – Ну, Солоха, дай теперь выпить водки.")
     turn = read_turn(clean_turn(line))
     assert (turn.speech, turn.speaker) == ("Может быть, ты кого-нибудь спрятала уже, а? Ну, Солоха, дай теперь выпить водки.", "Чуб")
+
+
+def test_a_play_line_aside_with_a_capital_and_the_same_words_twice_are_no_exchange():
+    # Гоголь, «Ревизор»
+    assert play_line("Аммос Федорович (поспешно.) Как же-с, с большим удовольствием. (В сторону.) Ну, смелее!") == (
+        "Аммос Федорович", "Как же-с, с большим удовольствием.")
+    paragraphs = ["Почтмейстер. Как же бы я стал писать?", "Артемий Филиппович. Читайте!", "Лука Лукич. Читайте!"]
+    dialogues = group_dialogues(paragraphs, BookReport("book"), layout="play")
+    assert [d.speakers for d in dialogues] == [["Почтмейстер", "Артемий Филиппович"]]

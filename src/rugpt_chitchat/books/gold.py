@@ -99,9 +99,11 @@ class GoldScores:
 
 
 def _match(turn: str, gold_turns: list[dict]) -> dict | None:
-    """The gold turn sharing most words with an extracted one."""
+    """The gold turn sharing most words with an extracted one, and of those the one with fewest words besides
+    (`Какого приказанья?` is that line, not a longer one ending with the same words)."""
     found = Counter(words(turn))
-    overlap, best = max(((sum((found & Counter(words(g["speech"]))).values()), i) for i, g in enumerate(gold_turns)), default=(0, -1))
+    overlap, _, best = max(((sum((found & (wanted := Counter(words(g["speech"])))).values()),
+                             -sum((wanted - found).values()), i) for i, g in enumerate(gold_turns)), default=(0, 0, -1))  # fmt: skip
     return gold_turns[best] if overlap else None
 
 

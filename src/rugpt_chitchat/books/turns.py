@@ -458,8 +458,9 @@ def group_dialogues(
         called = {name for name, _ in addressees(speech)} if split_speakers else set()
         if split_speakers and (cuts(person, slots, len(run)) or (turn.meanwhile and run) or (
             turn.addressee and spoken_to_elsewhere(turn.addressee, slots, len(run))
-        ) or (run and called & called_before)):  # `Добчинский. Марья Антоновна!` `Бобчинский. Марья Антоновна, ...`:
-            # both speak to her, not to each other
+        ) or (run and (called & called_before or speech == run[-1][0]))):  # `Добчинский. Марья Антоновна!`
+            # `Бобчинский. Марья Антоновна, ...`, `Артемий Филиппович. Читайте!` `Лука Лукич. Читайте!`: both speak to
+            # someone else, not to each other
             report.speaker_splits += 1  # `говорил между тем Василий Иванович`: not an answer to the turn before
             close_run()
         called_before = called
