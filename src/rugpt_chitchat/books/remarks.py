@@ -135,6 +135,12 @@ def _subject_gender(subject: str) -> str | None:
     return gender_of(parse) if parse else None
 
 
+def opening_call(speech: str) -> str | None:
+    """The name a turn opens by calling (`Марья Антоновна!`, `Анна Андреевна, ...`), None when it opens otherwise."""
+    match = _VOCATIVE.match(speech)
+    return match.group() if match and is_name(match.group().split()[0]) else None
+
+
 def addressees(speech: str) -> list[tuple[str, str | None]]:
     """People a turn calls by name (`Послушай, Даша, ...`, `И ты, Анна Савишна, полагаешь`), with their gender:
     who will likely answer."""
@@ -524,7 +530,7 @@ def narration_at_end(speech: str) -> tuple[str, Head] | None:
     story talks the same way (`Мамаша ушла с другим от дедушки`): the caller checks the person is in the scene."""
     if not speech.endswith(".") or not _SENTENCE_END.search(speech):
         return None
-    spoken = sentences(speech[-500:])  # a story's closing sentences: the rest of a long turn is not read
+    spoken = sentences(speech[-300:])  # the closing sentences: the rest of a long turn is not read
     heads = {k: _person_and_past_verb(spoken[k]) for k in range(len(spoken) - 1, max(0, len(spoken) - 4), -1)
              if _may_open_narration(spoken[k - 1], spoken[k])}  # fmt: skip
     heads = {k: head for k, head in heads.items() if head}
@@ -580,12 +586,17 @@ def glued_narration(speech: str) -> int | None:
 
 
 def _may_open_narration(before: str, sentence: str) -> bool:
-    """A sentence that may open the author's words after speech, by its letters alone: after a full sentence, a
-    capital, no `?`/`!`, a word with a verb's ending among the next five (`Старик пошел было`)."""
+    """A sentence that may open the author's words after speech: after a full sentence, a capital, no `?`/`!`, a
+    word with a verb's ending among the next five (`Старик пошел было`), and first a noun or a word the dictionary
+    does not know (not `Теперь`, `Это`, `Он`): the cheap tests before the remark's."""
     if not (sentence[:1].isupper() and before[-1:] in ".!?…") or "?" in sentence or "!" in sentence:
         return False
     words = sentence.split(None, 6)
-    return words[0].lower() not in _NO_PERSON_TOLD_OF and bool(_VERB_ENDING.search(" ".join(words[1:6])))
+    first = words[1] if words[0] == "И" and len(words) > 1 else words[0]
+    if first.lower() in _NO_PERSON_TOLD_OF or not _VERB_ENDING.search(" ".join(words[1:6])):
+        return False
+    first = _WORD.match(first)
+    return bool(first) and (_top(first.group(), "NOUN") or not parses(first.group())[0].is_known)
 
 
 def head_verb_word(text: str, head: Head) -> str:

@@ -24,7 +24,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from .layouts import book_layout, fix_lookalikes, is_chorus, play_line, quoted_pieces, stage_directions
-from .remarks import GLUED_SENTENCE, THOUGHT_VERBS, VERB_FIRST, Head, addressees, is_narrative_verb, is_name as _name, glued_narration, narration_at_end, remark_head, sentence_kind, sentences, split_tail, told_by_author
+from .remarks import GLUED_SENTENCE, THOUGHT_VERBS, VERB_FIRST, Head, addressees, is_narrative_verb, is_name as _name, glued_narration, narration_at_end, opening_call, remark_head, sentence_kind, sentences, split_tail, told_by_author
 from .speakers import Person, cuts, in_the_scene, is_new_person, spoken_to_elsewhere, surely_same
 
 __all__ = ["BookReport", "Dialogue", "Turn", "book_layout", "group_dialogues", "read_turn", "spoken_words"]
@@ -407,7 +407,7 @@ def group_dialogues(
     gap = 0  # short narrative paragraphs since the last turn of the run
     announced = None  # the next speaker, as the previous turn's closing narration names him
     known: set[str] = set()  # the names the book's remarks gave speakers so far
-    called_before: set[str] = set()  # the names the previous turn called
+    called_before: str | None = None  # the name the previous turn opened by calling
 
     def close_run():
         nonlocal run, slots, gap
@@ -455,10 +455,10 @@ def group_dialogues(
             close_run()
             report.skipped["crowd"] += 1
             continue
-        called = {name for name, _ in addressees(speech)} if split_speakers else set()
+        called = opening_call(speech) if split_speakers and speech[:1].isupper() else None
         if split_speakers and (cuts(person, slots, len(run)) or (turn.meanwhile and run) or (
             turn.addressee and spoken_to_elsewhere(turn.addressee, slots, len(run))
-        ) or (run and (called & called_before or speech == run[-1][0]))):  # `Добчинский. Марья Антоновна!`
+        ) or (run and ((called and called == called_before) or speech == run[-1][0]))):  # `Добчинский. Марья Антоновна!`
             # `Бобчинский. Марья Антоновна, ...`, `Артемий Филиппович. Читайте!` `Лука Лукич. Читайте!`: both speak to
             # someone else, not to each other
             report.speaker_splits += 1  # `говорил между тем Василий Иванович`: not an answer to the turn before
