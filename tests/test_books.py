@@ -580,3 +580,10 @@ def test_a_play_line_aside_with_a_capital_and_the_same_words_twice_are_no_exchan
     paragraphs = ["Почтмейстер. Как же бы я стал писать?", "Артемий Филиппович. Читайте!", "Лука Лукич. Читайте!"]
     dialogues = group_dialogues(paragraphs, BookReport("book"), layout="play")
     assert [d.speakers for d in dialogues] == [["Почтмейстер", "Артемий Филиппович"]]
+
+
+def test_a_sentence_of_narration_set_off_by_dashes_after_a_sentence_is_the_authors():
+    # Гоголь, «Мёртвые души»: 93 turns of the shelf had such a sentence kept
+    line = "– А покажите-ка, Фома Большой, осетра. – Два здоровых мужика вытащили из кадушки какое-то чудовище. – Каков князек?"
+    assert spoken_words(line) == "А покажите-ка, Фома Большой, осетра. Каков князек?"
+    assert spoken_words("– Где он? – Ушел вчера. – Куда?") == "Где он? — Ушел вчера. — Куда?"  # no subject: speech

@@ -48,6 +48,7 @@ _SPEAKERS_DASH = re.compile(r"\s[—–-]\s")
 # `обращаясь к сыну`, `обратившись к Аркадию`: whom the speaker speaks to (a dative: `сыну` and `сын` share a stem)
 _TURNING_TO = re.compile(r"(?<![а-яё])(?:обращаясь|обратившись|оборотясь|оборотившись)\s+(?:опять\s+|снова\s+)?ко?\s+([А-ЯЁа-яё]+(?:\s[А-ЯЁ][а-яё]+)?)")
 _WORDS = re.compile(r"[А-Яа-яЁё]+")
+_SENTENCE_ENDS = (".", "!", "?", "…")
 _THINKING = re.compile(r"(?<![а-яё])(?:по)?дума(?:л|ла|ли|ет|ешь|ю)(?![а-яё])|про себя")
 _NAME_AFTER_QUESTION = re.compile(r"[?!] ([А-ЯЁ][а-яё]+)")
 _WE = re.compile(r"(?<![а-яё])(?:я|мне|меня|мной|мой|моя|мое|моё|мы|нас|нам|нами|наш|наша)(?![а-яё])", re.IGNORECASE)
@@ -164,6 +165,11 @@ def read_turn(turn: str) -> Turn:
         if head is None and 2 * k + 3 < len(parts) and parts[2 * k + 3] == ":" and _introduces_speech(text):
             head = Head(None, "", len(text), named=False)
         if head is None and punctuation == "," and 2 * k + 4 < len(parts) and _interrupts(segments[-1][0], text, parts[2 * k + 4]):
+            head = Head(None, "", len(text), named=False)
+        if head is None and punctuation in _SENTENCE_ENDS and 2 * k + 3 < len(parts) and parts[2 * k + 3] == "." and (
+            text[:1].isupper() and told_by_author(text)
+        ):  # `осетра. – Два здоровых мужика вытащили из кадушки какое-то чудовище. – Каков князек?`: a sentence of
+            # narration set off by dashes
             head = Head(None, "", len(text), named=False)
         if head:
             segments[-1][0] += punctuation or ""
