@@ -586,4 +586,4 @@ def test_a_sentence_of_narration_set_off_by_dashes_after_a_sentence_is_the_autho
     # Гоголь, «Мёртвые души»: 93 turns of the shelf had such a sentence kept
     line = "– А покажите-ка, Фома Большой, осетра. – Два здоровых мужика вытащили из кадушки какое-то чудовище. – Каков князек?"
     assert spoken_words(line) == "А покажите-ка, Фома Большой, осетра. Каков князек?"
-    assert spoken_words("– Где он? – Ушел вчера. – Куда?") == "Где он? — Ушел вчера. — Куда?"  # no subject: speech
+    assert spoken_words("– Где он? – Ушел. – Куда?") == "Где он? — Ушел. — Куда?"  # a verb first: speech

@@ -166,10 +166,7 @@ def read_turn(turn: str) -> Turn:
             head = Head(None, "", len(text), named=False)
         if head is None and punctuation == "," and 2 * k + 4 < len(parts) and _interrupts(segments[-1][0], text, parts[2 * k + 4]):
             head = Head(None, "", len(text), named=False)
-        if head is None and punctuation in _SENTENCE_ENDS and 2 * k + 3 < len(parts) and parts[2 * k + 3] == "." and (
-            text[:1].isupper() and told_by_author(text)
-        ):  # `осетра. – Два здоровых мужика вытащили из кадушки какое-то чудовище. – Каков князек?`: a sentence of
-            # narration set off by dashes
+        if head is None and punctuation in _SENTENCE_ENDS and 2 * k + 3 < len(parts) and parts[2 * k + 3] == "." and _narrates(text):
             head = Head(None, "", len(text), named=False)
         if head:
             segments[-1][0] += punctuation or ""
@@ -200,6 +197,14 @@ def _interrupts(before: str, text: str, after: str) -> bool:
     табакерку, -- которым угощает наша бакалейная лавка`): the author's."""
     last, first = _WORDS.findall(before[-40:]), _WORDS.match(after)
     return bool(last and first and last[-1].lower() == first.group().lower() and told_by_author(text))
+
+
+def _narrates(text: str) -> bool:
+    """A sentence set off by dashes after another (the caller checks) that is the author's: a capital, not a verb
+    first, told in the past (`осетра. – Два здоровых мужика вытащили из кадушки какое-то чудовище. – Каков
+    князек?`); `– Где он? – Ушел. – Куда?` is the speaker's."""
+    first = _WORDS.match(text)
+    return bool(first) and text[0].isupper() and not is_narrative_verb(first.group(), False) and told_by_author(text)
 
 
 def _introduces_speech(text: str) -> bool:
