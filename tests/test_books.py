@@ -587,3 +587,11 @@ def test_a_sentence_of_narration_set_off_by_dashes_after_a_sentence_is_the_autho
     line = "– А покажите-ка, Фома Большой, осетра. – Два здоровых мужика вытащили из кадушки какое-то чудовище. – Каков князек?"
     assert spoken_words(line) == "А покажите-ка, Фома Большой, осетра. Каков князек?"
     assert spoken_words("– Где он? – Ушел. – Куда?") == "Где он? — Ушел. — Куда?"  # a verb first: speech
+
+
+def test_a_bracketed_sentence_of_the_authors_in_the_present_is_not_speech():
+    # Тургенев, «Дым» and «Записки охотника»: a general remark of the author's, a capital to a full stop
+    line = "– Теперь можно приступить к операции рака. Ха, ха, ха! (Русские люди всегда первые смеются собственным остротам.)"
+    assert spoken_words(line) == "Теперь можно приступить к операции рака. Ха, ха, ха!"
+    assert spoken_words("– Еще лучше! (Это все тот голос.)") == "Еще лучше!"
+    assert spoken_words("– Видите (я вам говорю правду) это все.") == "Видите (я вам говорю правду) это все."

@@ -44,6 +44,7 @@ _PARENTHESIS = re.compile(r"\s*\(([^()]{10,500})\)")
 _QUOTED = re.compile(r'«[^«»]*»|"[^"]*"|„[^„“]*“')
 # the speaker's own aside inside a sentence: lower case, the speaker its subject (`(тогда еще я держал руку ...)`)
 _SPEAKERS_ASIDE = re.compile(r"[а-яё][^.!?…]*(?<![а-яё])(?:я|мы)(?![а-яё])[^.!?…]*")
+_GENERAL_REMARK = re.compile(r"[А-ЯЁ][^()]{15,}[.!…]")  # a whole sentence, a capital to a full stop
 _SPEAKERS_DASH = re.compile(r"\s[—–-]\s")
 # `обращаясь к сыну`, `обратившись к Аркадию`: whom the speaker speaks to (a dative: `сыну` and `сын` share a stem)
 _TURNING_TO = re.compile(r"(?<![а-яё])(?:обращаясь|обратившись|оборотясь|оборотившись)\s+(?:опять\s+|снова\s+)?ко?\s+([А-ЯЁа-яё]+(?:\s[А-ЯЁ][а-яё]+)?)")
@@ -274,8 +275,10 @@ def _authors_aside(match: re.Match, turn: Turn) -> str:
     """A bracketed aside: the author's when it narrates in the third person (then kept in `turn.remarks`), else
     the speaker's."""
     aside = match.group(1)
-    if sentence_kind(_QUOTED.sub("", aside)) != "narration":  # a word the aside quotes (`это «ты»`) is not its own
-        return match.group()
+    kind = sentence_kind(_QUOTED.sub("", aside))  # a word the aside quotes (`это «ты»`) is not its own
+    if kind != "narration" and not (kind == "" and _GENERAL_REMARK.fullmatch(aside) and not _FIRST_PERSON.search(aside)):
+        return match.group()  # `(Русские люди всегда первые смеются собственным остротам.)`: a sentence of the
+        # author's in the present, with no person speaking in it
     if _SPEAKERS_ASIDE.fullmatch(aside) and not remark_head(aside, strict=True):
         return match.group()  # `(тогда еще я держал руку этого народа)`: the speaker's; `(прибавил я)`, `(Я посмотрел
         # на Софью.)` and `(она указала на меня)` the narrator's
