@@ -418,3 +418,180 @@ def test_a_word_the_authors_aside_quotes_does_not_make_it_speech():
     line = ("– О Джемма! – воскликнул Санин, – мог ли я думать, что ты (сердце в нем затрепетало, как струна, когда его "
             "губы в первый раз произнесли это «ты») – что ты меня полюбишь!")
     assert read_turn(clean_turn(line)).speech == "О Джемма! мог ли я думать, что ты — что ты меня полюбишь!"
+
+
+@pytest.mark.parametrize(("line", "speech"), [
+    ("– Смотри, Остап! – говорю я брату, – вон чумаки едут!", "Смотри, Остап! вон чумаки едут!"),  # Гоголь, «Вечера на хуторе»
+    ("— Грешен!! — шепчу я. — Ох, как грешен!..", "Грешен!! Ох, как грешен!.."),
+    ("— Ну, — знаю я вас!", "Ну, — знаю я вас!"),  # not a verb of saying: speech
+])  # fmt: skip
+def test_the_narrators_remark_in_the_present_is_the_authors(line, speech):
+    turn = read_turn(clean_turn(line))
+    assert turn.speech == speech and turn.speaker == ("я" if "знаю" not in line else None)
+
+
+def test_a_name_after_a_rank_is_the_speaker_even_where_it_reads_as_a_thing():
+    # Гоголь, «Невский проспект»: `пирогов` is also pies, the genitive plural of a thing
+    turn = read_turn(clean_turn("-- Вас видеть, больше ничего мне не угодно, -- произнес поручик Пирогов, довольно приятно улыбаясь."))
+    assert turn.speaker == "поручик Пирогов"
+
+
+def test_narration_an_edition_left_in_a_turn_is_the_authors_when_it_tells_of_someone_in_the_scene():
+    # Тургенев, «Дворянское гнездо»: the edition lost the paragraph break before the author's words
+    paragraphs = [
+        "– Вы рассеянны и забывчивы, как все светские люди, – промолвила Лиза, – вот и все. Паншин немного нахмурился.",
+        "– Послушайте, – сказал он, – не будемте больше говорить обо мне.",
+        "– Начнем, пожалуй, – сказала Лиза.",
+    ]
+    dialogues = group_dialogues(["– Ну, а вы? – промолвил Паншин.", *paragraphs], BookReport("book"))
+    assert [d.turns for d in dialogues] == [["Ну, а вы?", "Вы рассеянны и забывчивы, как все светские люди, вот и все."],
+                                            ["Послушайте, не будемте больше говорить обо мне.", "Начнем, пожалуй."]]
+    # a story the speaker tells of someone not in the scene stays speech
+    story = ["– Ты с ним ушла? – спросил Петр.", "– Нет, не с ним. Мамаша ушла с другим от дедушки, а тот ее и оставил.", "– Вот как."]
+    assert group_dialogues(story, BookReport("book"))[0].turns[1].startswith("Нет, не с ним. Мамаша ушла")
+
+
+def test_a_turn_the_remark_says_is_said_to_someone_else_does_not_answer_the_turn_before():
+    from rugpt_chitchat.books.remarks import remark_head
+
+    # Гоголь, «Тарас Бульба»: Янкель speaks twice, the second time to a guard
+    paragraphs = [
+        "— Это мы, это я, это свои! — говорил Янкель, встречаясь со всяким.",
+        "— А что, можно теперь? — спросил он одного из стражей, когда они наконец подошли к тому месту.",
+        "— Можно; только не знаю, пропустят ли вас, — отвечал часовой.",
+    ]
+    dialogues = group_dialogues(paragraphs, BookReport("book"))
+    assert [d.speakers for d in dialogues] == [[None, "часовой"]]
+    assert remark_head("сказал товарищ прокурора.").addressee is None  # the subject's genitive, not whom he speaks to
+    assert remark_head("начал он неверным голосом.").addressee is None
+
+
+def test_a_play_line_said_by_all_is_no_one_of_the_two():
+    # Гоголь, «Ревизор»
+    paragraphs = ["Бобчинский. Чрезвычайное происшествие!", "Добчинский. Неожиданное известие!", "Все. Что, что такое?",
+                  "Добчинский. Непредвиденное дело: приходим в гостиницу…", "Бобчинский (перебивая). Приходим в гостиницу…"]
+    report = BookReport("book")
+    dialogues = group_dialogues(paragraphs, report, layout="play")
+    assert [d.speakers for d in dialogues] == [["Бобчинский", "Добчинский"], ["Добчинский", "Бобчинский"]]
+    assert report.skipped["crowd"] == 1
+
+
+def test_narration_an_edition_left_unpunctuated_is_not_speech():
+    # Тургенев, «Вешние воды»: a paragraph cut off before its last words, set off by a dash; a full stop left out
+    paragraphs = [
+        "– Деньги нужны, брат. Я бы дешево продал.",
+        "Полозов проглотил стакан вина, уперся салфеткой и опять принялся жевать",
+        "– медленно и шумно.",
+        "– Н-да, – проговорил он наконец.",
+        "– Неужели же твоя жена сама распоряжается… по хозяйству? – спросил Санин.",
+        "– Сама. Я сказал тебе, Дмитрий Павлович, что ни в какие женины дела я не вхожу, и теперь тебе то же повторяю Полозов продолжал чавкать",
+        "– Гм… Но как я с ней переговорить могу?",
+    ]
+    report = BookReport("book")
+    dialogues = group_dialogues(paragraphs, report)
+    assert [d.turns for d in dialogues] == [["Н-да.", "Неужели же твоя жена сама распоряжается… по хозяйству?",
+                                             "Сама. Я сказал тебе, Дмитрий Павлович, что ни в какие женины дела я не вхожу, и теперь тебе то же повторяю"]]
+    assert report.skipped["not_speech"] == 1
+
+
+def test_narration_glued_to_speech_or_about_a_speaker_the_book_named_before_is_the_authors():
+    # Тургенев, «Дым»: no space after the speech; «Дворянское гнездо»: Лемм, a name the dictionary reads as `лемма`
+    line = "– Вам весело, – сказал Литвинов, – но это не мешает мне видеть подобные штучки…Он указал на двух проходивших лореток."
+    assert spoken_words(line) == "Вам весело, но это не мешает мне видеть подобные штучки…"
+    paragraphs = [
+        "– Этого не будет! – воскликнул Лемм.",
+        "– Почему?",
+        "Лаврецкому стало жаль старика.",
+        "– Как вы думаете, Христофор Федорыч, – сказал, между прочим, Лаврецкий, – не пригласить ли ее? Лемм наклонил голову над тарелкой.",
+        "– Пригласите, – проговорил он чуть слышно.",
+        "– А Паншина не надобно?",
+    ]
+    dialogues = group_dialogues(paragraphs, BookReport("book"))
+    assert [d.speakers for d in dialogues] == [["Лемм", None], [None, None]]
+    assert dialogues[0].turns == ["Этого не будет!", "Почему?"]
+    assert read_turn(clean_turn(paragraphs[3])).speaker == "Лаврецкий"  # a name after a phrase set off by commas
+
+
+def test_a_thought_a_remark_brings_in_is_not_speech():
+    # Гоголь, «Вечера на хуторе близ Диканьки», «Иван Федорович Шпонька и его тетушка»
+    line = ("– Узнаешь, Иван Федорович, узнаешь, – промолвила, улыбаясь, тетушка и подумала про себя: – «Куды ж! ще зовсим "
+            "молода дытына, ничего не знает!» – Да, Иван Федорович! – продолжала она вслух, – лучшей жены нельзя сыскать тебе.")
+    assert spoken_words(line) == "Узнаешь, Иван Федорович, узнаешь. Да, Иван Федорович! лучшей жены нельзя сыскать тебе."
+
+
+def test_narration_breaking_off_speech_that_picks_up_again_with_the_same_word_is_the_authors():
+    # Гоголь, «Повесть о том, как поссорился Иван Иванович с Иваном Никифоровичем»
+    line = ("-- Да, не нашего балыка, которым, -- при этом судья сделал языком и улыбнулся, причем нос понюхал свою "
+            "всегдашнюю табакерку, -- которым угощает наша бакалейная миргородская лавка.")
+    assert spoken_words(line) == "Да, не нашего балыка, которым, которым угощает наша бакалейная миргородская лавка."
+    assert spoken_words("– Подруги, – друзья и подруги любят укусить, – подруги!") == "Подруги, — друзья и подруги любят укусить, — подруги!"
+
+
+def test_a_stage_direction_naming_someone_by_a_word_of_the_name_brings_in_no_newcomer():
+    paragraphs = ["Анна Андреевна. Помилуйте, я никак не смею.", "Хлестаков. Если б, признаюсь, не такой случай, "
+                  "который меня… (посматривает на Анну Андреевну и рисуется перед ней) так вознаградил за все…",
+                  "Анна Андреевна. В самом деле, как вам должно быть неприятно."]
+    assert len(group_dialogues(paragraphs, BookReport("book"), layout="play")[0].turns) == 3
+
+
+def test_an_unclosed_remark_goes_on_through_a_clause_in_an_oblique_case():
+    # Тургенев, «Ася»: the clause after the comma continues `в плисовом жилете`, it does not start speech again
+    line = "– Что это? – спросил я у подошедшего ко мне старика в плисовом жилете, синих чулках и башмаках с пряжками."
+    assert spoken_words(line) == "Что это?"
+    assert spoken_words("– Ну да, – возразил тучный генерал и сморщил нос, дело известное.") == "Ну да, дело известное."
+
+
+def test_two_lines_in_a_row_calling_the_same_third_person_are_no_exchange():
+    # Гоголь, «Ревизор»: both congratulate Марья Антоновна, neither answers the other
+    paragraphs = ["Городничий. Ну, что?", "Добчинский. Марья Антоновна! Честь имею поздравить.",
+                  "Бобчинский (перебивая). Марья Антоновна, имею честь поздравить!"]
+    dialogues = group_dialogues(paragraphs, BookReport("book"), layout="play")
+    assert [d.speakers for d in dialogues] == [["Городничий", "Добчинский"]]
+
+
+def test_two_people_sharing_a_first_name_are_two_and_a_figure_has_no_sex():
+    from rugpt_chitchat.books.remarks import remark_head
+    from rugpt_chitchat.books.speakers import surely_same
+
+    assert not surely_same(("Иван Иванович", "masc"), ("Иван Никифорович", "masc"))  # Гоголь
+    assert surely_same(("Иван Иванович", "masc"), ("Иван Ивановича", None))
+    assert remark_head("сказала, подходя ко мне, черная фигура.").gender is None  # Толстой, «Рубка леса»: Максимов
+
+
+def test_a_thought_told_with_no_dash_is_the_speakers_own():
+    # Тургенев, «Дворянское гнездо»: Марфа Тимофеевна tells what she once thought
+    line = ("– Уж на что я, бывало, завидовала мухам: вот, думала я, кому хорошо на свете пожить; да услыхала раз ночью, как "
+            "муха у паука в лапках ноет, – нет, думаю, и на них есть гроза.")
+    assert read_turn(clean_turn(line)).speech.startswith("Уж на что я, бывало, завидовала мухам: вот, думала я, кому хорошо")
+
+
+def test_a_remark_opening_with_a_participle_phrase_set_off_by_commas_is_the_authors():
+    # Гоголь, «Ночь перед Рождеством»
+    line = ("– Может быть, ты кого-нибудь спрятала уже, а? – И, восхищенный таким своим замечанием, Чуб засмеялся, "
+            "внутренно торжествуя. – Ну, Солоха, дай теперь выпить водки.")
+    turn = read_turn(clean_turn(line))
+    assert (turn.speech, turn.speaker) == ("Может быть, ты кого-нибудь спрятала уже, а? Ну, Солоха, дай теперь выпить водки.", "Чуб")
+
+
+def test_a_play_line_aside_with_a_capital_and_the_same_words_twice_are_no_exchange():
+    # Гоголь, «Ревизор»
+    assert play_line("Аммос Федорович (поспешно.) Как же-с, с большим удовольствием. (В сторону.) Ну, смелее!") == (
+        "Аммос Федорович", "Как же-с, с большим удовольствием.")
+    paragraphs = ["Почтмейстер. Как же бы я стал писать?", "Артемий Филиппович. Читайте!", "Лука Лукич. Читайте!"]
+    dialogues = group_dialogues(paragraphs, BookReport("book"), layout="play")
+    assert [d.speakers for d in dialogues] == [["Почтмейстер", "Артемий Филиппович"]]
+
+
+def test_a_sentence_of_narration_set_off_by_dashes_after_a_sentence_is_the_authors():
+    # Гоголь, «Мёртвые души»: 93 turns of the shelf had such a sentence kept
+    line = "– А покажите-ка, Фома Большой, осетра. – Два здоровых мужика вытащили из кадушки какое-то чудовище. – Каков князек?"
+    assert spoken_words(line) == "А покажите-ка, Фома Большой, осетра. Каков князек?"
+    assert spoken_words("– Где он? – Ушел. – Куда?") == "Где он? — Ушел. — Куда?"  # a verb first: speech
+
+
+def test_a_bracketed_sentence_of_the_authors_in_the_present_is_not_speech():
+    # Тургенев, «Дым» and «Записки охотника»: a general remark of the author's, a capital to a full stop
+    line = "– Теперь можно приступить к операции рака. Ха, ха, ха! (Русские люди всегда первые смеются собственным остротам.)"
+    assert spoken_words(line) == "Теперь можно приступить к операции рака. Ха, ха, ха!"
+    assert spoken_words("– Еще лучше! (Это все тот голос.)") == "Еще лучше!"
+    assert spoken_words("– Видите (я вам говорю правду) это все.") == "Видите (я вам говорю правду) это все."

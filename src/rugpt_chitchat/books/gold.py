@@ -2,8 +2,9 @@
 
 `tests/data/books_gold.jsonl` holds excerpts of the shared books, one a line: the book (a path under the
 books folder), a paragraph range `[start, end)` of `read_book(...).paragraphs`, its `kind`, and one entry per
-paragraph: `null` for narration, else `{"who": the person speaking, "speech": the spoken words}` as read by
-a person (`"answers": false` where the turn is not said to the one before, `говорил между тем`). The expected
+paragraph: `null` for narration (and for a crowd's line: `Все. Что, что такое?`), else `{"who": the person speaking, "speech": the spoken words}` as read by
+a person (`"answers": false` where the turn is not said to the one before, `говорил между тем`; `"closes": true`
+where the author's words end the paragraph, `Паншин немного нахмурился.`, as a paragraph of narration). The expected
 dialogues follow from those by the rule of `turns.group_dialogues`: consecutive turns, cut at narration, where
 a third person speaks, where the same person would speak twice in a row, or at a turn that answers no one;
 runs of at least two turns.
@@ -45,7 +46,7 @@ class Excerpt:
         dialogues, run = [], []
         for turn in self.turns + [None]:
             people = [t["who"] for t in run]
-            if turn is None or (run and (turn["who"] == people[-1] or turn.get("answers") is False
+            if turn is None or (run and (turn["who"] == people[-1] or turn.get("answers") is False or run[-1].get("closes")
                                          or (turn["who"] not in people and len(set(people)) >= 2))):
                 if len(run) >= 2:
                     dialogues.append(run)
@@ -98,9 +99,11 @@ class GoldScores:
 
 
 def _match(turn: str, gold_turns: list[dict]) -> dict | None:
-    """The gold turn sharing most words with an extracted one."""
+    """The gold turn sharing most words with an extracted one, and of those the one with fewest words besides
+    (`Какого приказанья?` is that line, not a longer one ending with the same words)."""
     found = Counter(words(turn))
-    overlap, best = max(((sum((found & Counter(words(g["speech"]))).values()), i) for i, g in enumerate(gold_turns)), default=(0, -1))
+    overlap, _, best = max(((sum((found & (wanted := Counter(words(g["speech"])))).values()),
+                             -sum((wanted - found).values()), i) for i, g in enumerate(gold_turns)), default=(0, 0, -1))  # fmt: skip
     return gold_turns[best] if overlap else None
 
 

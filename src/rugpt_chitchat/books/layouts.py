@@ -18,9 +18,10 @@ from collections import Counter
 LAYOUTS = ("dash", "play", "quotes")
 _DASHES = "—–-"
 # `Городничий. Текст`, and with a stage direction: `Бобчинский (перебивая). Текст`, `(в сторону.) Текст`, `(пишет).Текст`
+_CHORUS = {"все", "оба", "обе", "хор", "голоса", "гости", "несколько", "толпа", "народ"}
 _PLAY_LINE = re.compile(r"([А-ЯЁ][а-яё]+(?: [А-ЯЁ][а-яё]+){0,2})(?:\. | \([^()]*\)\.? ?)(?=\S)")
 _STAGE_DIRECTION = re.compile(r"\s*\([^)]*\)")
-_ASIDE = re.compile(r"\([^()]*(?<![а-яё])(?:в сторону|к зрителям|про себя|один|одна)(?![а-яё])")
+_ASIDE = re.compile(r"\([^()]*(?<![а-яё])(?:в сторону|к зрителям|про себя|один|одна)(?![а-яё])", re.IGNORECASE)  # `(В сторону.)` too
 _ALOUD = re.compile(r"\(Вслух[^)]*\)")
 _QUOTED = re.compile(r"«([^«»]*)»")
 _LATIN, _CYRILLIC = "aceopxyiABCEHKMOPTX", "асеорхуіАВСЕНКМОРТХ"
@@ -37,6 +38,12 @@ def book_layout(paragraphs: list[str]) -> str:
     quotes = sum(1 for p in paragraphs if p[0] == "«")
     best = max((dashes, "dash"), (play_lines, "play"), (quotes, "quotes"))
     return best[1] if best[0] >= 3 else "dash"
+
+
+def is_chorus(name: str) -> bool:
+    """A play line said by several people at once (`Все. Что, что такое?`, `Оба`, `Несколько голосов`): none of
+    the two speaking."""
+    return name.split()[0].lower() in _CHORUS
 
 
 def play_line(paragraph: str) -> tuple[str, str] | None:

@@ -24,16 +24,19 @@ _WORD = re.compile(r"[А-Яа-яЁёA-Za-z]+(?:-[А-Яа-яЁё]+)*")
 _SENTENCE_END = re.compile(r"(?<=[.!?…])\s+")
 # a capitalised word or two before `,`, `!` or `?`: a name called when at the start or after punctuation and a
 # space, checked in `addressees` (a regex opening with that is tried at every character, this one at capitals)
+GLUED_SENTENCE = re.compile(r"[.!?…](?=[А-ЯЁ][а-яё])")  # no space after a sentence's end
+_GLUED_NAME = re.compile(r"(?<=[а-яё] )[А-ЯЁ][а-яё]+")
 _VOCATIVE = re.compile(r"[А-ЯЁ][а-яё]+(?: [А-ЯЁ][а-яё]+)?(?=[,!?])")
 _NOT_A_REMARK_AFTER_VERB = {"ли", "бы", "б", "же", "ж"}  # `сказал бы`, `сказал ли`: speech
 _PRONOUN_SUBJECTS = {"я", "он", "она", "оно", "мы", "они", "тот", "та"}  # `прибавил тот`: the one just named
 # a past (`сказал`, `вскинулась`) or present third-person (`говорит`, `стонут`) verb's ending, first or among the
 # first five words
-_VERB_END = r"[а-яё](?:л[аои]?|л(?:ся|ась|ось|ись)|[еиёуюая]т(?:ся)?|[её][сзкр]|ог)\b"  # also `произнес`, `мог`
+_VERB_END = r"[а-яё](?:л[аои]?|л(?:ся|ась|ось|ись)|[еиёуюая]т(?:ся)?|[её][сзкр]|ог|[юу](?=\s+я\b))\b"  # also `произнес`, `мог`, `говорю я`
 VERB_FIRST = re.compile(rf"[а-яё]*{_VERB_END}", re.IGNORECASE)
 _VERB_ENDING = re.compile(_VERB_END, re.IGNORECASE)
 _VOICES = {"голос", "голосок", "голоса", "бас", "шепот", "шёпот", "крик"}  # the voice is not the speaker's name
 _SOUNDS = {"голос", "голосок", "бас", "шепот", "шёпот", "крик", "восклицание", "возглас", "хор"}
+_SEXLESS = {"фигура", "особа", "персона", "личность", "тень", "физиономия", "каналья"}  # say nothing of who
 _CROWDS = {"толпа", "народ", "хор", "публика", "толпы"}
 _OBJECT_PRONOUNS = {"его", "ее", "её", "их", "свои", "свой", "свою"}
 _SOMEONE = {"кто-то", "кто-нибудь", "некто", "кто"}
@@ -48,7 +51,14 @@ ANAPHORIC_NOUNS = {
     "хозяин", "хозяйка", "барин", "барыня", "молодой человек", "приятель", "приятельница", "друг", "подруга",
 }
 _RELATIVE = {"который", "которая", "которое", "которые", "которому", "которой", "которого", "которым", "что", "как", "когда", "где", "будто", "словно", "точно"}
+_FIRST_PERSON_WORDS = {"я", "мне", "меня", "мной", "мой", "моя", "мое", "моё", "мою", "моего", "моей", "моих", "мы", "нас", "нам", "нами", "наш", "наша", "наше", "наши"}
 _SECOND_PERSON = {"ты", "вы", "тебя", "тебе", "тобой", "вас", "вам", "вами", "твой", "ваш"}
+# words that open no sentence of the author's about a person he names (`Он ушел`, `Мы`, `Вы`)
+_SPEAKERS_DAYS = {"вчера", "сегодня", "завтра", "позавчера", "намедни", "давеча", "нынче"}
+_NO_PERSON_TOLD_OF = _FIRST_PERSON_WORDS | _SECOND_PERSON | _PRONOUN_SUBJECTS
+# verbs a narrator's remark in the present has (`– Смотри, Остап! – говорю я брату`); `знаю я вас`, `посмотрю я`,
+# `люблю я его` are speech
+_SAYING_NOW = {"говорить", "спрашивать", "отвечать", "кричать", "шептать", "бормотать", "просить", "напоминать", "думать"}
 # verbs of thought: a quoted thought (`«Взяли бы и меня», — думала она`) is not a turn
 THOUGHT_VERBS = {"думать", "подумать", "мелькнуть", "пронестись", "решить", "соображать", "сообразить", "мечтать"}
 
@@ -125,6 +135,12 @@ def _subject_gender(subject: str) -> str | None:
     return gender_of(parse) if parse else None
 
 
+def opening_call(speech: str) -> str | None:
+    """The name a turn opens by calling (`Марья Антоновна!`, `Анна Андреевна, ...`), None when it opens otherwise."""
+    match = _VOCATIVE.match(speech)
+    return match.group() if match and is_name(match.group().split()[0]) else None
+
+
 def addressees(speech: str) -> list[tuple[str, str | None]]:
     """People a turn calls by name (`Послушай, Даша, ...`, `И ты, Анна Савишна, полагаешь`), with their gender:
     who will likely answer."""
@@ -189,6 +205,9 @@ def _skip_lead(tokens, i: int) -> int:
     limit = i + 5
     while i < len(tokens) and i < limit:
         word = tokens[i]
+        if word == "," and i + 1 < len(tokens) and tokens[i + 1][0].isalpha() and (_top(tokens[i + 1], "PRTF") or _top(tokens[i + 1], "GRND")):
+            i = tokens.index(",", i + 1) + 1 if "," in tokens[i + 1 :] else len(tokens)  # `И, восхищенный таким своим
+            continue  # замечанием, Чуб засмеялся`
         if not word[0].isalpha():
             break
         if _top(word, "ADVB") or word.lower() in {"и", "тоже", "было", "опять", "вдруг", "еще", "ещё"}:
@@ -228,6 +247,12 @@ def _subject(tokens, i: int) -> tuple[str | None, int]:
                     j += 1
                 i = j + 1
                 continue
+            j = next((k for k in range(i + 1, min(i + 5, len(tokens))) if not tokens[k][0].isalpha()), None)
+            if j is not None and tokens[j] == "," and j + 1 < len(tokens) and tokens[j + 1][0].isupper() and (
+                _has(tokens[j + 1], "Name") or _has(tokens[j + 1], "Surn")
+            ):
+                i = j + 1  # `сказал, между прочим, Лаврецкий`: a name after a phrase set off by commas
+                continue
             return None, i
         if not word[0].isalpha():
             return None, i
@@ -265,8 +290,9 @@ def _subject(tokens, i: int) -> tuple[str | None, int]:
                              or tokens[k][0].isupper()), None)
                 if name is not None and tokens[name][0].isupper():
                     return tokens[name], name + 1
-            if not word[0].isupper() and _top(tokens[i - 1], "plur") and _thing(tokens[i - 1]):
-                return None, i  # `прошептали ее губы`, `протянул руки`: things (their accusative reads as the nominative)
+            if tokens[i - 1].islower() and _top(tokens[i - 1], "plur") and _thing(tokens[i - 1]):
+                return None, i  # `прошептали ее губы`, `протянул руки`: things (their accusative reads as the nominative);
+                # `поручик Пирогов` is a man, though `пирогов` is pies
             return " ".join(tokens[start:i]), i
         if _top(word, "ADVB") or _top(word, "PRCL") or _top(word, "NPRO") or _top(word, "INFN") or lower == "было":
             i += 1
@@ -297,7 +323,7 @@ def remark_head(
         if not VERB_FIRST.match(start):
             return None
     else:
-        words = start.split(None, 6)[:6]
+        words = start.split(None, 6)[:6] if not start.startswith("И,") else start.split(None, 9)[:9]
         if start[:1].isupper():  # only `Она замолчала`, `И он злобно и неслышно захохотал`
             if not after_sentence or not _VERB_ENDING.search(" ".join(words[1:])):
                 return None
@@ -316,7 +342,7 @@ def _remark_head(text: str, strict: bool, inverted: bool, present: bool = False)
         return None
     word = tokens[i]
     verb_at = i
-    if not is_narrative_verb(word, subject_follows=True):
+    if not (is_narrative_verb(word, subject_follows=True) or _narrator_says(tokens, i)):
         # `он усмехнулся`, `Иван махнул рукой`, `И воздушная красавица задрожала`: a pronoun, a name or a noun
         # phrase, then a past verb (agreeing with the noun)
         noun_end = None if strict or inverted else _noun_subject_end(tokens, i)
@@ -366,6 +392,8 @@ def _remark_head(text: str, strict: bool, inverted: bool, present: bool = False)
     if not named and gender == "plur" and _thing(tokens[end - 1]):
         gender = None  # `прошептали ее губы`: one person, not named
     gender = gender or (_subject_gender(speaker) if speaker else None)
+    if speaker and speaker.lower().split()[-1] in _SEXLESS:  # `сказала черная фигура`: Максимов
+        gender = None
     if speaker and speaker.lower().split()[-1] in _CROWDS:  # `закричала вся толпа`: several people
         gender = "plur"
     if speaker and _VOICES & set(speaker.lower().split()):  # `раздался голос Василия Ивановича`, `его голос`
@@ -377,7 +405,33 @@ def _remark_head(text: str, strict: bool, inverted: bool, present: bool = False)
         words = {t.lower() for t in tokens[: end + 1]}
         addressee = "я" if _TO_ME & words else None
         meanwhile = "тем" in words and bool(_MEANWHILE & words)
+    if addressee is None and named and end < len(tokens) and tokens[end][0].isalpha():
+        addressee = _spoken_to(tokens, end)
     return Head(speaker, lemma, _token_end(text, end - 1 if named else verb_at), named, gender, addressee, meanwhile)
+
+
+def _spoken_to(tokens, i: int) -> str | None:
+    """Whom the remark says the speaker speaks to, right after the subject: a person in the dative or the accusative
+    (`спросил он одного из стражей`, `сказал Тарас жиду`), in the nominative singular; None when not said."""
+    # after a noun the accusative of a person is its genitive too (`товарищ прокурора`, `жена посланника`)
+    cases = {"datv"} if tokens[i - 1].islower() and tokens[i - 1].lower() not in _PRONOUN_SUBJECTS else {"datv", "accs"}
+    if tokens[i].lower() in {"одного", "одному", "одну", "одной"} and i + 2 < len(tokens) and tokens[i + 1] == "из":
+        i, cases = i + 2, {"gent"}  # `одного из стражей`: one of them
+    if i >= len(tokens) or not tokens[i].isalpha() or tokens[i].lower() in _OBJECT_PRONOUNS:
+        return None
+    found = parses(tokens[i])
+    parse = next((p for p in found if {"NOUN", "anim"} <= p.tag.grammemes and p.tag.grammemes & cases), None)
+    if parse is None or not (found[0].tag.grammemes & cases or "gent" in cases):  # `начал он неверным голосом`
+        return None
+    return parse.normal_form if tokens[i].islower() else parse.normal_form.capitalize()
+
+
+def _narrator_says(tokens, i: int) -> bool:
+    """A verb of saying in the present, first person, then `я`: the narrator telling his story in the present
+    (`говорю я брату`, `спрашиваю я себя`)."""
+    if i + 1 >= len(tokens) or tokens[i + 1].lower() != "я":
+        return False
+    return any({"VERB", "pres", "1per"} <= p.tag.grammemes and p.normal_form in _SAYING_NOW for p in parses(tokens[i]))
 
 
 @lru_cache(maxsize=100_000)
@@ -458,8 +512,110 @@ def _word_kind(word: str) -> str:
     return ""
 
 
+def _oblique(word: str) -> bool:
+    """An adjective or a noun with no nominative reading (`синих`, `чулках`): a clause opening with it goes on with
+    the words before the comma, not a new sentence of speech (`дело известное`)."""
+    return (_top(word, "ADJF") or _top(word, "NOUN")) and not _has(word, "nomn") and word.lower() not in _SECOND_PERSON
+
+
 def sentences(text: str) -> list[str]:
     return _SENTENCE_END.split(text)
+
+
+def narration_at_end(speech: str) -> tuple[str, Head] | None:
+    """The last sentences of a turn when they read as the author's (an edition that left out the dash and the
+    paragraph break: `Леночка, ступай наверх с господином Леммом. Старик пошел было вслед за девочкой, но Паншин
+    остановил его.`), with the head naming who they tell of; None when not. Told in the past, no `я`/`мы`, no
+    second person, no `?`/`!`, and the first of them opens with a person and a past verb. A speaker telling a
+    story talks the same way (`Мамаша ушла с другим от дедушки`): the caller checks the person is in the scene."""
+    if not speech.endswith(".") or not _SENTENCE_END.search(speech):
+        return None
+    spoken = sentences(speech[-300:])  # the closing sentences: the rest of a long turn is not read
+    heads = {k: _person_and_past_verb(spoken[k]) for k in range(len(spoken) - 1, max(0, len(spoken) - 4), -1)
+             if _may_open_narration(spoken[k - 1], spoken[k])}  # fmt: skip
+    heads = {k: head for k, head in heads.items() if head}
+    found = None
+    for k in range(len(spoken) - 1, min(heads, default=len(spoken)) - 1, -1):  # the cheap tests first
+        if not told_by_author(spoken[k]):
+            break
+        if k in heads:
+            found = (" ".join(spoken[k:]), heads[k])
+    return found
+
+
+def _person_and_past_verb(sentence: str) -> Head | None:
+    """The head of a sentence opening with a person named (`Старик`, `Лиза`; not `он`) and a past verb."""
+    head = remark_head(sentence) or _unknown_name_head(sentence)
+    if head and head.speaker and head.speaker != "я" and head.verb != "быть" and is_narrative_verb(head_verb_word(sentence, head), False):
+        return head
+    return None
+
+
+def _unknown_name_head(sentence: str) -> Head | None:
+    """`Лемм встал со скамейки`: a capitalised noun or a word the dictionary does not know, maybe after adverbs,
+    then a past verb. A name it has not got (`лемм`: lemmas), or anything else: the caller checks it against the
+    people speaking."""
+    tokens = TOKEN.findall(sentence[:80])
+    if len(tokens) < 2 or not tokens[0].isalpha() or (parses(tokens[0])[0].is_known and not _top(tokens[0], "NOUN")):
+        return None
+    j = 1
+    while j < min(len(tokens) - 1, 3) and tokens[j].isalpha() and _top(tokens[j], "ADVB"):
+        j += 1  # `Лемм вдруг остановился`
+    if not (tokens[j].isalpha() and is_narrative_verb(tokens[j], False)):
+        return None
+    lemma, gender = _verb_reading(tokens[j])
+    return Head(tokens[0], lemma, _token_end(sentence, j), gender=gender)
+
+
+def glued_narration(speech: str) -> int | None:
+    """Where narration starts in a turn an edition glued it to, with no full stop or no space: a name after a
+    lower-case word then a past verb, in a turn that ends with no punctuation (`...и теперь тебе то же повторяю
+    Полозов продолжал чавкать`), or a person and a past verb right after a sentence's end (`подобные штучки…Он
+    указал на двух проходивших лореток`); told in the past to the end. None when there is none."""
+    if speech[-1:].isalpha():
+        for match in _GLUED_NAME.finditer(speech[-200:]):
+            start = len(speech) - len(speech[-200:]) + match.start()
+            head = _person_and_past_verb(speech[start:]) if is_name(match.group()) else None
+            if head and told_by_author(speech[start:]):
+                return start
+    for match in GLUED_SENTENCE.finditer(speech):
+        head = remark_head(speech[match.end() :])
+        if head and head.speaker != "я" and head.verb != "быть" and told_by_author(speech[match.end() :]):
+            return match.end()
+    return None
+
+
+def _may_open_narration(before: str, sentence: str) -> bool:
+    """A sentence that may open the author's words after speech: after a full sentence, a capital, no `?`/`!`, a
+    word with a verb's ending among the next five (`Старик пошел было`), and first a noun or a word the dictionary
+    does not know (not `Теперь`, `Это`, `Он`): the cheap tests before the remark's."""
+    if not (sentence[:1].isupper() and before[-1:] in ".!?…") or "?" in sentence or "!" in sentence:
+        return False
+    words = sentence.split(None, 6)
+    first = words[1] if words[0] == "И" and len(words) > 1 else words[0]
+    if first.lower() in _NO_PERSON_TOLD_OF or not _VERB_ENDING.search(" ".join(words[1:6])):
+        return False
+    first = _WORD.match(first)
+    return bool(first) and (_top(first.group(), "NOUN") or not parses(first.group())[0].is_known)
+
+
+def head_verb_word(text: str, head: Head) -> str:
+    """The word a head ends with when its subject comes first: the verb (`Старик пошел`)."""
+    return _WORD.findall(text[: head.end])[-1]
+
+
+def told_by_author(sentence: str) -> bool:
+    """Past narration in the third person: no `?`/`!`, no first or second person, no verb in the present or future,
+    no `вчера` or `сегодня` (the speaker's days: `Алеша говорил про какое-то письмо вчера`)."""
+    if "?" in sentence or "!" in sentence or sentence_kind(sentence) != "narration":
+        return False
+    words = [word.lower() for word in _WORD.findall(sentence)]
+    if _SPEAKERS_DAYS & set(words):
+        return False
+    for word in words:
+        if word in _FIRST_PERSON_WORDS or (_top(word, "VERB") and (_top(word, "pres") or _top(word, "futr"))):
+            return False
+    return True
 
 
 def split_tail(tail: str) -> tuple[str, str] | None:
@@ -482,8 +638,9 @@ def split_tail(tail: str) -> tuple[str, str] | None:
             break
         if any(_top(w, "GRND") or _has(w, "PRTF") for w in words) or _has(words[0], "ADJF", "nomn") or (
             _top(words[0], "PREP") and len(words) <= 4
-        ) or (_top(words[0], "ablt") and _top(words[0], "NOUN")) or _top(words[0], "INFN"):
-            # `простонала другая, родом из Арзамаса.`, `стараясь, между прочим, выиграть время`, `телом, туго затянутым`
+        ) or (_top(words[0], "ablt") and _top(words[0], "NOUN")) or _top(words[0], "INFN") or _oblique(words[0]):
+            # `простонала другая, родом из Арзамаса.`, `стараясь, между прочим, выиграть время`, `телом, туго затянутым`,
+            # `спросил я у старика в плисовом жилете, синих чулках и башмаках с пряжками`
             continue
         candidate = ", ".join(clauses[k:])
         if not any(_top(w, "GRND") or _top(w, "PRTF") or is_narrative_verb(w, False) for w in _WORD.findall(candidate)):

@@ -22,9 +22,16 @@ def _same_name(name: str, other: str) -> bool:
     name, other = name.lower(), other.lower()
     if name == other or name.endswith(" " + other) or other.endswith(" " + name):
         return True
-    first, other_first = name.split()[0], other.split()[0]
-    stem, other_stem = first[: max(3, len(first) - 2)], other_first[: max(3, len(other_first) - 2)]
-    return len(first) > 2 and len(other_first) > 2 and (first.startswith(other_stem) or other_first.startswith(stem))
+    words, other_words = name.split(), other.split()
+    if len(words) > 1 and len(other_words) > 1 and words[0] == other_words[0]:  # `Иван Иванович`, `Иван Никифорович`
+        return _same_word(words[1], other_words[1])
+    return _same_word(words[0], other_words[0])
+
+
+def _same_word(word: str, other: str) -> bool:
+    """`Анюта`/`Анюту`: the same stem, the endings cut."""
+    stem, other_stem = word[: max(3, len(word) - 2)], other[: max(3, len(other) - 2)]
+    return len(word) > 2 and len(other) > 2 and (word.startswith(other_stem) or other.startswith(stem))
 
 
 def surely_same(person: Person, other: Person) -> bool:
@@ -48,7 +55,10 @@ def _surely_different(person: Person, other: Person) -> bool:
 
 
 def is_new_person(name: str, people: list[Person]) -> bool:
-    return not any(surely_same((name, None), person) for person in people)
+    """A name a narration or a stage direction gives that is none of `people`'s, nor a word of one of their names
+    (`посматривает на Анну Андреевну`: `Андреевну` is Анна Андреевна)."""
+    return not any(surely_same((name, None), person) or any(_same_name(name, word) for word in person[0].split()[1:])
+                   for person in people)
 
 
 def cuts(person: Person | None, slots: list, turns: int) -> bool:
@@ -67,7 +77,23 @@ def spoken_to_elsewhere(addressee: str | None, slots: list, turns: int) -> bool:
     """Whether a turn said to someone the remark names (`спросил он меня`: the narrator) is not an answer to the
     previous turn: that turn's speaker is surely someone else (the doctor the narrator just spoke with is not
     the one asking him now)."""
-    if addressee is None or not turns:
+    if addressee is None or not turns or addressee.lower() in ANAPHORIC_NOUNS:  # `собеседника`: anyone
         return False
     previous = slots[1 - turns % 2]
     return bool(previous and previous[0] and _surely_different(previous, (addressee, None)))
+
+
+def in_the_scene(person: Person, people: list, known: set = frozenset()) -> bool:
+    """Whether `person` is surely one of those speaking (`Лиза` where Лиза speaks), or may be one of them where a
+    place in the run is not filled yet: a description standing for a person (`старик`) or a name the book's
+    remarks gave a speaker before (`known`: `Лемм`). Narration about him, not a story the speaker tells of someone
+    else (`Мамаша ушла`, `Этот человек имел влияние`)."""
+    words = person[0].lower().split()
+    description = words[-1] in ANAPHORIC_NOUNS and not {"этот", "эта", "тот", "та"} & set(words)
+    for other in people:
+        if other is None:
+            if description or (_is_name(person[0]) and any(_same_name(person[0], name) for name in known)):
+                return True
+        elif surely_same(person, other) or (description and _is_name(other[0]) and person[1] == other[1]):
+            return True
+    return False

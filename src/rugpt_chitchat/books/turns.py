@@ -23,9 +23,9 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 
-from .layouts import book_layout, fix_lookalikes, play_line, quoted_pieces, stage_directions
-from .remarks import THOUGHT_VERBS, VERB_FIRST, Head, addressees, is_narrative_verb, is_name as _name, remark_head, sentence_kind, sentences, split_tail
-from .speakers import Person, cuts, is_new_person, spoken_to_elsewhere, surely_same
+from .layouts import book_layout, fix_lookalikes, is_chorus, play_line, quoted_pieces, stage_directions
+from .remarks import GLUED_SENTENCE, THOUGHT_VERBS, VERB_FIRST, Head, addressees, is_narrative_verb, is_name as _name, glued_narration, narration_at_end, opening_call, remark_head, sentence_kind, sentences, split_tail, told_by_author
+from .speakers import Person, cuts, in_the_scene, is_new_person, spoken_to_elsewhere, surely_same
 
 __all__ = ["BookReport", "Dialogue", "Turn", "book_layout", "group_dialogues", "read_turn", "spoken_words"]
 
@@ -44,10 +44,13 @@ _PARENTHESIS = re.compile(r"\s*\(([^()]{10,500})\)")
 _QUOTED = re.compile(r'«[^«»]*»|"[^"]*"|„[^„“]*“')
 # the speaker's own aside inside a sentence: lower case, the speaker its subject (`(тогда еще я держал руку ...)`)
 _SPEAKERS_ASIDE = re.compile(r"[а-яё][^.!?…]*(?<![а-яё])(?:я|мы)(?![а-яё])[^.!?…]*")
+_GENERAL_REMARK = re.compile(r"[А-ЯЁ][^()]{15,}[.!…]")  # a whole sentence, a capital to a full stop
 _SPEAKERS_DASH = re.compile(r"\s[—–-]\s")
 # `обращаясь к сыну`, `обратившись к Аркадию`: whom the speaker speaks to (a dative: `сыну` and `сын` share a stem)
 _TURNING_TO = re.compile(r"(?<![а-яё])(?:обращаясь|обратившись|оборотясь|оборотившись)\s+(?:опять\s+|снова\s+)?ко?\s+([А-ЯЁа-яё]+(?:\s[А-ЯЁ][а-яё]+)?)")
 _WORDS = re.compile(r"[А-Яа-яЁё]+")
+_SENTENCE_ENDS = (".", "!", "?", "…")
+_THINKING = re.compile(r"(?<![а-яё])(?:по)?дума(?:л|ла|ли|ет|ешь|ю)(?![а-яё])|про себя")
 _NAME_AFTER_QUESTION = re.compile(r"[?!] ([А-ЯЁ][а-яё]+)")
 _WE = re.compile(r"(?<![а-яё])(?:я|мне|меня|мной|мой|моя|мое|моё|мы|нас|нам|нами|наш|наша)(?![а-яё])", re.IGNORECASE)
 _FIRST_PERSON = re.compile(r"(?<![а-яё])(?:я|мне|меня|мной|мой|моя|мое|моё|мою|моего|моей|моих)(?![а-яё])", re.IGNORECASE)
@@ -98,11 +101,13 @@ class Turn:
     meanwhile: bool = False  # the remark says it was said meanwhile (`говорил между тем ...`), not in answer
     newcomers: tuple = ()  # names a play line's stage directions bring in (`подслушивавший Бобчинский летит`)
     closes: bool = False  # narration runs on after the speech (`... смешного? Полозов только глазами повел.`)
+    narrated: tuple | None = None  # closing sentences that may be the author's, and whom they tell of (`Лиза улыбнулась.`)
 
     def _said_by(self, head) -> None:
         if self.speaker is None and (head.speaker or head.gender):
             self.speaker, self.gender = head.speaker, head.gender
-        self.addressee = self.addressee or head.addressee
+        if head.addressee == "я" or len(self.remarks) <= 1:  # a later remark may turn to someone else midway
+            self.addressee = self.addressee or head.addressee
         self.meanwhile = self.meanwhile or head.meanwhile
 
 
@@ -148,7 +153,7 @@ def read_turn(turn: str) -> Turn:
             if punctuation is None:  # `В душе было одно желание - оставаться с Адой`
                 segments[-1][0] += f" — {text}"
             else:
-                segments.append([text, None])
+                segments.append([_without_thought(segments[-1][0], punctuation, text, turn), None])
             continue
         head = remark_head(text, strict=punctuation is None, after_sentence=punctuation in (".", "!", "?", "…"),
                            closed=2 * k + 3 < len(parts) and parts[2 * k + 3] == ".")
@@ -160,15 +165,47 @@ def read_turn(turn: str) -> Turn:
             head = None
         if head is None and 2 * k + 3 < len(parts) and parts[2 * k + 3] == ":" and _introduces_speech(text):
             head = Head(None, "", len(text), named=False)
+        if head is None and punctuation == "," and 2 * k + 4 < len(parts) and _interrupts(segments[-1][0], text, parts[2 * k + 4]):
+            head = Head(None, "", len(text), named=False)
+        if head is None and punctuation in _SENTENCE_ENDS and 2 * k + 3 < len(parts) and parts[2 * k + 3] == "." and _narrates(text):
+            head = Head(None, "", len(text), named=False)
         if head:
             segments[-1][0] += punctuation or ""
             segments.append([text, head])
+        elif not segments[-1][0]:  # a dash after a thought taken out: no dash
+            segments[-1][0] = text
         else:  # the dash is the speaker's
             segments[-1][0] += f"{punctuation or ''} — {text}"
     pieces = _split_dashless(segments, turn)
     if pieces is None:
         return Turn("", turn.remarks, turn.speaker, turn.dashless_remarks, "unsure_remark", turn.gender)
     return _closing_narration(_join_speech(pieces), turn)
+
+
+def _without_thought(remark: str, punctuation: str, text: str, turn: Turn) -> str:
+    """`text` less the quoted thought a remark brings in (`промолвила тетушка и подумала про себя: – «Куды ж! ще
+    зовсим молода дытына!» – Да, Иван Федорович!`): not said, so the author's, in `turn.remarks`."""
+    if punctuation != ":" or not text.startswith("«") or "»" not in text or not _THINKING.search(remark):
+        return text
+    end = text.index("»") + 1
+    turn.remarks.append(text[:end])
+    return text[end:].lstrip()
+
+
+def _interrupts(before: str, text: str, after: str) -> bool:
+    """A piece set off by dashes after a comma that narrates in the past, the speech picking up again with the word
+    it broke off at (`которым, -- при этом судья сделал языком и улыбнулся, причем нос понюхал свою всегдашнюю
+    табакерку, -- которым угощает наша бакалейная лавка`): the author's."""
+    last, first = _WORDS.findall(before[-40:]), _WORDS.match(after)
+    return bool(last and first and last[-1].lower() == first.group().lower() and told_by_author(text))
+
+
+def _narrates(text: str) -> bool:
+    """A sentence set off by dashes after another (the caller checks) that is the author's: a capital, not a verb
+    first, told in the past (`осетра. – Два здоровых мужика вытащили из кадушки какое-то чудовище. – Каков
+    князек?`); `– Где он? – Ушел. – Куда?` is the speaker's."""
+    first = _WORDS.match(text)
+    return bool(first) and text[0].isupper() and not is_narrative_verb(first.group(), False) and told_by_author(text)
 
 
 def _introduces_speech(text: str) -> bool:
@@ -220,6 +257,11 @@ def _closing_narration(speech: str, turn: Turn) -> Turn:
         if spoken and sentence_kind(last) == "narration":
             turn.speech = " ".join(spoken)
             turn.remarks.append(last)
+    glued = glued_narration(speech) if speech[-1:].isalpha() or GLUED_SENTENCE.search(speech) else None
+    if glued is not None:  # `...то же повторяю Полозов продолжал чавкать`, `штучки…Он указал`: no full stop, no space
+        turn.speech, turn.closes = turn.speech[:glued].rstrip(), True
+    if not turn.closes:
+        turn.narrated = narration_at_end(turn.speech)
     if turn.remarks and turn.addressee is None and "обра" in turn.remarks[0]:
         _turned_to(turn)
     if turn.remarks and turn.remarks[-1].endswith(":"):
@@ -233,8 +275,10 @@ def _authors_aside(match: re.Match, turn: Turn) -> str:
     """A bracketed aside: the author's when it narrates in the third person (then kept in `turn.remarks`), else
     the speaker's."""
     aside = match.group(1)
-    if sentence_kind(_QUOTED.sub("", aside)) != "narration":  # a word the aside quotes (`это «ты»`) is not its own
-        return match.group()
+    kind = sentence_kind(_QUOTED.sub("", aside))  # a word the aside quotes (`это «ты»`) is not its own
+    if kind != "narration" and not (kind == "" and _GENERAL_REMARK.fullmatch(aside) and not _FIRST_PERSON.search(aside)):
+        return match.group()  # `(Русские люди всегда первые смеются собственным остротам.)`: a sentence of the
+        # author's in the present, with no person speaking in it
     if _SPEAKERS_ASIDE.fullmatch(aside) and not remark_head(aside, strict=True):
         return match.group()  # `(тогда еще я держал руку этого народа)`: the speaker's; `(прибавил я)`, `(Я посмотрел
         # на Софью.)` and `(она указала на меня)` the narrator's
@@ -281,8 +325,8 @@ def _dashless_remark(text: str, turn: Turn):
             continue  # `Я знаю, сказал он мне вчера`: after a comma only a remark set off by a dash counts
         after = text[match.end() :]
         head = remark_head(after, inverted=True)
-        if head is None or not head.named:
-            continue
+        if head is None or not head.named or head.verb in THOUGHT_VERBS:  # `вот, думала я, кому хорошо на свете
+            continue  # пожить; ... – нет, думаю`: the speaker's own words
         closing = _SPEAKERS_DASH.search(after, head.end)
         if match.group(1) == "," and closing is None:
             continue
@@ -320,7 +364,8 @@ def paragraph_turn(paragraph: str, layout: str = "dash") -> Turn | None:
         if not line:
             return None
         directions = stage_directions(paragraph) if "(" in paragraph else ""
-        return Turn(line[1], speaker=line[0], newcomers=tuple(_NAME_IN_NARRATIVE.findall(directions)))
+        return Turn(line[1], speaker=line[0], newcomers=tuple(_NAME_IN_NARRATIVE.findall(directions)),
+                    gender="plur" if is_chorus(line[0]) else None)  # `Все. Что, что такое?`: a crowd
     if layout == "quotes" and paragraph[0] == "«":
         pieces = quoted_pieces(" ".join(paragraph.split()))
         if pieces is None:
@@ -337,6 +382,18 @@ def paragraph_turn(paragraph: str, layout: str = "dash") -> Turn | None:
         return None
     cleaned = clean_turn(paragraph)
     return read_turn(cleaned) if cleaned and is_turn(cleaned) else None
+
+
+def _narration_goes_on(previous: str, turn: Turn) -> bool:
+    """A dash paragraph that goes on with the narration before it, cut off with no punctuation (`...опять
+    принялся жевать` / `– медленно и шумно.`): lower case, no `я`, not speech by its words. Speech goes on so too
+    (`– потому что я больше ему не невеста`), with the speaker's words."""
+    return (previous[-1].isalpha() and previous[0] not in _DASHES and turn.speech[:1].islower()
+            and not _FIRST_PERSON.search(turn.speech) and sentence_kind(turn.speech) in ("", "narration"))
+
+
+def _person_told_of(head: Head) -> Person:
+    return (head.speaker or "", head.gender)
 
 
 def _monologue(run: list[tuple[str, str | None, bool]]) -> bool:
@@ -363,6 +420,8 @@ def group_dialogues(
     slots: list[Person | None] = [None, None]  # who speaks the even and the odd turns of the run
     gap = 0  # short narrative paragraphs since the last turn of the run
     announced = None  # the next speaker, as the previous turn's closing narration names him
+    known: set[str] = set()  # the names the book's remarks gave speakers so far
+    called_before: str | None = None  # the name the previous turn opened by calling
 
     def close_run():
         nonlocal run, slots, gap
@@ -375,11 +434,13 @@ def group_dialogues(
             report.skipped["lone_turn"] += 1
         run, slots, gap = [], [None, None], 0
 
-    for paragraph in paragraphs:
+    for index, paragraph in enumerate(paragraphs):
         if layout == "dash" and paragraph[0] not in _DASHES and not run:
             report.skipped["narrative"] += 1  # most paragraphs: narration with no run of turns to end
             continue
         turn = paragraph_turn(paragraph, layout)
+        if turn is not None and index and _narration_goes_on(paragraphs[index - 1], turn):
+            turn.problem = "not_speech"
         if turn is not None and turn.speaker is None and turn.gender is None and announced:
             turn.speaker, turn.gender = announced[0] or None, announced[1]
         announced = turn.announced if turn is not None else None
@@ -408,11 +469,20 @@ def group_dialogues(
             close_run()
             report.skipped["crowd"] += 1
             continue
+        called = opening_call(speech) if split_speakers and speech[:1].isupper() else None
         if split_speakers and (cuts(person, slots, len(run)) or (turn.meanwhile and run) or (
             turn.addressee and spoken_to_elsewhere(turn.addressee, slots, len(run))
-        )):
+        ) or (run and ((called and called == called_before) or speech == run[-1][0]))):  # `Добчинский. Марья Антоновна!`
+            # `Бобчинский. Марья Антоновна, ...`, `Артемий Филиппович. Читайте!` `Лука Лукич. Читайте!`: both speak to
+            # someone else, not to each other
             report.speaker_splits += 1  # `говорил между тем Василий Иванович`: not an answer to the turn before
             close_run()
+        called_before = called
+        if turn.speaker and turn.speaker[0].isupper():
+            known.add(turn.speaker)
+        if split_speakers and turn.narrated and in_the_scene(_person_told_of(turn.narrated[1]), [*slots, person], known):
+            speech = speech[: -len(turn.narrated[0])].rstrip()  # `... наверх с господином Леммом. Старик пошел было...`
+            turn.closes = True
         position = len(run) % 2
         if person and (person[0] or slots[position] is None):
             slots[position] = person
