@@ -595,3 +595,22 @@ def test_a_bracketed_sentence_of_the_authors_in_the_present_is_not_speech():
     assert spoken_words(line) == "Теперь можно приступить к операции рака. Ха, ха, ха!"
     assert spoken_words("– Еще лучше! (Это все тот голос.)") == "Еще лучше!"
     assert spoken_words("– Видите (я вам говорю правду) это все.") == "Видите (я вам говорю правду) это все."
+
+
+def test_a_story_told_in_the_present_after_a_comma_is_speech_not_a_remark_missing_its_dash():
+    # Тургенев, «Дым»: Потугин's story lost its middle (`Гляжу, неизвестно.`); `скоро, проговорила она ..., –`
+    # with the opening dash missing is still a remark
+    story = ("– Гляжу, сидит на поляне перед избушкой купеческий приказчик, свежий и ядреный, как лущеный орех, сидит, "
+             "ухмыляется, чему – неизвестно.")
+    assert spoken_words(story) == ("Гляжу, сидит на поляне перед избушкой купеческий приказчик, свежий и ядреный, как "
+                                   "лущеный орех, сидит, ухмыляется, чему — неизвестно.")
+    remark = ("– Мы еще увидимся с вами, Григорий Михайлович, и, я надеюсь, скоро, проговорила она по-французски, "
+              "презрительно перебивая мужнину речь, – а теперь я должна идти одеваться.")
+    assert spoken_words(remark) == "Мы еще увидимся с вами, Григорий Михайлович, и, я надеюсь, скоро, а теперь я должна идти одеваться."
+
+
+def test_a_footnote_number_flattened_after_the_last_sentence_is_dropped():
+    # Пушкин, «Египетские ночи»
+    assert spoken_words("— Signor, — отвечал иностранец с низкими поклонами, — Lei voglia perdonarmi se... 2") == (
+        "Signor. Lei voglia perdonarmi se...")
+    assert spoken_words("— Сколько их было? Двадцать 2") == "Сколько их было? Двадцать 2"

@@ -434,6 +434,13 @@ def _narrator_says(tokens, i: int) -> bool:
     return any({"VERB", "pres", "1per"} <= p.tag.grammemes and p.normal_form in _SAYING_NOW for p in parses(tokens[i]))
 
 
+def tells_now(remark: str) -> bool:
+    """A remark-like piece opening with a verb in the present that is not one of saying (`сидит на поляне
+    приказчик`): the speaker telling a story in the present, where a remark's verb of action is in the past."""
+    verb = remark.split(maxsplit=1)[0].lower() if remark.strip() else ""
+    return any({"VERB", "pres"} <= p.tag.grammemes and p.normal_form not in _SAYING_NOW for p in parses(verb)[:1])
+
+
 @lru_cache(maxsize=100_000)
 def _thing(word: str) -> bool:
     """A noun read first as inanimate, and not a voice or a cry (`раздались голоса`, `несколько восклицаний`)."""

@@ -24,7 +24,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from .layouts import book_layout, fix_lookalikes, is_chorus, play_line, quoted_pieces, stage_directions
-from .remarks import GLUED_SENTENCE, THOUGHT_VERBS, VERB_FIRST, Head, addressees, is_narrative_verb, is_name as _name, glued_narration, narration_at_end, opening_call, remark_head, sentence_kind, sentences, split_tail, told_by_author
+from .remarks import GLUED_SENTENCE, THOUGHT_VERBS, VERB_FIRST, Head, addressees, is_narrative_verb, is_name as _name, glued_narration, narration_at_end, opening_call, remark_head, sentence_kind, sentences, split_tail, tells_now, told_by_author
 from .speakers import Person, cuts, in_the_scene, is_new_person, spoken_to_elsewhere, surely_same
 
 __all__ = ["BookReport", "Dialogue", "Turn", "book_layout", "group_dialogues", "read_turn", "spoken_words"]
@@ -33,6 +33,8 @@ SKIP_REASONS = ("narrative", "notes", "lone_turn", "empty_turn", "long_turn", "u
 _DASHES = "—–-"
 # footnote marks (`[33]`) and an editor's translations (`[Нет еще]`): nobody says them
 _BRACKETS = re.compile(r"\s?\[[^\]]{0,300}\]")
+# and an edition's footnote number flattened after the last sentence (`Lei voglia perdonarmi se... 2`)
+_FOOTNOTE_NUMBER = re.compile(r"(?<=[.!?…])\s\d{1,2}$")
 # A dash with a space after it, after punctuation or a space, may switch between speech and author's words;
 # the punctuation is captured (it ends the piece before), None for a dash after a space only. Some editions glue
 # the dash to the words after punctuation (`попробовать...-проговорил толстяк`, `Никитич, -послышался`, `,-пожалуйте`).
@@ -128,6 +130,8 @@ def clean_turn(text: str) -> str:
     """Turn paragraph with bracketed notes (`[33]`, `[Нет еще]`) removed, `--` turned into a dash and spaces collapsed."""
     if "[" in text:
         text = _BRACKETS.sub("", text)
+    if text[-1:].isdigit():
+        text = _FOOTNOTE_NUMBER.sub("", text)
     if "--" in text:
         text = text.replace("--", "—")
     if "  " in text or "\t" in text or "\n" in text or "\xa0" in text:  # checking is cheaper than always splitting
@@ -327,6 +331,8 @@ def _dashless_remark(text: str, turn: Turn):
         head = remark_head(after, inverted=True)
         if head is None or not head.named or head.verb in THOUGHT_VERBS:  # `вот, думала я, кому хорошо на свете
             continue  # пожить; ... – нет, думаю`: the speaker's own words
+        if match.group(1) == "," and tells_now(after):  # `Гляжу, сидит на поляне ... приказчик, ..., чему –
+            continue  # неизвестно`: a story told in the present, not a remark missing its dash
         closing = _SPEAKERS_DASH.search(after, head.end)
         if match.group(1) == "," and closing is None:
             continue
