@@ -31,7 +31,7 @@ _NOT_A_REMARK_AFTER_VERB = {"ли", "бы", "б", "же", "ж"}  # `сказал
 _PRONOUN_SUBJECTS = {"я", "он", "она", "оно", "мы", "они", "тот", "та"}  # `прибавил тот`: the one just named
 # a past (`сказал`, `вскинулась`) or present third-person (`говорит`, `стонут`) verb's ending, first or among the
 # first five words
-_VERB_END = r"[а-яё](?:л[аои]?|л(?:ся|ась|ось|ись)|[еиёуюая]т(?:ся)?|[её][сзкр]|ог|[юу](?=\s+я\b))\b"  # also `произнес`, `мог`, `говорю я`
+_VERB_END = r"[а-яё](?:л[аои]?|л(?:ся|ась|ось|ись)|[еиёуюая]т(?:ся)?|[её][сзкр](?:ся)?|ог|[юу](?=\s+я\b))\b"  # also `произнес`, `оперся`, `мог`, `говорю я`
 VERB_FIRST = re.compile(rf"[а-яё]*{_VERB_END}", re.IGNORECASE)
 _VERB_ENDING = re.compile(_VERB_END, re.IGNORECASE)
 _VOICES = {"голос", "голосок", "голоса", "бас", "шепот", "шёпот", "крик"}  # the voice is not the speaker's name
@@ -39,7 +39,7 @@ _SOUNDS = {"голос", "голосок", "бас", "шепот", "шёпот",
 _SEXLESS = {"фигура", "особа", "персона", "личность", "тень", "физиономия", "каналья"}  # say nothing of who
 _CROWDS = {"толпа", "народ", "хор", "публика", "толпы"}
 _OBJECT_PRONOUNS = {"его", "ее", "её", "их", "свои", "свой", "свою"}
-_SOMEONE = {"кто-то", "кто-нибудь", "некто", "кто"}
+_SOMEONE = {"кто-то", "кто-нибудь", "некто", "кто", "другой", "другая"}  # `сказал другой`: not the one before
 _TO_ME = {"меня", "мне"}  # `спросил он меня`: the narrator is spoken to, so the narrator answers
 _THIRD_PERSON = {"он", "она", "оно", "они"}
 _MEANWHILE = {"между", "временем"}  # with `тем` in a remark's head (`говорил между тем`, `тем временем`): not an answer
@@ -52,12 +52,15 @@ ANAPHORIC_NOUNS = {
 }
 _RELATIVE = {"который", "которая", "которое", "которые", "которому", "которой", "которого", "которым", "что", "как", "когда", "где", "будто", "словно", "точно"}
 _FIRST_PERSON_WORDS = {"я", "мне", "меня", "мной", "мой", "моя", "мое", "моё", "мою", "моего", "моей", "моих", "мы", "нас", "нам", "нами", "наш", "наша", "наше", "наши"}
+_OURS_OR_YOURS = {"наш", "наша", "наше", "наши", "нашего", "нашей", "нашему", "нашим", "наших", "ваш", "ваша", "ваше",
+                  "ваши", "вашего", "вашей", "вашему", "вашим", "ваших", "твой", "твоя", "твое", "твоё", "твоего", "твоей"}
 _SECOND_PERSON = {"ты", "вы", "тебя", "тебе", "тобой", "вас", "вам", "вами", "твой", "ваш"}
 # words that open no sentence of the author's about a person he names (`Он ушел`, `Мы`, `Вы`)
 _SPEAKERS_DAYS = {"вчера", "сегодня", "завтра", "позавчера", "намедни", "давеча", "нынче"}
 _NO_PERSON_TOLD_OF = _FIRST_PERSON_WORDS | _SECOND_PERSON | _PRONOUN_SUBJECTS
 # verbs a narrator's remark in the present has (`– Смотри, Остап! – говорю я брату`); `знаю я вас`, `посмотрю я`,
 # `люблю я его` are speech
+_BEFORE_VERB = {"и", "не", "так", "уж", "уже", "тут", "же", "ж"}  # between a remark's subject and its verb
 _SAYING_NOW = {"говорить", "спрашивать", "отвечать", "кричать", "шептать", "бормотать", "просить", "напоминать", "думать"}
 # verbs of thought: a quoted thought (`«Взяли бы и меня», — думала она`) is not a turn
 THOUGHT_VERBS = {"думать", "подумать", "мелькнуть", "пронестись", "решить", "соображать", "сообразить", "мечтать"}
@@ -352,8 +355,8 @@ def _remark_head(text: str, strict: bool, inverted: bool, present: bool = False)
         if full_name_end > i + 1 and (noun_end == i + 1 or (not noun_end and _has(word, "Name"))):
             noun_end = full_name_end  # `Иван Иванович поклонился`: the name with its patronymic or surname
         j = noun_end or i + 1
-        while j < min(len(tokens), i + 6) and tokens[j][0].isalpha() and (_top(tokens[j], "ADVB") or tokens[j] in ("и", "не")):
-            j += 1  # `он злобно и неслышно захохотал`, `Она не слушает`
+        while j < min(len(tokens), i + 6) and tokens[j][0].isalpha() and (_top(tokens[j], "ADVB") or tokens[j] in _BEFORE_VERB):
+            j += 1  # `он злобно и неслышно захохотал`, `Она не слушает`, `он так покосил бричку`
         if j + 2 < len(tokens) and _top(tokens[j], "PREP") and tokens[j + 1][0].isalpha():  # `И Степан с невольной
             k = j + 1  # усмешкой пожался`: a prepositional phrase before the verb
             while k < min(len(tokens), j + 4) and tokens[k][0].isalpha() and not is_narrative_verb(tokens[k], False):
@@ -499,7 +502,10 @@ def _noun_gender(word: str) -> str | None:
 
 
 def sentence_kind(sentence: str) -> str:
-    """`narration` (a past verb, no second person), `speech` (second person, imperative, first/second person verb), or ''."""
+    """`narration` (a past verb, no second person), `speech` (second person, imperative, first/second person verb,
+    or a question or exclamation going on in lower case: `? где его видели последний раз?`), or ''."""
+    if sentence[:1].islower() and sentence.rstrip()[-1:] in ("?", "!"):
+        return "speech"
     kinds = {_word_kind(word) for word in _WORD.findall(sentence)}
     if "narration" in kinds and "speech" in kinds:
         return "both"
@@ -641,6 +647,9 @@ def split_tail(tail: str) -> tuple[str, str] | None:
     # adjective phrases after it (`прошептала она, готовая просить...`); speech may resume after those
     for k in range(1, len(clauses)):
         words = _WORD.findall(clauses[k])
+        if words and words[0].lower() in ("а", "но") and _OURS_OR_YOURS & {w.lower() for w in words}:
+            author, speech = ", ".join(clauses[:k]), ", ".join(clauses[k:])  # `сказал Кирила Петрович, а жаль
+            break  # покойного нашего исправника`: the speaker's, the edition lost the dash
         if not words or words[0].lower() in _RELATIVE or _top(words[0], "CONJ") or any(is_narrative_verb(w, False) for w in words):
             break
         if any(_top(w, "GRND") or _has(w, "PRTF") for w in words) or _has(words[0], "ADJF", "nomn") or (
