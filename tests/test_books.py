@@ -636,3 +636,17 @@ def test_narration_after_a_gerund_and_its_subject_and_speech_an_edition_left_und
             "сожгли его, так в околодке было бы тише. А что слышно про Дубровского? где его видели последний раз?")
     assert spoken_words(line) == ("Люблю молодца за искренность, а жаль покойного нашего исправника — кабы не сожгли его, "
                                   "так в околодке было бы тише. А что слышно про Дубровского? где его видели последний раз?")
+
+
+def test_a_first_name_called_that_the_other_side_was_not_called_by_brings_in_a_third_speaker():
+    # Тургенев, «Дворянское гнездо»: Марфа Тимофеевна talks with Лиза, sends Шурочка out; Шурочка answers
+    paragraphs = ["– Лиза, Лизочка, – хлопотливо заговорила Марфа Тимофеевна, – куда ты мою книжку положила?",
+                  "– Какую книжку, тетенька?", "– Да, ведь она на все руки. Шурочка, я вижу, тебе по саду бегать хочется.",
+                  "– Да нет, Марфа Тимофеевна…", "– Не рассуждай, пожалуйста, ступай.", "– Позвольте, я поищу, – промолвила Лиза.",
+                  "Марфа Тимофеевна удалилась."]
+    dialogues = group_dialogues(paragraphs, BookReport("book"))
+    assert [len(d.turns) for d in dialogues] == [3, 2]  # Лиза's `Позвольте` is cut off from Шурочка's exchange
+    # the same person called by another form of the name is no one new (`Алеша` ... `Леша`, `Петя` ... `Пётр`)
+    same = ["– Алеша, а тот-то? – спросил он.", "– Никто ее не видал.", "– Леша, утоли ты мое сердце, скажи правду!",
+            "– Вы все про то? – горестно проговорил Алеша."]
+    assert [len(d.turns) for d in group_dialogues(same, BookReport("book"))] == [4]

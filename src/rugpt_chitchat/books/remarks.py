@@ -168,6 +168,15 @@ def is_name(word: str) -> bool:
 
 
 @lru_cache(maxsize=100_000)
+def first_name(name: str) -> str | None:
+    """The first name a person's name opens with (`Марфа` of `Марфа Тимофеевна`, `Хома`), None for a surname,
+    a description or `я`: first names tell people apart where surnames and patronymics may be the same person's."""
+    word = name.split()[0] if name else ""
+    known = [p for p in parses(word) if p.is_known] if word[:1].isupper() else []
+    return word if known and "Name" in known[0].tag.grammemes else None
+
+
+@lru_cache(maxsize=100_000)
 def _name_gender(word: str) -> tuple[bool, str | None]:
     parse = next((p for p in parses(word) if p.is_known and {"Name", "Surn", "Patr"} & p.tag.grammemes), None)
     return (True, gender_of(parse)) if parse is not None else (False, None)

@@ -97,3 +97,12 @@ def in_the_scene(person: Person, people: list, known: set = frozenset()) -> bool
         elif surely_same(person, other) or (description and _is_name(other[0]) and person[1] == other[1]):
             return True
     return False
+
+
+def other_first_name(name: str | None, known: str | None) -> bool:
+    """Whether a first name said or called (`Спирид`, `Шурочка`) is not the one this side of the run was called
+    or named by before (`Лиза`; `Лизочка` is `Лиза`, `Леша` is `Алеша`, `Петя` is `Пётр`)."""
+    if not (name and known):
+        return False
+    name, known = name.lower().replace("ё", "е"), known.lower().replace("ё", "е")
+    return not (_same_word(name, known) or name.endswith(known[1:4]) or known.endswith(name[1:4]))

@@ -24,8 +24,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from .layouts import book_layout, fix_lookalikes, is_chorus, play_line, quoted_pieces, stage_directions
-from .remarks import GLUED_SENTENCE, THOUGHT_VERBS, VERB_FIRST, Head, addressees, is_narrative_verb, is_name as _name, glued_narration, narration_at_end, opening_call, remark_head, sentence_kind, sentences, split_tail, tells_now, told_by_author
-from .speakers import Person, cuts, in_the_scene, is_new_person, spoken_to_elsewhere, surely_same
+from .remarks import GLUED_SENTENCE, THOUGHT_VERBS, VERB_FIRST, Head, addressees, is_narrative_verb, is_name as _name, glued_narration, narration_at_end, opening_call, remark_head, sentence_kind, sentences, split_tail, tells_now, told_by_author, first_name
+from .speakers import Person, cuts, in_the_scene, is_new_person, other_first_name, spoken_to_elsewhere, surely_same
 
 __all__ = ["BookReport", "Dialogue", "Turn", "book_layout", "group_dialogues", "read_turn", "spoken_words"]
 
@@ -428,9 +428,13 @@ def group_dialogues(
     announced = None  # the next speaker, as the previous turn's closing narration names him
     known: set[str] = set()  # the names the book's remarks gave speakers so far
     called_before: str | None = None  # the name the previous turn opened by calling
+    callee: str | None = None  # the first name the previous turn called
+    first_names: list[str | None] = [None, None]  # the first name each side of the run is called or named by
+    callee_is_new = False  # the previous turn called someone by a first name this run's other side does not have
 
     def close_run():
-        nonlocal run, slots, gap
+        nonlocal run, slots, gap, first_names
+        first_names = [None, None]
         if split_speakers and len(run) >= _MONOLOGUE_TURNS and _monologue(run):
             report.skipped["monologue"] += len(run)
         elif len(run) >= 2:
@@ -476,13 +480,18 @@ def group_dialogues(
             report.skipped["crowd"] += 1
             continue
         called = opening_call(speech) if split_speakers and speech[:1].isupper() else None
-        if split_speakers and (cuts(person, slots, len(run)) or (turn.meanwhile and run) or (
+        named_first = first_name(turn.speaker) if split_speakers and turn.speaker else None
+        if split_speakers and (cuts(person, slots, len(run)) or (turn.meanwhile and run) or callee_is_new or (
+            run and other_first_name(named_first, first_names[len(run) % 2])  # `Здравствуй, Хома!` ... `произнес Спирид`
+        ) or (
             turn.addressee and spoken_to_elsewhere(turn.addressee, slots, len(run))
         ) or (run and ((called and called == called_before) or speech == run[-1][0]))):  # `Добчинский. Марья Антоновна!`
             # `Бобчинский. Марья Антоновна, ...`, `Артемий Филиппович. Читайте!` `Лука Лукич. Читайте!`: both speak to
             # someone else, not to each other
             report.speaker_splits += 1  # `говорил между тем Василий Иванович`: not an answer to the turn before
             close_run()
+            if callee_is_new:
+                first_names[0] = callee  # the one called speaks now
         called_before = called
         if turn.speaker and turn.speaker[0].isupper():
             known.add(turn.speaker)
@@ -492,6 +501,12 @@ def group_dialogues(
         position = len(run) % 2
         if person and (person[0] or slots[position] is None):
             slots[position] = person
+        first_names[position] = first_names[position] or named_first
+        callee = next((first_name(name) for name, _ in addressees(speech) if f"{name}," in speech), None) if split_speakers else None
+        # `Шурочка, ... Ступай.` said to Лиза's side: Шурочка answers, a third person
+        callee_is_new = other_first_name(callee, first_names[1 - position])
+        if callee and not callee_is_new:
+            first_names[1 - position] = first_names[1 - position] or callee
         if split_speakers and turn.addressee == "я" and slots[1 - position] is None:
             slots[1 - position] = (turn.addressee, None)  # `спросил он меня`: the narrator answers
         if split_speakers and slots[1 - position] is None:  # the one called by name likely answers: by gender only,
