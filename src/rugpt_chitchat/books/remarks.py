@@ -60,6 +60,7 @@ _SPEAKERS_DAYS = {"вчера", "сегодня", "завтра", "позавч�
 _NO_PERSON_TOLD_OF = _FIRST_PERSON_WORDS | _SECOND_PERSON | _PRONOUN_SUBJECTS
 # verbs a narrator's remark in the present has (`– Смотри, Остап! – говорю я брату`); `знаю я вас`, `посмотрю я`,
 # `люблю я его` are speech
+_COMPARING = {"как", "словно", "точно", "будто"}
 _BEFORE_VERB = {"и", "не", "так", "уж", "уже", "тут", "же", "ж"}  # between a remark's subject and its verb
 _SAYING_NOW = {"говорить", "спрашивать", "отвечать", "кричать", "шептать", "бормотать", "просить", "напоминать", "думать"}
 # verbs of thought: a quoted thought (`«Взяли бы и меня», — думала она`) is not a turn
@@ -217,7 +218,9 @@ def _skip_lead(tokens, i: int) -> int:
     limit = i + 5
     while i < len(tokens) and i < limit:
         word = tokens[i]
-        if word == "," and i + 1 < len(tokens) and tokens[i + 1][0].isalpha() and (_top(tokens[i + 1], "PRTF") or _top(tokens[i + 1], "GRND")):
+        if word == "," and i + 1 < len(tokens) and tokens[i + 1][0].isalpha() and (
+            _top(tokens[i + 1], "PRTF") or _top(tokens[i + 1], "GRND") or tokens[i + 1].lower() in _COMPARING
+        ):  # `И, восхищенный ...,`, `И, как призрак, исчезнула ... тройка`
             i = tokens.index(",", i + 1) + 1 if "," in tokens[i + 1 :] else len(tokens)  # `И, восхищенный таким своим
             continue  # замечанием, Чуб засмеялся`
         if not word[0].isalpha():
@@ -231,9 +234,12 @@ def _skip_lead(tokens, i: int) -> int:
         elif _top(word, "ablt") and (_top(word, "ADJF") or _top(word, "NOUN")):  # `страшным голосом заревел`
             i += 1
         elif _top(word, "PREP") and i + 1 < len(tokens) and tokens[i + 1][0].isalpha():
-            i += 2
-            while i < len(tokens) and tokens[i][0].isalpha() and _top(tokens[i], "ADJF"):
-                i += 1
+            noun = first = i + 1
+            while noun + 1 < len(tokens) and tokens[noun + 1][0].isalpha() and _top(tokens[noun], "ADJF"):
+                noun += 1  # `В сию минуту новое явление`: the adjectives before the noun
+            i = noun + 1
+            while noun == first and i < len(tokens) and tokens[i][0].isalpha() and _top(tokens[i], "ADJF"):
+                i += 1  # and after it, where none came before
         elif _top(word, "GRND"):
             if i + 1 < len(tokens) and tokens[i + 1][0].isalpha() and is_narrative_verb(tokens[i + 1], True):
                 i += 1  # `не спеша перебил`: a gerund alone, as an adverb
