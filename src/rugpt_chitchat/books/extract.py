@@ -117,7 +117,7 @@ class ExtractionMemo:
 
     def dialogues(self, paragraphs: list[str], report: BookReport, digest: bytes, layout: str, rules: dict) -> list[Dialogue]:
         """The dialogues of `paragraphs` (`digest` their `text_hash`), their counts added to `report`: extracted,
-        or served for a text seen."""
+        or served for a text seen (the same Dialogue objects: read them, do not change them)."""
         key = (digest, layout, *sorted(rules.items()))
         entry = self.entries.get(key)
         if entry is None:
@@ -130,7 +130,7 @@ class ExtractionMemo:
         for name in _REPORT_COUNTS:
             setattr(report, name, getattr(report, name) + getattr(counts, name))
         report.skipped.update(counts.skipped)
-        return [Dialogue(list(dialogue.turns), list(dialogue.speakers)) for dialogue in found]
+        return list(found)  # the Dialogues themselves are shared: copying them cost more than the lookup
 
     def _store(self, key: tuple, found: list[Dialogue], counts: BookReport) -> tuple[list[Dialogue], BookReport, int]:
         chars = sum(len(turn) for dialogue in found for turn in dialogue.turns)
