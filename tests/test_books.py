@@ -185,6 +185,24 @@ def test_latin_look_alikes_inside_cyrillic_words_are_made_one_script(text, fixed
     assert fix_lookalikes(text) == (fixed, int(text != fixed))
 
 
+def test_the_scans_written_for_speed_find_what_the_plain_patterns_find():
+    """Author's dashes found from each dash, sentence ends tried at spaces, mixed words looked for at Latin letters:
+    the same as the plain patterns on random strings of the characters they turn on."""
+    import random
+    import re
+
+    from rugpt_chitchat.books.layouts import _MIXED_PAIR, _MIXED_WORD
+    from rugpt_chitchat.books.remarks import sentences
+    from rugpt_chitchat.books.turns import _AUTHOR_DASH, _split_at_author_dashes
+
+    sentence_end, rng = re.compile(r"(?<=[.!?…])\s+"), random.Random(0)
+    for _ in range(20_000):
+        text = "".join(rng.choice(" \t\u2009,.!?…:;—–-аБZz1»") for _ in range(rng.randint(0, 14)))
+        assert _split_at_author_dashes(text) == _AUTHOR_DASH.split(text)
+        assert sentences(text) == sentence_end.split(text)
+        assert bool(_MIXED_PAIR.search(text)) == bool(_MIXED_WORD.search(text))
+
+
 @pytest.mark.parametrize(("line", "speech", "speaker"), [
     # the dash is the speaker's: "князь понимает" has its subject first and is not a remark
     ("— Я помню карнавал: когда народ, -- князь понимает: весь народ, все -- все золотильщики!",

@@ -164,3 +164,44 @@ def test_dialogues_from_all_books_train_a_tiny_model(books_dir, tmp_path):
         "--per_device_train_batch_size", "16", "--max_steps", "30", "--eval_steps", "30", "--save_steps", "30",
     ])  # fmt: skip
     assert outcome.perplexity_after < outcome.perplexity_before / 3, outcome
+
+
+def test_a_copy_of_a_text_is_served_from_the_memo_as_extracting_it_again_would_give(books_dir, tmp_path, monkeypatch):
+    """A re-encoded, renamed copy gets the original's dialogues and counts without `group_dialogues` running again,
+    with its own name and encoding; another text, or other rules, are extracted."""
+    from rugpt_chitchat.books import extract
+
+    calls = []
+    group_dialogues = extract.group_dialogues
+    monkeypatch.setattr(extract, "group_dialogues", lambda *args, **kwargs: calls.append(1) or group_dialogues(*args, **kwargs))
+    original, other = books_dir / "Chekhov" / "Бабы.txt", books_dir / "Chekhov" / "Анюта.txt"
+    copy = tmp_path / "Бабы (копия).txt"
+    copy.write_bytes(original.read_text(encoding="utf-8").encode("cp1251"))
+    monkeypatch.setattr(extract, "_MEMO", extract.ExtractionMemo(max_chars=0))  # stores nothing: every book extracted
+    expected = {path: extract_book(BookRef(str(path)), ExtractArguments()) for path in (original, copy)}
+    monkeypatch.setattr(extract, "_MEMO", extract.ExtractionMemo())
+    calls.clear()
+
+    for path in (original, copy):
+        dialogues, report, selection = extract_book(BookRef(str(path)), ExtractArguments())
+        assert dialogues == expected[path][0] and len(dialogues) > 5
+        assert report.as_row() == expected[path][1].as_row() and selection == expected[path][2]
+    assert len(calls) == 1 and expected[copy][1].encoding != expected[original][1].encoding
+    extract_book(BookRef(str(other)), ExtractArguments())
+    extract_book(BookRef(str(copy)), ExtractArguments(split_speakers=False))
+    assert len(calls) == 3
+
+
+def test_the_memo_forgets_the_least_recently_used_text_past_its_characters(books_dir):
+    from rugpt_chitchat.books.extract import ExtractionMemo
+    from rugpt_chitchat.books.turns import BookReport
+
+    texts = [read_book(BookRef(str(books_dir / "Chekhov" / name))).paragraphs for name in CHEKHOV[:3]]
+    sizes = []
+    for index, paragraphs in enumerate(texts):
+        dialogues = ExtractionMemo(max_chars=0).dialogues(paragraphs, BookReport(""), bytes([index]), "dash", {})
+        sizes.append(sum(len(turn) for dialogue in dialogues for turn in dialogue.turns))
+    memo = ExtractionMemo(max_chars=sizes[1] + sizes[2])
+    for index, paragraphs in enumerate(texts):
+        memo.dialogues(paragraphs, BookReport(""), bytes([index]), "dash", {})
+    assert [key[0] for key in memo.entries] == [bytes([1]), bytes([2])] and memo.chars == sizes[1] + sizes[2]

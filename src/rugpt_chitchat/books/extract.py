@@ -6,6 +6,9 @@ a time, into the `datasets` cache on disk (a second run with the same books and 
 The main process then goes through the books in order, keeps each language and text once
 (`selection.DuplicateFinder`), writes the dialogues of the kept books, and writes one CSV row per book
 (kept, or why not) beside the output.
+
+Each process extracts a text once: copies of a book (renamed, re-encoded, fb2-wrapped) have the same paragraphs,
+and `ExtractionMemo` serves them the dialogues and counts the first copy gave.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import hashlib
 import json
 import logging
 import os
-from collections import Counter
+from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +30,11 @@ from .library import BookRef, find_books, read_book
 from .selection import DuplicateFinder, paragraph_sketch, text_hash, title_key
 
 logger = logging.getLogger(__name__)
+
+# characters of dialogue the memo keeps per process (about 25 MB): the dialogues of the 269 shared books are 5.9
+# million, so copies a whole shelf apart are still served
+MEMO_MAX_CHARS = 8_000_000
+_REPORT_COUNTS = ("turns", "dialogues", "lookalikes", "dashless_remarks", "speaker_splits")
 
 OUTPUT_FORMATS = ("auto", "text", "jsonl", "datasets")
 REPORT_COLUMNS = (
@@ -99,6 +107,46 @@ class ExtractionSummary:
         ])  # fmt: skip
 
 
+class ExtractionMemo:
+    """What `group_dialogues` gave for the texts extracted last in this process, keyed by text hash, layout and
+    rules; least recently used entries go first once their dialogues pass `max_chars` characters."""
+
+    def __init__(self, max_chars: int = MEMO_MAX_CHARS):
+        self.max_chars, self.chars = max_chars, 0
+        self.entries: OrderedDict[tuple, tuple[list[Dialogue], BookReport, int]] = OrderedDict()
+
+    def dialogues(self, paragraphs: list[str], report: BookReport, digest: bytes, layout: str, rules: dict) -> list[Dialogue]:
+        """The dialogues of `paragraphs` (`digest` their `text_hash`), their counts added to `report`: extracted,
+        or served for a text seen (the same Dialogue objects: read them, do not change them)."""
+        key = (digest, layout, *sorted(rules.items()))
+        entry = self.entries.get(key)
+        if entry is None:
+            counts = BookReport(report.name)
+            found = group_dialogues(paragraphs, counts, layout=layout, **rules)
+            entry = self._store(key, found, counts)
+        else:
+            self.entries.move_to_end(key)
+        found, counts, _ = entry
+        for name in _REPORT_COUNTS:
+            setattr(report, name, getattr(report, name) + getattr(counts, name))
+        report.skipped.update(counts.skipped)
+        return list(found)  # the Dialogues themselves are shared: copying them cost more than the lookup
+
+    def _store(self, key: tuple, found: list[Dialogue], counts: BookReport) -> tuple[list[Dialogue], BookReport, int]:
+        chars = sum(len(turn) for dialogue in found for turn in dialogue.turns)
+        entry = (found, counts, chars)
+        if chars > self.max_chars:
+            return entry
+        self.entries[key] = entry
+        self.chars += chars
+        while self.chars > self.max_chars:
+            self.chars -= self.entries.popitem(last=False)[1][2]
+        return entry
+
+
+_MEMO = ExtractionMemo()
+
+
 def extract_book(ref: BookRef, args: ExtractArguments) -> tuple[list[Dialogue], BookReport, dict]:
     """Dialogues of one book, its report, and what selection needs (`status`, `text_hash`, `sketch`, `key`)."""
     book = read_book(ref, int(args.max_book_mb * 1e6))
@@ -110,10 +158,11 @@ def extract_book(ref: BookRef, args: ExtractArguments) -> tuple[list[Dialogue], 
     if args.lang and book.lang != args.lang:
         selection["status"] = "other_language"
         return [], report, selection
+    digest = text_hash(book.paragraphs)
     if args.dedup:
-        selection.update(text_hash=text_hash(book.paragraphs), sketch=paragraph_sketch(book.paragraphs))
+        selection.update(text_hash=digest, sketch=paragraph_sketch(book.paragraphs))
     rules = {name: getattr(args, name) for name in ("max_narrative", "narrative_max_chars", "max_turn_chars", "split_speakers")}
-    return group_dialogues(book.paragraphs, report, layout=layout, **rules), report, selection
+    return _MEMO.dialogues(book.paragraphs, report, digest, layout, rules), report, selection
 
 
 def _book_records(refs: list[dict], args: dict, code: str):

@@ -26,7 +26,9 @@ _ALOUD = re.compile(r"\(Вслух[^)]*\)")
 _QUOTED = re.compile(r"«([^«»]*)»")
 _LATIN, _CYRILLIC = "aceopxyiABCEHKMOPTX", "асеорхуіАВСЕНКМОРТХ"
 _TO_CYRILLIC, _TO_LATIN = str.maketrans(_LATIN, _CYRILLIC), str.maketrans(_CYRILLIC, _LATIN)
-_LATIN_LETTER = re.compile(r"[a-zA-Z]")
+# a Latin letter beside a Cyrillic one: where a mixed word can be; opening with a character set, it is looked for
+# at Latin letters only (`_MIXED_WORD`, opening with `\w*`, is tried at every character)
+_MIXED_PAIR = re.compile(r"[a-zA-Z](?:(?<=[а-яёА-ЯЁ].)|(?=[а-яёА-ЯЁ]))")
 _MIXED_WORD = re.compile(r"\w*(?:[a-zA-Z][а-яёА-ЯЁ]|[а-яёА-ЯЁ][a-zA-Z])\w*")
 
 
@@ -96,7 +98,7 @@ def _one_script(match: re.Match) -> str:
 
 def fix_lookalikes(text: str) -> tuple[str, int]:
     """Text with each word mixing Latin and Cyrillic letters made one script, and how many words changed."""
-    if not _LATIN_LETTER.search(text):
+    if not _MIXED_PAIR.search(text):
         return text, 0
     changed = 0
 

@@ -21,7 +21,8 @@ from itertools import islice
 
 TOKEN = re.compile(r"[А-Яа-яЁёA-Za-z]+(?:-[А-Яа-яЁё]+)*|[^\w\s]")
 _WORD = re.compile(r"[А-Яа-яЁёA-Za-z]+(?:-[А-Яа-яЁё]+)*")
-_SENTENCE_END = re.compile(r"(?<=[.!?…])\s+")
+# spaces after `.`, `!`, `?` or `…`: written to open with a space, so that it is tried at spaces only
+_SENTENCE_END = re.compile(r"\s(?<=[.!?…]\s)\s*")
 # a capitalised word or two before `,`, `!` or `?`: a name called when at the start or after punctuation and a
 # space, checked in `addressees` (a regex opening with that is tried at every character, this one at capitals)
 GLUED_SENTENCE = re.compile(r"[.!?…](?=[А-ЯЁ][а-яё])")  # no space after a sentence's end

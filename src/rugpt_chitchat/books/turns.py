@@ -39,6 +39,7 @@ _FOOTNOTE_NUMBER = re.compile(r"(?<=[.!?…])\s\d{1,2}$")
 # the punctuation is captured (it ends the piece before), None for a dash after a space only. Some editions glue
 # the dash to the words after punctuation (`попробовать...-проговорил толстяк`, `Никитич, -послышался`, `,-пожалуйте`).
 _AUTHOR_DASH = re.compile(r"(?:([,.!?…:;])\s*[—–-](?:\s+|(?=[А-Яа-яЁё\d]))|\s[—–-]\s+)")
+_DASH = re.compile(r"[—–-]")
 _GLUED_DASH = re.compile(r"[,.!?…:;]\s?[—–-][А-Яа-яЁё\d]")
 # Old editions: `? спросил Иван`, `, возразил генерал и сморщил нос. –`.
 _DASHLESS = re.compile(rf"([?!…,])\s+(?={VERB_FIRST.pattern})")
@@ -148,7 +149,7 @@ def read_turn(turn: str) -> Turn:
     if "(" in body:  # `(произнося слова граф Алексей Кириллыч, она просительно-робко взглянула на Левина...)`
         body = _PARENTHESIS.sub(lambda m: _authors_aside(m, turn), body)
     spaced = "— " in body or "– " in body or "- " in body
-    parts = _AUTHOR_DASH.split(body) if spaced or _GLUED_DASH.search(body) else [body]
+    parts = _split_at_author_dashes(body) if spaced or _GLUED_DASH.search(body) else [body]
     if len(parts) == 1 and not _DASHLESS.search(body):
         return _closing_narration(_join_speech([body]), turn)  # half the turns: no dash inside, speech only
     segments: list[list] = [[body if len(parts) == 1 else parts[0], None]]  # [text, remark head or None]
@@ -210,6 +211,24 @@ def _narrates(text: str) -> bool:
     князек?`); `– Где он? – Ушел. – Куда?` is the speaker's."""
     first = _WORDS.match(text)
     return bool(first) and text[0].isupper() and not is_narrative_verb(first.group(), False) and told_by_author(text)
+
+
+def _split_at_author_dashes(body: str) -> list[str]:
+    """`_AUTHOR_DASH.split(body)`, the pattern tried only where it can start before each dash: at the punctuation
+    before the dash and its spaces, then at the space just before it (a whole turn scanned for it costs more)."""
+    parts, end = [], 0
+    for dash in _DASH.finditer(body):
+        before = start = dash.start()
+        while start > end and body[start - 1].isspace():
+            start -= 1
+        match = _AUTHOR_DASH.match(body, start - 1) if start > end and body[start - 1] in ",.!?…:;" else None
+        if match is None and before > end and body[before - 1].isspace():
+            match = _AUTHOR_DASH.match(body, before - 1)
+        if match:
+            parts += [body[end : match.start()], match.group(1)]
+            end = match.end()
+    parts.append(body[end:])
+    return parts
 
 
 def _introduces_speech(text: str) -> bool:
