@@ -181,12 +181,16 @@ def test_a_copy_of_a_text_is_served_from_the_memo_as_extracting_it_again_would_g
     expected = {path: extract_book(BookRef(str(path)), ExtractArguments()) for path in (original, copy)}
     monkeypatch.setattr(extract, "_MEMO", extract.ExtractionMemo())
     calls.clear()
+    readings = []  # the layout and the sketch read only the paragraphs: once per text too
+    for name in ("book_layout", "paragraph_sketch"):
+        monkeypatch.setattr(extract, name, lambda paragraphs, read=getattr(extract, name), name=name: readings.append(name) or read(paragraphs))
 
     for path in (original, copy):
         dialogues, report, selection = extract_book(BookRef(str(path)), ExtractArguments())
         assert dialogues == expected[path][0] and len(dialogues) > 5
         assert report.as_row() == expected[path][1].as_row() and selection == expected[path][2]
     assert len(calls) == 1 and expected[copy][1].encoding != expected[original][1].encoding
+    assert sorted(readings) == ["book_layout", "paragraph_sketch"]
     extract_book(BookRef(str(other)), ExtractArguments())
     extract_book(BookRef(str(copy)), ExtractArguments(split_speakers=False))
     assert len(calls) == 3

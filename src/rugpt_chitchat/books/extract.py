@@ -34,6 +34,7 @@ logger = logging.getLogger(__name__)
 # characters of dialogue the memo keeps per process (about 25 MB): the dialogues of the 269 shared books are 5.9
 # million, so copies a whole shelf apart are still served
 MEMO_MAX_CHARS = 8_000_000
+MEMO_MAX_TEXTS = 20_000  # layouts and sketches of texts seen: a few hundred bytes each
 _REPORT_COUNTS = ("turns", "dialogues", "lookalikes", "dashless_remarks", "speaker_splits")
 
 OUTPUT_FORMATS = ("auto", "text", "jsonl", "datasets")
@@ -111,9 +112,22 @@ class ExtractionMemo:
     """What `group_dialogues` gave for the texts extracted last in this process, keyed by text hash, layout and
     rules; least recently used entries go first once their dialogues pass `max_chars` characters."""
 
-    def __init__(self, max_chars: int = MEMO_MAX_CHARS):
-        self.max_chars, self.chars = max_chars, 0
+    def __init__(self, max_chars: int = MEMO_MAX_CHARS, max_texts: int = MEMO_MAX_TEXTS):
+        self.max_chars, self.chars, self.max_texts = max_chars, 0, max_texts
         self.entries: OrderedDict[tuple, tuple[list[Dialogue], BookReport, int]] = OrderedDict()
+        self.readings: OrderedDict[bytes, tuple[str, bytes]] = OrderedDict()
+
+    def layout_and_sketch(self, paragraphs: list[str], digest: bytes, sketch: bool) -> tuple[str, bytes]:
+        """The layout of the text `digest` hashes and, when asked, its near-duplicate sketch: both read only its
+        paragraphs, so a copy is served them (b"" for a sketch not asked)."""
+        readings = self.readings.get(digest)
+        if readings is None or (sketch and not readings[1]):
+            layout = readings[0] if readings else book_layout(paragraphs) if paragraphs else "dash"
+            readings = self.readings[digest] = (layout, paragraph_sketch(paragraphs) if sketch else b"")
+            if len(self.readings) > self.max_texts:
+                self.readings.popitem(last=False)
+        self.readings.move_to_end(digest)
+        return readings
 
     def dialogues(self, paragraphs: list[str], report: BookReport, digest: bytes, layout: str, rules: dict) -> list[Dialogue]:
         """The dialogues of `paragraphs` (`digest` their `text_hash`), their counts added to `report`: extracted,
@@ -150,7 +164,8 @@ _MEMO = ExtractionMemo()
 def extract_book(ref: BookRef, args: ExtractArguments) -> tuple[list[Dialogue], BookReport, dict]:
     """Dialogues of one book, its report, and what selection needs (`status`, `text_hash`, `sketch`, `key`)."""
     book = read_book(ref, int(args.max_book_mb * 1e6))
-    layout = book_layout(book.paragraphs) if book.paragraphs else "dash"
+    digest = text_hash(book.paragraphs)
+    layout, sketch = _MEMO.layout_and_sketch(book.paragraphs, digest, sketch=args.dedup)
     report = BookReport(book.name, book.encoding, book.lang, book.title, book.author, layout, control_chars=book.control_chars)
     report.skipped["notes"] = book.notes
     report.paragraphs = len(book.paragraphs) + book.notes
@@ -158,9 +173,8 @@ def extract_book(ref: BookRef, args: ExtractArguments) -> tuple[list[Dialogue], 
     if args.lang and book.lang != args.lang:
         selection["status"] = "other_language"
         return [], report, selection
-    digest = text_hash(book.paragraphs)
     if args.dedup:
-        selection.update(text_hash=digest, sketch=paragraph_sketch(book.paragraphs))
+        selection.update(text_hash=digest, sketch=sketch)
     rules = {name: getattr(args, name) for name in ("max_narrative", "narrative_max_chars", "max_turn_chars", "split_speakers")}
     return _MEMO.dialogues(book.paragraphs, report, digest, layout, rules), report, selection
 
