@@ -209,3 +209,16 @@ def test_the_memo_forgets_the_least_recently_used_text_past_its_characters(books
     for index, paragraphs in enumerate(texts):
         memo.dialogues(paragraphs, BookReport(""), bytes([index]), "dash", {})
     assert [key[0] for key in memo.entries] == [bytes([1]), bytes([2])] and memo.chars == sizes[1] + sizes[2]
+
+
+def test_the_garbage_collector_is_paused_only_while_a_book_is_extracted(books_dir, monkeypatch):
+    import gc
+
+    from rugpt_chitchat.books import extract
+
+    seen = []
+    extract_book = extract.extract_book
+    monkeypatch.setattr(extract, "extract_book", lambda *args: seen.append(gc.isenabled()) or extract_book(*args))
+    refs = [extract._ref_record(BookRef(str(books_dir / "Chekhov" / "Анюта.txt")))]
+    records = list(extract._book_records(refs, extract._record_settings(ExtractArguments()), code=""))
+    assert seen == [False] and gc.isenabled() and records[0]["dialogues"]

@@ -25,6 +25,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from .turns import SKIP_REASONS, BookReport, Dialogue, book_layout, group_dialogues
+from ..data.readers import gc_paused
 from ..errors import DataError
 from .library import BookRef, find_books, read_book
 from .selection import DuplicateFinder, paragraph_sketch, text_hash, title_key
@@ -188,7 +189,8 @@ def _book_records(refs: list[dict], args: dict, code: str):
     for ref in refs:
         ref = BookRef(ref["path"], tuple(ref["members"]))
         try:
-            dialogues, report, selection = extract_book(ref, arguments)
+            with gc_paused():  # the word caches: see gc_paused
+                dialogues, report, selection = extract_book(ref, arguments)
         except DataError as error:
             dialogues, report, selection = [], BookReport(ref.name), {"status": "unreadable", "reason": error.problem}
         yield {"book": ref.name, "dialogues": [d.turns for d in dialogues], "speakers": [d.speakers for d in dialogues],

@@ -112,9 +112,11 @@ def _dialogue_array(dialogues: list, source: str, first_record: int, max_chars: 
 
 
 @contextmanager
-def _gc_paused():
-    """Millions of new lists would run the cyclic collector again and again (3x the load time of a 1M-dialogue
-    pickle) for nothing: lists of strings hold no cycles, and a pickle that loops is refused right after."""
+def gc_paused():
+    """The cyclic garbage collector off for work that makes many objects and few cycles: millions of new lists
+    would run it again and again (3x the load time of a 1M-dialogue pickle; lists of strings hold no cycles, and a
+    pickle that loops is refused right after), and book extraction's full collections walk its word caches
+    (4-8 % of it). The first collection after the work takes what cycles it left."""
     enabled = gc.isenabled()
     gc.disable()
     try:
@@ -127,7 +129,7 @@ def _gc_paused():
 def _pickle_batches(stream, source: str) -> Iterator[pa.Array]:
     """The original format: a pickle of a list of dialogues, read with the restricted unpickler."""
     try:
-        with _gc_paused():
+        with gc_paused():
             dialogues = _DialogueUnpickler(stream, source).load()
     except (DataError, OSError, lzma.LZMAError, zlib.error):
         raise  # our own, or the compressed stream's: `_write_arrow` names those
