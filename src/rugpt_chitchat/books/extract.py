@@ -25,7 +25,6 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from .turns import SKIP_REASONS, BookReport, Dialogue, book_layout, group_dialogues
-from ..data.readers import gc_paused
 from ..errors import DataError
 from .library import BookRef, find_books, read_book
 from .selection import DuplicateFinder, paragraph_sketch, text_hash, title_key
@@ -185,6 +184,8 @@ def _book_records(refs: list[dict], args: dict, code: str):
 
     `args` holds only what shapes a book's record, and `code` (unused here) the code's version: both key the cache.
     """
+    from ..data.readers import gc_paused  # datasets runs this generator: its import costs nothing more here
+
     arguments = ExtractArguments(**args)
     for ref in refs:
         ref = BookRef(ref["path"], tuple(ref["members"]))
