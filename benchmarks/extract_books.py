@@ -159,6 +159,8 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=None, help="where the temporary library goes")
     args = parser.parse_args()
 
+    if args.workdir:
+        args.workdir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
         tmp = Path(tmp)
         start = time.perf_counter()
