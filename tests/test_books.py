@@ -676,3 +676,10 @@ def test_a_remark_opening_with_a_prepositional_phrase_or_a_comparison_is_the_aut
                         "Перхотин, на прииски?") == "Прииски? Золотые прииски! Хотите, Перхотин, на прииски?"
     assert spoken_words("– Irene? – в третий раз спросила дама в желтой шляпке.") == "Irene?"
     assert spoken_words("– Вот я тебя палашом! – И, как призрак, исчезнула с громом и пылью тройка.") == "Вот я тебя палашом!"
+
+
+def test_lips_that_whisper_are_one_person_in_the_present_too():
+    # Тургенев, «Стихотворения в прозе»: `шепчут ее губы` was left in the speech
+    for line in ("– Какая моя вина? — шепчут ее губы.", "– Не знаю, – прошептали ее губы."):
+        turn = read_turn(clean_turn(line))
+        assert turn.speech in ("Какая моя вина?", "Не знаю.") and turn.gender is None

@@ -35,8 +35,9 @@ _PRONOUN_SUBJECTS = {"я", "он", "она", "оно", "мы", "они", "тот
 _VERB_END = r"[а-яё](?:л[аои]?|л(?:ся|ась|ось|ись)|[еиёуюая]т(?:ся)?|[её][сзкр](?:ся)?|ог|[юу](?=\s+я\b))\b"  # also `произнес`, `оперся`, `мог`, `говорю я`
 VERB_FIRST = re.compile(rf"[а-яё]*{_VERB_END}", re.IGNORECASE)
 _VERB_ENDING = re.compile(_VERB_END, re.IGNORECASE)
-_VOICES = {"голос", "голосок", "голоса", "бас", "шепот", "шёпот", "крик"}  # the voice is not the speaker's name
-_SOUNDS = {"голос", "голосок", "бас", "шепот", "шёпот", "крик", "восклицание", "возглас", "хор"}
+_LIPS = {"губы", "уста"}
+_VOICES = {"голос", "голосок", "голоса", "бас", "шепот", "шёпот", "крик", *_LIPS}  # the voice is not the speaker's name
+_SOUNDS = {"голос", "голосок", "бас", "шепот", "шёпот", "крик", "восклицание", "возглас", "хор", "губа", "уста"}
 _SEXLESS = {"фигура", "особа", "персона", "личность", "тень", "физиономия", "каналья"}  # say nothing of who
 _CROWDS = {"толпа", "народ", "хор", "публика", "толпы"}
 _OBJECT_PRONOUNS = {"его", "ее", "её", "их", "свои", "свой", "свою"}
@@ -416,8 +417,9 @@ def _remark_head(text: str, strict: bool, inverted: bool, present: bool = False)
     if speaker and speaker.lower().split()[-1] in _CROWDS:  # `закричала вся толпа`: several people
         gender = "plur"
     if speaker and _VOICES & set(speaker.lower().split()):  # `раздался голос Василия Ивановича`, `его голос`
+        lips = bool(_LIPS & set(speaker.lower().split()))  # `шепчут ее губы`: one person, the plural says nothing
         speaker = _whose_voice(speaker)
-        gender = _subject_gender(speaker) if speaker else "plur" if gender == "plur" else None  # `раздались голоса`
+        gender = _subject_gender(speaker) if speaker else "plur" if gender == "plur" and not lips else None  # `раздались голоса`
     # whom the remark says the speaker speaks to: `меня`/`мне` beside the verb and its subject
     addressee, meanwhile = None, False
     if "мне" in text or "меня" in text or "тем" in text:  # rare: most heads skip the word set
