@@ -683,3 +683,13 @@ def test_lips_that_whisper_are_one_person_in_the_present_too():
     for line in ("– Какая моя вина? — шепчут ее губы.", "– Не знаю, – прошептали ее губы."):
         turn = read_turn(clean_turn(line))
         assert turn.speech in ("Какая моя вина?", "Не знаю.") and turn.gender is None
+
+
+def test_closing_narration_about_a_speakers_hands_or_face_is_the_authors():
+    # Тургенев, «Яков Пасынков»: an edition left `Руки Софьи ... задрожали` in the narrator's turn
+    paragraphs = ["– Я вас не понимаю, – проговорила Софья.",
+                  "– А главное, я никак не мог вообразить, что вы уже умеете так мастерски разыгрывать роль... Руки "
+                  "Софьи слегка задрожали над клавишами.", "– Что вы это говорите? я разыгрываю роль?"]
+    dialogues = group_dialogues(paragraphs, BookReport("book"))
+    assert [d.turns for d in dialogues] == [["Я вас не понимаю.", "А главное, я никак не мог вообразить, что вы уже "
+                                             "умеете так мастерски разыгрывать роль..."]]

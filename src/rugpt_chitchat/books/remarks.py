@@ -576,10 +576,30 @@ def narration_at_end(speech: str) -> tuple[str, Head] | None:
 
 def _person_and_past_verb(sentence: str) -> Head | None:
     """The head of a sentence opening with a person named (`Старик`, `Лиза`; not `он`) and a past verb."""
-    head = remark_head(sentence) or _unknown_name_head(sentence)
+    head = remark_head(sentence) or _unknown_name_head(sentence) or _owner_head(sentence)
     if head and head.speaker and head.speaker != "я" and head.verb != "быть" and is_narrative_verb(head_verb_word(sentence, head), False):
         return head
     return None
+
+
+def _owner_head(sentence: str) -> Head | None:
+    """`Руки Софьи слегка задрожали над клавишами`, `Лицо Лизы вспыхнуло`: a thing of a person named in the
+    genitive, then a past verb agreeing with the thing; the head tells of the person (`Софья`)."""
+    tokens = TOKEN.findall(sentence[:80])
+    if len(tokens) < 3 or not (tokens[0].isalpha() and tokens[1].isalpha() and tokens[1][0].isupper()):
+        return None
+    owner = next((q for q in _analyzer().parse(tokens[1]) if {"Name", "gent"} <= q.tag.grammemes), None)
+    if owner is None or not _thing(tokens[0]):
+        return None
+    j = 2
+    while j < min(len(tokens) - 1, 4) and tokens[j].isalpha() and _top(tokens[j], "ADVB"):
+        j += 1  # `слегка задрожали`
+    if not (tokens[j].isalpha() and is_narrative_verb(tokens[j], False)):
+        return None
+    if gender_of(parses(tokens[j])[0]) != _noun_gender(tokens[0]):
+        return None
+    return Head(owner.normal_form.capitalize(), _verb_reading(tokens[j])[0], _token_end(sentence, j),
+                gender=gender_of(owner))
 
 
 def _unknown_name_head(sentence: str) -> Head | None:
