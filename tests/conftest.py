@@ -92,3 +92,12 @@ def books_dir() -> Path:
     if not books.is_dir():
         pytest.skip(f"real books not found in {books} (clone the repo with ../shared beside it)")
     return books
+
+
+@pytest.fixture(scope="module")
+def dialogue_file(tmp_path_factory, corpus_slice) -> Path:
+    """1,200 real dialogues (half jokes, half movies) in the corpus' own `- реплика` format."""
+    path = tmp_path_factory.mktemp("data") / "dialogues.txt"
+    dialogues = corpus_slice[:600] + corpus_slice[1500:2100]
+    path.write_text("\n\n".join("\n".join(dialogue) for dialogue in dialogues) + "\n", encoding="utf-8")
+    return path

@@ -31,14 +31,6 @@ HISTORIES = [["Привет! Как дела?"], ["Куда ты идёшь?", "
 
 
 @pytest.fixture(scope="module")
-def dialogue_file(tmp_path_factory, corpus_slice) -> Path:
-    path = tmp_path_factory.mktemp("data") / "dialogues.txt"
-    dialogues = corpus_slice[:600] + corpus_slice[1500:2100]
-    path.write_text("\n\n".join("\n".join(dialogue) for dialogue in dialogues) + "\n", encoding="utf-8")
-    return path
-
-
-@pytest.fixture(scope="module")
 def base_dir(tmp_path_factory, corpus_slice) -> Path:
     """A GPT-2-shaped base with GPT-2's kind of tokenizer: `<|endoftext|>` its only special token, so training
     adds bos, pad, unk and the two speakers (new rows)."""

@@ -28,15 +28,6 @@ REPO = Path(__file__).resolve().parents[1]
 TINY_MODEL = "n_layer=2,n_embd=64,n_head=2,n_positions=128"
 
 
-@pytest.fixture(scope="module")
-def dialogue_file(tmp_path_factory, corpus_slice) -> Path:
-    """1,200 real dialogues (half jokes, half movies) in the corpus' own `- реплика` format."""
-    path = tmp_path_factory.mktemp("data") / "dialogues.txt"
-    dialogues = corpus_slice[:600] + corpus_slice[1500:2100]
-    path.write_text("\n\n".join("\n".join(dialogue) for dialogue in dialogues) + "\n", encoding="utf-8")
-    return path
-
-
 def small_run(data: Path | str, tokenizer_dir: Path, output_dir: Path, *overrides: str) -> list[str]:
     return [
         "--data", str(data), "--tokenizer_name", str(tokenizer_dir), "--config_overrides", TINY_MODEL,
