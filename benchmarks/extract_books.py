@@ -158,7 +158,8 @@ def main() -> None:
     parser.add_argument("--books-per-archive", type=int, default=500)
     parser.add_argument("--workdir", type=Path, default=None, help="where the temporary library goes")
     args = parser.parse_args()
-
+    if not any(args.books.rglob("*.txt")):  # an empty or missing folder would copy nothing forever
+        parser.error(f"{args.books}: no .txt books to build the library from")
     if args.workdir:
         args.workdir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
