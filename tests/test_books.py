@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from rugpt_chitchat.books.layouts import fix_lookalikes, play_line
-from rugpt_chitchat.books.turns import BookReport, clean_turn, group_dialogues, read_turn, spoken_words
+from rugpt_chitchat.books.turns import BookReport, clean_turn, group_dialogues, paragraph_turn, read_turn, spoken_words
 from rugpt_chitchat.books.extract import ExtractArguments, extract_book
 from rugpt_chitchat.books.library import BookRef, find_books
 
@@ -693,3 +693,63 @@ def test_closing_narration_about_a_speakers_hands_or_face_is_the_authors():
     dialogues = group_dialogues(paragraphs, BookReport("book"))
     assert [d.turns for d in dialogues] == [["Я вас не понимаю.", "А главное, я никак не мог вообразить, что вы уже "
                                              "умеете так мастерски разыгрывать роль..."]]
+
+
+def test_a_dash_with_no_punctuation_before_a_thing_doing_something_is_the_speakers():
+    # Тургенев, «Вешние воды»: eight words after `– до некоторой степени –` were lost as a remark
+    line = ("– Ваша матушка, – заговорил Санин, – сказала мне, что на мне – до некоторой степени – лежала обязанность "
+            "уговорить вас не отказывать вашему жениху…")
+    assert spoken_words(line).endswith("на мне — до некоторой степени — лежала обязанность уговорить вас не отказывать вашему жениху…")
+    assert spoken_words("– А у нас одного солдатика нет, Николай Петрович - сказала, подходя ко мне, черная фигура.") == (
+        "А у нас одного солдатика нет, Николай Петрович")
+
+
+def test_narration_going_on_after_a_remark_and_its_dash_is_the_authors():
+    # Пушкин, «Дубровский»: `и толпа стала напирать…` was left in the crowd's line; `– и ты увидишь` is speech
+    assert spoken_words("– Ребята, вязать?, – закричал тот же голос, – и толпа стала напирать…") == "Ребята, вязать?"
+    assert spoken_words("– Ступай, – сказал он, – и ты увидишь.") == "Ступай, и ты увидишь."
+
+
+def test_the_speaker_is_not_a_prepositional_phrase_nor_the_one_spoken_to():
+    # Тургенев, «Отцы и дети»: the speaker was `ночь Базаров Аркадию`
+    turn = read_turn(clean_turn("– Знаешь ли что? – говорил в ту же ночь Базаров Аркадию. – Мне в голову пришла мысль."))
+    assert (turn.speaker, turn.addressee) == ("Базаров", "Аркадий")
+    assert read_turn(clean_turn("– Смотрю я на вас, – говорил между тем Василий Иванович.")).speaker == "Василий Иванович"
+
+
+def test_quoted_pieces_around_a_remark_are_joined_as_sentences():
+    # Гоголь, «Нос»: «Ничего решительно не понимаю», — отвечал нос. «Изъяснитесь…» lost the full stop between
+    turn = paragraph_turn("«Ничего решительно не понимаю», — отвечал нос. «Изъяснитесь удовлетворительнее.»", "quotes")
+    assert turn.speech == "Ничего решительно не понимаю. Изъяснитесь удовлетворительнее."
+
+
+def test_a_later_remark_turning_the_speaker_to_someone_else_ends_the_exchange():
+    # Тургенев, «Отцы и дети»: Петр, then Базаров answering him and turning to Павел Петрович, who answers
+    paragraphs = ["– Евгений Васильич, – с трудом пролепетал Петр, – воля ваша, я отойду.",
+                  "– Отойди, братец, отойди. Шесть… семь… – Базаров остановился. – Довольно? – промолвил он, обращаясь "
+                  "к Павлу Петровичу, – или еще два шага накинуть?",
+                  "– Как угодно, – проговорил тот.",
+                  "– Ну, накинем еще два шага."]
+    dialogues = group_dialogues(paragraphs, BookReport("book"))
+    assert [d.speakers for d in dialogues] == [["Петр", "Базаров"], [None, None]]
+
+
+def test_narration_about_an_unnamed_speaker_the_book_named_before_closes_the_turn():
+    # Тургенев, «Дворянское гнездо»: `Лиза опять взглянула на него.` was left in Лаврецкий's turn
+    paragraphs = ["– Здравствуйте, – сказала Лиза.", "Они помолчали.",
+                  "– Уж не собираетесь ли вы выйти за Паншина? – спросил он.", "– О нет! – промолвила она.",
+                  "– Ах, Лиза, Лиза! – воскликнул Лаврецкий, – как бы мы могли быть счастливы! Лиза опять взглянула на него.",
+                  "– Теперь вы сами видите, что счастье зависит не от нас."]
+    dialogues = group_dialogues(paragraphs, BookReport("book"))
+    assert dialogues[0].turns == ["Уж не собираетесь ли вы выйти за Паншина?", "О нет!",
+                                  "Ах, Лиза, Лиза! как бы мы могли быть счастливы!"]
+
+
+def test_someone_called_by_name_who_does_not_answer_and_several_called_at_once_end_the_exchange():
+    # Гоголь, «Ревизор»: two guests greeting the host are no exchange; Тургенев, «Отцы и дети»: `Господа, господа`
+    play = ["Аммос Федорович. Верить ли слухам, Антон Антонович? к вам привалило необыкновенное счастие?",
+            "Артемий Филиппович. Имею честь поздравить с необыкновенным счастием."]
+    assert group_dialogues(play, BookReport("book"), layout="play") == []
+    paragraphs = ["– А хоть бы и так? – воскликнул Базаров.", "– Нет, вы не русский!", "– Мой дед землю пахал.",
+                  "– Господа, господа, пожалуйста, без личностей! – воскликнул Николай Петрович."]
+    assert [len(d.turns) for d in group_dialogues(paragraphs, BookReport("book"))] == [3]

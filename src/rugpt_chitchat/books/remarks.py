@@ -303,13 +303,17 @@ def _subject(tokens, i: int) -> tuple[str | None, int]:
             while i < len(tokens) and tokens[i][0].isalpha() and (
                 tokens[i][0].isupper() or _has(tokens[i], "ADJF", "nomn") or _has(tokens[i], "NOUN", "nomn")
                 or _has(tokens[i], "PRTF", "nomn")
-            ) and not _top(tokens[i], "PREP") and not _top(tokens[i], "CONJ") and i - start < 3:
+            ) and not _top(tokens[i], "PREP") and not _top(tokens[i], "CONJ") and i - start < 3 and not (
+                i > start and _spoken_to_name(tokens[i])
+            ):
                 i += 1
             if i - start == 1 and _top(word, "PRTF"):  # `произнес изумившийся более всех Чуб`: the name after it
                 name = next((k for k in range(i, min(i + 4, len(tokens))) if not tokens[k][0].isalpha()
                              or tokens[k][0].isupper()), None)
                 if name is not None and tokens[name][0].isupper():
                     return tokens[name], name + 1
+            while i - start > 1 and tokens[start].islower() and _thing(tokens[start]) and not _may_speak(tokens[start]):
+                start += 1  # `говорил в ту же ночь Базаров`, `произнес в это время поручик Пирогов`: the time, then the speaker
             if tokens[i - 1].islower() and _top(tokens[i - 1], "plur") and _thing(tokens[i - 1]):
                 return None, i  # `прошептали ее губы`, `протянул руки`: things (their accusative reads as the nominative);
                 # `поручик Пирогов` is a man, though `пирогов` is pies
@@ -403,13 +407,16 @@ def _remark_head(text: str, strict: bool, inverted: bool, present: bool = False)
     named = speaker is not None or (end > verb_at + 1 and tokens[end - 1].lower() in _PRONOUN_SUBJECTS)
     if not named and (strict or not past):
         return None
+    if strict and speaker and not _may_speak(speaker):  # `на мне – до некоторой степени – лежала обязанность`:
+        return None  # a dash with no punctuation before it and a thing for subject: the speaker's dash
     lemma, gender = _verb_reading(word)
     if lemma == "быть":  # `я господская… была господская`: a predicate, not a remark's verb
         return None
-    if not named and _top(word, "plur") and not _thing(tokens[end - 1]):  # `кричали из залы`: several people, none
+    thing = _thing(tokens[end - 1]) and not any(_top(t, "PREP") for t in tokens[max(verb_at + 1, end - 4) : end - 1])
+    if not named and _top(word, "plur") and not thing:  # `кричали из залы`: several people, none
         # of the two speakers (`прошептали ее губы`: one)
         speaker = "они"
-    if not named and gender == "plur" and _thing(tokens[end - 1]):
+    if not named and gender == "plur" and thing:
         gender = None  # `прошептали ее губы`: one person, not named
     gender = gender or (_subject_gender(speaker) if speaker else None)
     if speaker and speaker.lower().split()[-1] in _SEXLESS:  # `сказала черная фигура`: Максимов
@@ -467,6 +474,19 @@ def _thing(word: str) -> bool:
     """A noun read first as inanimate, and not a voice or a cry (`раздались голоса`, `несколько восклицаний`)."""
     parse = parses(word)[0]
     return "NOUN" in parse.tag.grammemes and "inan" in parse.tag.grammemes and parse.normal_form not in _SOUNDS
+
+
+def _spoken_to_name(word: str) -> bool:
+    """A name in the dative only (`Базаров Аркадию`): the one spoken to, not a word of the speaker's name."""
+    found = parses(word)
+    return word[0].isupper() and any(p.is_known and "datv" in p.tag.grammemes and {"Name", "Surn", "Patr"} & p.tag.grammemes
+                                     for p in found) and not any("nomn" in p.tag.grammemes for p in found)
+
+
+def _may_speak(subject: str) -> bool:
+    """A subject that can say something: anything but a thing (`обязанность`, `угол`; a voice or a figure can)."""
+    word = subject.split()[-1]
+    return word[0].isupper() or not _thing(word) or word.lower() in _SEXLESS
 
 
 def _sentence_ends(tokens, j: int) -> bool:
@@ -667,6 +687,16 @@ def told_by_author(sentence: str) -> bool:
         if word in _FIRST_PERSON_WORDS or (_top(word, "VERB") and (_top(word, "pres") or _top(word, "futr"))):
             return False
     return True
+
+
+def narration_after_remark(text: str) -> bool:
+    """The last piece of a turn, after a remark and its dash, that goes on with the remark's story: `и`, then a
+    person or a thing in the nominative, told in the past (`и толпа стала напирать…`); `– и ты увидишь` is speech."""
+    words = _WORD.findall(text[:60])
+    if len(words) < 3 or words[0] != "и" or not (_top(words[1], "NOUN") and _has(words[1], "NOUN", "nomn")):
+        return False
+    verb = next((word for word in words[2:5] if is_narrative_verb(word, False)), None)  # `и время провел`: an object
+    return bool(verb) and gender_of(parses(verb)[0]) == _noun_gender(words[1]) and told_by_author(text)
 
 
 def split_tail(tail: str) -> tuple[str, str] | None:

@@ -86,12 +86,12 @@ def spoken_to_elsewhere(addressee: str | None, slots: list, turns: int) -> bool:
 def in_the_scene(person: Person, people: list, known: set = frozenset()) -> bool:
     """Whether `person` is surely one of those speaking (`Лиза` where Лиза speaks), or may be one of them where a
     place in the run is not filled yet: a description standing for a person (`старик`) or a name the book's
-    remarks gave a speaker before (`known`: `Лемм`). Narration about him, not a story the speaker tells of someone
+    remarks gave a speaker before (`known`: `Лемм`), or by an unnamed one of the same gender. Narration about him, not a story the speaker tells of someone
     else (`Мамаша ушла`, `Этот человек имел влияние`)."""
     words = person[0].lower().split()
     description = words[-1] in ANAPHORIC_NOUNS and not {"этот", "эта", "тот", "та"} & set(words)
     for other in people:
-        if other is None:
+        if other is None or (not other[0] and other[1] in (None, person[1])):  # `промолвила она`: maybe Лиза
             if description or (_is_name(person[0]) and any(_same_name(person[0], name) for name in known)):
                 return True
         elif surely_same(person, other) or (description and _is_name(other[0]) and person[1] == other[1]):

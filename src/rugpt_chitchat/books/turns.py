@@ -24,7 +24,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from .layouts import book_layout, fix_lookalikes, is_chorus, play_line, quoted_pieces, stage_directions
-from .remarks import GLUED_SENTENCE, THOUGHT_VERBS, VERB_FIRST, Head, addressees, is_narrative_verb, is_name as _name, glued_narration, narration_at_end, opening_call, remark_head, sentence_kind, sentences, split_tail, tells_now, told_by_author, first_name
+from .remarks import GLUED_SENTENCE, THOUGHT_VERBS, VERB_FIRST, Head, addressees, is_narrative_verb, is_name as _name, glued_narration, narration_at_end, opening_call, remark_head, narration_after_remark, sentence_kind, sentences, split_tail, tells_now, told_by_author, first_name
 from .speakers import Person, cuts, in_the_scene, is_new_person, other_first_name, spoken_to_elsewhere, surely_same
 
 __all__ = ["BookReport", "Dialogue", "Turn", "book_layout", "group_dialogues", "read_turn", "spoken_words"]
@@ -58,6 +58,7 @@ _NAME_AFTER_QUESTION = re.compile(r"[?!] ([А-ЯЁ][а-яё]+)")
 _WE = re.compile(r"(?<![а-яё])(?:я|мне|меня|мной|мой|моя|мое|моё|мы|нас|нам|нами|наш|наша)(?![а-яё])", re.IGNORECASE)
 _FIRST_PERSON = re.compile(r"(?<![а-яё])(?:я|мне|меня|мной|мой|моя|мое|моё|мою|моего|моей|моих)(?![а-яё])", re.IGNORECASE)
 # A name in the middle of a sentence (after a lower-case word or a comma), so not a capitalised first word.
+_SEVERAL_CALLED = {"господа", "братцы", "ребята", "друзья", "товарищи", "дети", "детушки", "братья", "судари", "сударыни", "мужики"}
 _MONOLOGUE_TURNS = 5
 _MONOLOGUE_LINE = 80  # characters: lines of a dialogue with no remarks between them are rarely all this long
 _NAME_IN_NARRATIVE = re.compile(r"(?<=[а-яё,;:]\s)[А-ЯЁ][а-яё]{2,}")
@@ -105,6 +106,7 @@ class Turn:
     newcomers: tuple = ()  # names a play line's stage directions bring in (`подслушивавший Бобчинский летит`)
     closes: bool = False  # narration runs on after the speech (`... смешного? Полозов только глазами повел.`)
     narrated: tuple | None = None  # closing sentences that may be the author's, and whom they tell of (`Лиза улыбнулась.`)
+    turns_to: str | None = None  # whom a later remark turns the speaker to (`промолвил он, обращаясь к Павлу Петровичу`)
 
     def _said_by(self, head) -> None:
         if self.speaker is None and (head.speaker or head.gender):
@@ -157,6 +159,8 @@ def read_turn(turn: str) -> Turn:
         if segments[-1][1] is not None:  # a dash after the author's words: speech again, unless the author's own
             if punctuation is None:  # `В душе было одно желание - оставаться с Адой`
                 segments[-1][0] += f" — {text}"
+            elif punctuation == "," and 2 * k + 3 >= len(parts) and narration_after_remark(text):
+                segments[-1][0] += f", — {text}"  # `закричал тот же голос, – и толпа стала напирать…`
             else:
                 segments.append([_without_thought(segments[-1][0], punctuation, text, turn), None])
             continue
@@ -287,6 +291,9 @@ def _closing_narration(speech: str, turn: Turn) -> Turn:
         turn.narrated = narration_at_end(turn.speech)
     if turn.remarks and turn.addressee is None and "обра" in turn.remarks[0]:
         _turned_to(turn)
+    if len(turn.remarks) > 1 and "обра" in turn.remarks[-1]:
+        match = _TURNING_TO.search(turn.remarks[-1])
+        turn.turns_to = match.group(1) if match and match.group(1)[0].isupper() else None
     if turn.remarks and turn.remarks[-1].endswith(":"):
         head = remark_head(sentences(turn.remarks[-1])[-1])
         if head and (head.speaker or head.gender):
@@ -367,13 +374,17 @@ def _dashless_remark(text: str, turn: Turn):
 
 
 def _join_speech(pieces: list[str]) -> str:
-    """Spoken pieces joined by a space; a comma before the author's words becomes a full stop unless the
-    next piece goes on in lower case."""
+    """Spoken pieces joined by a space; a comma before the author's words (or no punctuation, as «...понимаю», —
+    leaves it) becomes a full stop unless the next piece goes on in lower case; `вязать?,` keeps its `?`."""
     pieces = [piece.strip() for piece in pieces]
     pieces = [piece for piece in pieces if piece]
     for i, piece in enumerate(pieces):
-        if piece.endswith(",") and not (i + 1 < len(pieces) and pieces[i + 1][0].islower()):
-            pieces[i] = piece[:-1] + "."
+        if i + 1 < len(pieces) and pieces[i + 1][0].islower():
+            continue
+        if piece.endswith(","):
+            pieces[i] = piece[:-1] if piece[-2:-1] in _SENTENCE_ENDS else piece[:-1] + "."
+        elif piece[-1].isalpha() and i + 1 < len(pieces) and pieces[i + 1][0].isupper():
+            pieces[i] = piece + "."
     return " ".join(pieces)
 
 
@@ -419,6 +430,12 @@ def _narration_goes_on(previous: str, turn: Turn) -> bool:
 
 def _person_told_of(head: Head) -> Person:
     return (head.speaker or "", head.gender)
+
+
+def _calls_several(speech: str) -> bool:
+    """A turn opening by calling several people (`Господа, ...`, `Братцы!`)."""
+    first = _WORDS.match(speech)
+    return bool(first) and first.group().lower() in _SEVERAL_CALLED and speech[first.end() : first.end() + 1] in (",", "!")
 
 
 def _monologue(run: list[tuple[str, str | None, bool]]) -> bool:
@@ -504,7 +521,9 @@ def group_dialogues(
             run and other_first_name(named_first, first_names[len(run) % 2])  # `Здравствуй, Хома!` ... `произнес Спирид`
         ) or (
             turn.addressee and spoken_to_elsewhere(turn.addressee, slots, len(run))
-        ) or (run and ((called and called == called_before) or speech == run[-1][0]))):  # `Добчинский. Марья Антоновна!`
+        ) or (run and ((called and called == called_before) or speech == run[-1][0] or (
+            len(run) > 1 and _calls_several(speech)  # `Господа, господа, пожалуйста, без
+        )))):  # личностей!`: to both of those speaking, from a third; `Добчинский. Марья Антоновна!`
             # `Бобчинский. Марья Антоновна, ...`, `Артемий Филиппович. Читайте!` `Лука Лукич. Читайте!`: both speak to
             # someone else, not to each other
             report.speaker_splits += 1  # `говорил между тем Василий Иванович`: not an answer to the turn before
@@ -521,7 +540,7 @@ def group_dialogues(
         if person and (person[0] or slots[position] is None):
             slots[position] = person
         first_names[position] = first_names[position] or named_first
-        callee = next((first_name(name) for name, _ in addressees(speech) if f"{name}," in speech), None) if split_speakers else None
+        callee = next((first_name(name) for name, _ in addressees(speech) if f"{name}," in speech or f", {name}?" in speech or f", {name}!" in speech), None) if split_speakers else None
         # `Шурочка, ... Ступай.` said to Лиза's side: Шурочка answers, a third person
         callee_is_new = other_first_name(callee, first_names[1 - position])
         if callee and not callee_is_new:
@@ -534,7 +553,10 @@ def group_dialogues(
             slots[1 - position] = ("", called[0]) if called and called[0] else None
         run.append((speech, turn.speaker, bool(turn.remarks)))
         gap = 0
-        if split_speakers and turn.newcomers and any(
+        if split_speakers and turn.turns_to and spoken_to_elsewhere(turn.turns_to, slots, len(run) - 1):
+            report.speaker_splits += 1  # `Отойди, братец ... Довольно? – промолвил он, обращаясь к Павлу Петровичу`:
+            close_run()  # the next turn answers Павел Петрович, not the one spoken to before
+        elif split_speakers and turn.newcomers and any(
             is_new_person(name, [slot for slot in slots if slot and slot[0]]) for name in turn.newcomers
         ):
             report.speaker_splits += 1  # the next line is likely said to the newcomer
