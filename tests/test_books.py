@@ -753,3 +753,13 @@ def test_someone_called_by_name_who_does_not_answer_and_several_called_at_once_e
     paragraphs = ["– А хоть бы и так? – воскликнул Базаров.", "– Нет, вы не русский!", "– Мой дед землю пахал.",
                   "– Господа, господа, пожалуйста, без личностей! – воскликнул Николай Петрович."]
     assert [len(d.turns) for d in group_dialogues(paragraphs, BookReport("book"))] == [3]
+
+
+def test_narration_bringing_in_more_speech_after_a_sentence_is_the_authors_and_an_infinitive_is_no_speaker():
+    # Пушкин, «Капитанская дочка»: `подошед` (an old gerund the dictionary reads as a noun) was left in Пугачев's
+    # speech; Гоголь, «Невский проспект»: the speaker was `произнесть`
+    assert spoken_words("— Хорош у тебя лазарет! — Потом, подошед к Марье Ивановне: — Скажи мне, голубушка, за что?") == (
+        "Хорош у тебя лазарет! Скажи мне, голубушка, за что?")
+    assert spoken_words("– Я? – Рыбин взглянул на нее, помолчал и повторил: – От господ надо дальше.") == "Я? От господ надо дальше."
+    turn = read_turn(clean_turn("– Вас ненавидеть! я...- хотел было произнесть совершенно потерявшийся Пискарев."))
+    assert turn.speech == "Вас ненавидеть! я..." and turn.speaker.endswith("Пискарев")

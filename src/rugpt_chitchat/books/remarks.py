@@ -35,6 +35,7 @@ _PRONOUN_SUBJECTS = {"я", "он", "она", "оно", "мы", "они", "тот
 _VERB_END = r"[а-яё](?:л[аои]?|л(?:ся|ась|ось|ись)|[еиёуюая]т(?:ся)?|[её][сзкр](?:ся)?|ог|[юу](?=\s+я\b))\b"  # also `произнес`, `оперся`, `мог`, `говорю я`
 VERB_FIRST = re.compile(rf"[а-яё]*{_VERB_END}", re.IGNORECASE)
 _VERB_ENDING = re.compile(_VERB_END, re.IGNORECASE)
+_OLD_GERUND = re.compile(r"[а-я]{2,}шед(?:ши)?")  # `подошед`, `пришедши`: the dictionary reads them as nouns
 _LIPS = {"губы", "уста"}
 _VOICES = {"голос", "голосок", "голоса", "бас", "шепот", "шёпот", "крик", *_LIPS}  # the voice is not the speaker's name
 _SOUNDS = {"голос", "голосок", "бас", "шепот", "шёпот", "крик", "восклицание", "возглас", "хор", "губа", "уста"}
@@ -294,6 +295,9 @@ def _subject(tokens, i: int) -> tuple[str | None, int]:
                 return None, end
             return " ".join(tokens[i:end]), end
         if _top(word, "ablt") and (_top(word, "NOUN") or _top(word, "ADJF")):  # `махнул рукой дьякон`
+            i += 1
+            continue
+        if lower.endswith("ть") and _has(word, "INFN"):  # `хотел было произнесть ... Пискарев`: not a noun
             i += 1
             continue
         if word[0].isupper() or _has(word, "NOUN", "nomn") or _has(word, "ADJF", "nomn") or _has(word, "PRTF", "nomn"):
@@ -556,7 +560,7 @@ def _word_kind(word: str) -> str:
     if lower in _SECOND_PERSON:
         return "speech"
     tag = parses(word)[0].tag.grammemes
-    if is_narrative_verb(word, subject_follows=False) or "GRND" in tag:
+    if is_narrative_verb(word, subject_follows=False) or "GRND" in tag or _OLD_GERUND.fullmatch(lower):
         return "narration"
     if ("VERB" in tag and ("impr" in tag or "1per" in tag or "2per" in tag)) or ("INTJ" in tag and lower.endswith("те")):
         return "speech"  # `слушайте` is read as an interjection

@@ -172,7 +172,7 @@ def read_turn(turn: str) -> Turn:
             # старик ... — и пожал плечами`, `— думалось ему`); `— говаривал приказчик, — ... проточили, — пропали,
             # пани` is speech
             head = None
-        if head is None and 2 * k + 3 < len(parts) and parts[2 * k + 3] == ":" and _introduces_speech(text):
+        if head is None and 2 * k + 3 < len(parts) and parts[2 * k + 3] == ":" and _introduces_speech(text, punctuation in _SENTENCE_ENDS):
             head = Head(None, "", len(text), named=False)
         if head is None and punctuation == "," and 2 * k + 4 < len(parts) and _interrupts(segments[-1][0], text, parts[2 * k + 4]):
             head = Head(None, "", len(text), named=False)
@@ -235,11 +235,12 @@ def _split_at_author_dashes(body: str) -> list[str]:
     return parts
 
 
-def _introduces_speech(text: str) -> bool:
-    """A piece set off by dashes that ends with a colon (the caller checks) and narrates in lower case, no `я` in it: the author's words
+def _introduces_speech(text: str, after_sentence: bool) -> bool:
+    """A piece set off by dashes that ends with a colon (the caller checks) and narrates in lower case (or after a
+    sentence: `Хорош у тебя лазарет! — Потом, подошед к Марье Ивановне: —`), no `я` in it: the author's words
     bringing in more speech (`это будет… — здесь герой наш одну секунду, не более, подумал и сказал вдруг: — это
     будет двадцать четыре рубля`), whatever word it opens with."""
-    return text[:1].islower() and len(text) < 200 and not _FIRST_PERSON.search(text) and sentence_kind(text) == "narration"
+    return (text[:1].islower() or after_sentence) and len(text) < 200 and not _FIRST_PERSON.search(text) and sentence_kind(text) == "narration"
 
 
 def _turned_to(turn: Turn) -> Turn:
