@@ -763,3 +763,34 @@ def test_narration_bringing_in_more_speech_after_a_sentence_is_the_authors_and_a
     assert spoken_words("– Я? – Рыбин взглянул на нее, помолчал и повторил: – От господ надо дальше.") == "Я? От господ надо дальше."
     turn = read_turn(clean_turn("– Вас ненавидеть! я...- хотел было произнесть совершенно потерявшийся Пискарев."))
     assert turn.speech == "Вас ненавидеть! я..." and turn.speaker.endswith("Пискарев")
+
+
+def test_a_remark_running_on_with_a_time_phrase_or_naming_the_speaker_late_is_the_authors():
+    # Тургенев, «Стихотворения в прозе»; Гоголь, «Мёртвые души»: both were left in the speech
+    assert spoken_words("– А теперь? – спрашивает Юнгфрау, спустя другие тысячи лет – одну минуту.") == "А теперь?"
+    assert spoken_words("– Вы всегда в деревне проводите время? – сделал наконец, в свою очередь, вопрос Чичиков.") == (
+        "Вы всегда в деревне проводите время?")
+    # speech resuming after the remark without its dash stays (`у меня` is the speaker's)
+    assert spoken_words("– Точно так, – провозгласил исправник, у меня в кармане и приметы.").endswith("у меня в кармане и приметы.")
+
+
+def test_words_a_later_remark_says_are_said_to_someone_else_are_dropped_and_counted():
+    # Гоголь, «Ночь перед Рождеством»: `Проси!` is whispered to the devil, not said to the Cossacks
+    paragraphs = ["– Тебя? – произнес запорожец. – Что ты будешь там делать? Нет, не можно.",
+                  "– Возьмите! – настаивал кузнец. – Проси! – шепнул он тихо черту, ударив кулаком по карману.",
+                  "– Возьмем его, в самом деле, братцы!"]
+    report = BookReport("book")
+    dialogues = group_dialogues(paragraphs, report)
+    assert [d.turns for d in dialogues] == [["Тебя? Что ты будешь там делать? Нет, не можно.", "Возьмите!"]]
+    assert report.tails_said_to_another == 1
+    # said to the one who answers: kept whole
+    same = ["– Тебя? – произнес запорожец.", "– Возьмите! – настаивал кузнец. – Возьмите! – повторил он запорожцу."]
+    assert group_dialogues(same, BookReport("book"))[0].turns[1] == "Возьмите! Возьмите!"
+
+
+def test_a_play_line_said_to_someone_other_than_the_last_speaker_does_not_answer_him():
+    # Гоголь, «Ревизор»: `Анна Андреевна (дочери).` after Хлестаков's line speaks to her daughter
+    lines = ["Хлестаков (вставая) А, черт возьми!", "Анна Андреевна (дочери). Это что значит, сударыня!",
+             "Марья Антоновна. Я, маменька…"]
+    dialogues = group_dialogues(lines, BookReport("book"), layout="play")
+    assert [d.speakers for d in dialogues] == [["Анна Андреевна", "Марья Антоновна"]]

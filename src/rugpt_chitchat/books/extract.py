@@ -35,12 +35,12 @@ logger = logging.getLogger(__name__)
 # million, so copies a whole shelf apart are still served
 MEMO_MAX_CHARS = 8_000_000
 MEMO_MAX_TEXTS = 20_000  # layouts and sketches of texts seen: a few hundred bytes each
-_REPORT_COUNTS = ("turns", "dialogues", "lookalikes", "dashless_remarks", "speaker_splits")
+_REPORT_COUNTS = ("turns", "dialogues", "lookalikes", "dashless_remarks", "speaker_splits", "tails_said_to_another")
 
 OUTPUT_FORMATS = ("auto", "text", "jsonl", "datasets")
 REPORT_COLUMNS = (
     "book", "status", "reason", "lang", "title", "author", "encoding", "layout", "paragraphs", "turns", "dialogues",
-    "control_chars", "lookalikes", "dashless_remarks", "speaker_splits", *(f"skipped_{reason}" for reason in SKIP_REASONS),
+    "control_chars", "lookalikes", "dashless_remarks", "speaker_splits", "tails_said_to_another", *(f"skipped_{reason}" for reason in SKIP_REASONS),
 )  # fmt: skip
 
 

@@ -447,6 +447,8 @@ def _spoken_to(tokens, i: int) -> str | None:
     (`спросил он одного из стражей`, `сказал Тарас жиду`), in the nominative singular; None when not said."""
     # after a noun the accusative of a person is its genitive too (`товарищ прокурора`, `жена посланника`)
     cases = {"datv"} if tokens[i - 1].islower() and tokens[i - 1].lower() not in _PRONOUN_SUBJECTS else {"datv", "accs"}
+    while i < len(tokens) - 1 and tokens[i].isalpha() and _top(tokens[i], "ADVB"):
+        i += 1  # `шепнул он тихо черту`
     if tokens[i].lower() in {"одного", "одному", "одну", "одной"} and i + 2 < len(tokens) and tokens[i + 1] == "из":
         i, cases = i + 2, {"gent"}  # `одного из стражей`: one of them
     if i >= len(tokens) or not tokens[i].isalpha() or tokens[i].lower() in _OBJECT_PRONOUNS:
@@ -456,6 +458,21 @@ def _spoken_to(tokens, i: int) -> str | None:
     if parse is None or not (found[0].tag.grammemes & cases or "gent" in cases):  # `начал он неверным голосом`
         return None
     return parse.normal_form if tokens[i].islower() else parse.normal_form.capitalize()
+
+
+def person_in_dative(phrase: str) -> str | None:
+    """Whom a stage direction says a line is said to (`(дочери)`: `дочь`, `(Анне Андреевне)`: `Анна Андреевна`), in
+    the nominative; None when the direction is anything else (`(в сторону)`, `(входя)`)."""
+    words = phrase.split()
+    if not 0 < len(words) <= 2 or (len(words) == 2 and not words[1][0].isupper()):
+        return None
+    nominative = []
+    for word in words:
+        parse = next((p for p in parses(word) if {"NOUN", "anim", "datv"} <= p.tag.grammemes), None)
+        if parse is None:
+            return None
+        nominative.append(parse.normal_form if word.islower() else parse.normal_form.capitalize())
+    return " ".join(nominative)
 
 
 def _narrator_says(tokens, i: int) -> bool:
@@ -725,12 +742,15 @@ def split_tail(tail: str) -> tuple[str, str] | None:
         if not words or words[0].lower() in _RELATIVE or _top(words[0], "CONJ") or any(is_narrative_verb(w, False) for w in words):
             break
         if any(_top(w, "GRND") or _has(w, "PRTF") for w in words) or _has(words[0], "ADJF", "nomn") or (
-            _top(words[0], "PREP") and len(words) <= 4
+            _top(words[0], "PREP") and (len(words) <= 4 or not any(_top(w, "VERB") or w.lower() in _NO_PERSON_TOLD_OF for w in words))
+            # `спустя другие тысячи лет`; `у меня в кармане и приметы` is speech
         ) or (_top(words[0], "ablt") and _top(words[0], "NOUN")) or _top(words[0], "INFN") or _oblique(words[0]):
             # `простонала другая, родом из Арзамаса.`, `стараясь, между прочим, выиграть время`, `телом, туго затянутым`,
             # `спросил я у старика в плисовом жилете, синих чулках и башмаках с пряжками`
             continue
         candidate = ", ".join(clauses[k:])
+        if len(words) <= 3 and words[-1][0].isupper() and is_name(words[-1]) and _has(words[-1], "nomn"):
+            break  # `сделал наконец, в свою очередь, вопрос Чичиков`: the speaker, named late
         if not any(_top(w, "GRND") or _top(w, "PRTF") or is_narrative_verb(w, False) for w in _WORD.findall(candidate)):
             author, speech = ", ".join(clauses[:k]), candidate
         break

@@ -24,12 +24,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from .layouts import book_layout, fix_lookalikes, is_chorus, play_line, quoted_pieces, stage_directions
-from .remarks import GLUED_SENTENCE, THOUGHT_VERBS, VERB_FIRST, Head, addressees, is_narrative_verb, is_name as _name, glued_narration, narration_at_end, opening_call, remark_head, narration_after_remark, sentence_kind, sentences, split_tail, tells_now, told_by_author, first_name
+from .remarks import GLUED_SENTENCE, THOUGHT_VERBS, VERB_FIRST, Head, addressees, is_narrative_verb, is_name as _name, glued_narration, narration_at_end, opening_call, person_in_dative, remark_head, narration_after_remark, sentence_kind, sentences, split_tail, tells_now, told_by_author, first_name
 from .speakers import Person, cuts, in_the_scene, is_new_person, other_first_name, spoken_to_elsewhere, surely_same
 
 __all__ = ["BookReport", "Dialogue", "Turn", "book_layout", "group_dialogues", "read_turn", "spoken_words"]
 
-SKIP_REASONS = ("narrative", "notes", "lone_turn", "empty_turn", "long_turn", "unsure_remark", "not_speech", "two_speakers", "crowd", "monologue")
+SKIP_REASONS = ("narrative", "notes", "lone_turn", "empty_turn", "long_turn", "unsure_remark", "not_speech", "two_speakers", "crowd", "monologue",
+                "said_to_another")  # said_to_another: a turn whose every word is said to someone other than the one answered
 _DASHES = "—–-"
 # footnote marks (`[33]`) and an editor's translations (`[Нет еще]`): nobody says them
 _BRACKETS = re.compile(r"\s?\[[^\]]{0,300}\]")
@@ -58,6 +59,7 @@ _NAME_AFTER_QUESTION = re.compile(r"[?!] ([А-ЯЁ][а-яё]+)")
 _WE = re.compile(r"(?<![а-яё])(?:я|мне|меня|мной|мой|моя|мое|моё|мы|нас|нам|нами|наш|наша)(?![а-яё])", re.IGNORECASE)
 _FIRST_PERSON = re.compile(r"(?<![а-яё])(?:я|мне|меня|мной|мой|моя|мое|моё|мою|моего|моей|моих)(?![а-яё])", re.IGNORECASE)
 # A name in the middle of a sentence (after a lower-case word or a comma), so not a capitalised first word.
+_PLAY_ADDRESSEE = re.compile(r"\s*\((?:ко?\s+)?([А-ЯЁа-яё]+(?:\s[А-ЯЁ][а-яё]+)?)\)")
 _SEVERAL_CALLED = {"господа", "братцы", "ребята", "друзья", "товарищи", "дети", "детушки", "братья", "судари", "сударыни", "мужики"}
 _MONOLOGUE_TURNS = 5
 _MONOLOGUE_LINE = 80  # characters: lines of a dialogue with no remarks between them are rarely all this long
@@ -81,6 +83,7 @@ class BookReport:
     lookalikes: int = 0
     dashless_remarks: int = 0
     speaker_splits: int = 0
+    tails_said_to_another: int = 0  # kept turns whose words after a remark turning to someone else were dropped
     skipped: Counter = field(default_factory=Counter)
 
     def as_row(self) -> dict:
@@ -107,6 +110,7 @@ class Turn:
     closes: bool = False  # narration runs on after the speech (`... смешного? Полозов только глазами повел.`)
     narrated: tuple | None = None  # closing sentences that may be the author's, and whom they tell of (`Лиза улыбнулась.`)
     turns_to: str | None = None  # whom a later remark turns the speaker to (`промолвил он, обращаясь к Павлу Петровичу`)
+    before_turning: str = ""  # the speech before the words said to `turns_to`
 
     def _said_by(self, head) -> None:
         if self.speaker is None and (head.speaker or head.gender):
@@ -292,9 +296,6 @@ def _closing_narration(speech: str, turn: Turn) -> Turn:
         turn.narrated = narration_at_end(turn.speech)
     if turn.remarks and turn.addressee is None and "обра" in turn.remarks[0]:
         _turned_to(turn)
-    if len(turn.remarks) > 1 and "обра" in turn.remarks[-1]:
-        match = _TURNING_TO.search(turn.remarks[-1])
-        turn.turns_to = match.group(1) if match and match.group(1)[0].isupper() else None
     if turn.remarks and turn.remarks[-1].endswith(":"):
         head = remark_head(sentences(turn.remarks[-1])[-1])
         if head and (head.speaker or head.gender):
@@ -330,6 +331,8 @@ def _split_dashless(segments: list[list], turn: Turn) -> list[str] | None:
             text = turn.remarks.pop()
         turn.remarks.append(text[: head.end])
         turn._said_by(head)
+        if len(turn.remarks) > 1 and turn.turns_to is None:
+            _turning_to_another(turn, head, text, pieces)
         if head.verb in THOUGHT_VERBS - {"решить"}:  # `– Тут нет ... – думал Кирила Петрович`: not said (but
             # `— Да!.. пусть посватает Татьяну, — решила барыня` is)
             turn.problem = "not_speech"
@@ -344,6 +347,16 @@ def _split_dashless(segments: list[list], turn: Turn) -> list[str] | None:
         turn.remarks[-1] += " " + split[0]
         pieces.append(split[1])
     return pieces
+
+
+def _turning_to_another(turn: Turn, head: Head, text: str, pieces: list[str]) -> None:
+    """A later remark that names whom the speaker now speaks to (`– Проси! – шепнул он тихо черту`, `– Довольно? –
+    промолвил он, обращаясь к Павлу Петровичу`): the words it belongs to and the rest may be said to someone other
+    than the one answered; `turn.before_turning` keeps what came before them."""
+    match = _TURNING_TO.search(text) if "обра" in text else None
+    to_whom = match.group(1) if match and match.group(1)[0].isupper() else head.addressee
+    if to_whom and to_whom != "я":
+        turn.turns_to, turn.before_turning = to_whom, _join_speech(pieces[:-1])
 
 
 def _dashless_remark(text: str, turn: Turn):
@@ -401,8 +414,10 @@ def paragraph_turn(paragraph: str, layout: str = "dash") -> Turn | None:
         if not line:
             return None
         directions = stage_directions(paragraph) if "(" in paragraph else ""
+        said_to = _PLAY_ADDRESSEE.match(paragraph, len(line[0])) if directions else None  # `Анна Андреевна (дочери).`
         return Turn(line[1], speaker=line[0], newcomers=tuple(_NAME_IN_NARRATIVE.findall(directions)),
-                    gender="plur" if is_chorus(line[0]) else None)  # `Все. Что, что такое?`: a crowd
+                    gender="plur" if is_chorus(line[0]) else None,  # `Все. Что, что такое?`: a crowd
+                    addressee=person_in_dative(said_to.group(1)) if said_to else None)
     if layout == "quotes" and paragraph[0] == "«":
         pieces = quoted_pieces(" ".join(paragraph.split()))
         if pieces is None:
@@ -552,12 +567,18 @@ def group_dialogues(
             # as `Александр Давидыч` may be `Самойленко` in the remarks
             called = [gender for name, gender in addressees(speech) if not (slots[position] and surely_same((name, gender), slots[position]))]
             slots[1 - position] = ("", called[0]) if called and called[0] else None
+        if split_speakers and turn.turns_to and spoken_to_elsewhere(turn.turns_to, slots, len(run)):
+            # `Отойди, братец ... – Довольно? – промолвил он, обращаясь к Павлу Петровичу`: the rest is said to
+            # Павел Петрович, who answers next; the words said to him are dropped (counted) and the run ends
+            speech, turn.closes = fix_lookalikes(turn.before_turning)[0], True
+            if not speech:
+                report.skipped["said_to_another"] += 1
+                close_run()
+                continue
+            report.tails_said_to_another += 1
         run.append((speech, turn.speaker, bool(turn.remarks)))
         gap = 0
-        if split_speakers and turn.turns_to and spoken_to_elsewhere(turn.turns_to, slots, len(run) - 1):
-            report.speaker_splits += 1  # `Отойди, братец ... Довольно? – промолвил он, обращаясь к Павлу Петровичу`:
-            close_run()  # the next turn answers Павел Петрович, not the one spoken to before
-        elif split_speakers and turn.newcomers and any(
+        if split_speakers and turn.newcomers and any(
             is_new_person(name, [slot for slot in slots if slot and slot[0]]) for name in turn.newcomers
         ):
             report.speaker_splits += 1  # the next line is likely said to the newcomer
