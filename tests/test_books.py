@@ -794,3 +794,15 @@ def test_a_play_line_said_to_someone_other_than_the_last_speaker_does_not_answer
              "Марья Антоновна. Я, маменька…"]
     dialogues = group_dialogues(lines, BookReport("book"), layout="play")
     assert [d.speakers for d in dialogues] == [["Анна Андреевна", "Марья Антоновна"]]
+
+
+def test_a_play_line_turning_to_someone_midway_keeps_only_what_it_said_before():
+    # Гоголь, «Ревизор»: `(Обращаясь к Осипу.) Ну, друг…` was kept in the Городничий's answer to Анна Андреевна
+    lines = ["Городничий. Чш! (Поднимается на цыпочки; вся сцена вполголоса). Боже вас сохрани шуметь!",
+             "Анна Андреевна. Пойдем, Машенька! я тебе скажу, что я заметила у гостя.",
+             "Городничий. О, уж там наговорят! (Обращаясь к Осипу.) Ну, друг…", "Осип. Благодарим, сударь."]
+    report = BookReport("book")
+    dialogues = group_dialogues(lines, report, layout="play")
+    assert [d.turns for d in dialogues] == [["Чш! Боже вас сохрани шуметь!", "Пойдем, Машенька! я тебе скажу, что я "
+                                             "заметила у гостя.", "О, уж там наговорят!"]]
+    assert report.tails_said_to_another == 1

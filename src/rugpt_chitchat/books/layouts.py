@@ -22,6 +22,7 @@ _CHORUS = {"все", "оба", "обе", "хор", "голоса", "гости",
 _PLAY_LINE = re.compile(r"([А-ЯЁ][а-яё]+(?: [А-ЯЁ][а-яё]+){0,2})(?:\. | \([^()]*\)\.? ?)(?=\S)")
 _STAGE_DIRECTION = re.compile(r"\s*\([^)]*\)")
 _ASIDE = re.compile(r"\([^()]*(?<![а-яё])(?:в сторону|к зрителям|про себя|один|одна)(?![а-яё])", re.IGNORECASE)  # `(В сторону.)` too
+_STOP_AFTER_SENTENCE = re.compile(r"([!?…])\.(?=\s|$)")
 _ALOUD = re.compile(r"\(Вслух[^)]*\)")
 _QUOTED = re.compile(r"«([^«»]*)»")
 _LATIN, _CYRILLIC = "aceopxyiABCEHKMOPTX", "асеорхуіАВСЕНКМОРТХ"
@@ -64,7 +65,7 @@ def play_line(paragraph: str) -> tuple[str, str] | None:
         aloud = _ALOUD.search(text, aside.end())
         text = text[: aside.start()] + (text[aloud.end():] if aloud else "")
         aside = _ASIDE.search(text, aside.start())
-    speech = _STAGE_DIRECTION.sub("", text).strip()
+    speech = _STOP_AFTER_SENTENCE.sub(r"\1", _STAGE_DIRECTION.sub("", text)).strip()  # `Чш! (...). Боже`: `Чш! Боже`
     return (match.group(1), speech) if speech else None
 
 

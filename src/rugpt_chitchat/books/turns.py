@@ -60,6 +60,7 @@ _WE = re.compile(r"(?<![а-яё])(?:я|мне|меня|мной|мой|моя|м
 _FIRST_PERSON = re.compile(r"(?<![а-яё])(?:я|мне|меня|мной|мой|моя|мое|моё|мою|моего|моей|моих)(?![а-яё])", re.IGNORECASE)
 # A name in the middle of a sentence (after a lower-case word or a comma), so not a capitalised first word.
 _PLAY_ADDRESSEE = re.compile(r"\s*\((?:ко?\s+)?([А-ЯЁа-яё]+(?:\s[А-ЯЁ][а-яё]+)?)\)")
+_PLAY_TURNING = re.compile(r"\((?:обращаясь\s+|оборотясь\s+)?(?:ко?\s+)?([А-ЯЁа-яё]+(?:\s[А-ЯЁ][а-яё]+)?)\.?\)", re.IGNORECASE)
 _SEVERAL_CALLED = {"господа", "братцы", "ребята", "друзья", "товарищи", "дети", "детушки", "братья", "судари", "сударыни", "мужики"}
 _MONOLOGUE_TURNS = 5
 _MONOLOGUE_LINE = 80  # characters: lines of a dialogue with no remarks between them are rarely all this long
@@ -415,9 +416,12 @@ def paragraph_turn(paragraph: str, layout: str = "dash") -> Turn | None:
             return None
         directions = stage_directions(paragraph) if "(" in paragraph else ""
         said_to = _PLAY_ADDRESSEE.match(paragraph, len(line[0])) if directions else None  # `Анна Андреевна (дочери).`
-        return Turn(line[1], speaker=line[0], newcomers=tuple(_NAME_IN_NARRATIVE.findall(directions)),
+        turn = Turn(line[1], speaker=line[0], newcomers=tuple(_NAME_IN_NARRATIVE.findall(directions)),
                     gender="plur" if is_chorus(line[0]) else None,  # `Все. Что, что такое?`: a crowd
                     addressee=person_in_dative(said_to.group(1)) if said_to else None)
+        if directions:
+            _play_line_turning(paragraph, said_to.end() if said_to else len(line[0]), turn)
+        return turn
     if layout == "quotes" and paragraph[0] == "«":
         pieces = quoted_pieces(" ".join(paragraph.split()))
         if pieces is None:
@@ -434,6 +438,17 @@ def paragraph_turn(paragraph: str, layout: str = "dash") -> Turn | None:
         return None
     cleaned = clean_turn(paragraph)
     return read_turn(cleaned) if cleaned and is_turn(cleaned) else None
+
+
+def _play_line_turning(paragraph: str, start: int, turn: Turn) -> None:
+    """A stage direction inside a play line that turns the speaker to someone (`О, уж там наговорят! ... (Обращаясь
+    к Осипу.) Ну, друг…`): `turn.turns_to`, with the line before it in `turn.before_turning`."""
+    for direction in _PLAY_TURNING.finditer(paragraph, start):
+        to_whom = person_in_dative(direction.group(1))
+        before = play_line(paragraph[: direction.start()])
+        if to_whom and before:
+            turn.turns_to, turn.before_turning = to_whom, before[1]
+            return
 
 
 def _narration_goes_on(previous: str, turn: Turn) -> bool:
