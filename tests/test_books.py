@@ -806,3 +806,23 @@ def test_a_play_line_turning_to_someone_midway_keeps_only_what_it_said_before():
     assert [d.turns for d in dialogues] == [["Чш! Боже вас сохрани шуметь!", "Пойдем, Машенька! я тебе скажу, что я "
                                              "заметила у гостя.", "О, уж там наговорят!"]]
     assert report.tails_said_to_another == 1
+
+
+def test_narration_after_speech_and_the_narrators_glued_sentence_are_the_authors():
+    # Гоголь, «Вечера»: `– и уже было и руку поднял, как вдруг загремели ... кости` was left in the speech;
+    # Тургенев, «Яков Пасынков»: `Я невольно покраснел.` (the narrator, a man) in Софья's turn
+    assert spoken_words("– Нет, этого мало! – закричал дед. – Убей меня гром, когда я не перекрещу всех вас! – и уже "
+                        "было и руку поднял, как вдруг загремели перед ним конские кости.") == (
+        "Нет, этого мало! Убей меня гром, когда я не перекрещу всех вас!")
+    assert spoken_words("- А вы что говорили,- спросила она,- не помните? Я невольно покраснел.") == "А вы что говорили, не помните?"
+    assert spoken_words("- А вы что говорили,- спросил он,- не помните? Я невольно покраснел.").endswith("Я невольно покраснел.")
+    # `что вам ... как я` after a remark: the speaker's, an edition lost the dash
+    assert spoken_words("– Ступайте к вашей особе, – сказала она ему, что вам сидеть у такой плебейки, как я.").endswith(
+        "что вам сидеть у такой плебейки, как я.")
+
+
+def test_only_the_sentence_a_remark_turning_to_someone_else_breaks_goes_with_it():
+    # Гоголь, «Мёртвые души»: Собакевич answers his wife, then turns to Чичиков with `Возьмите барана`
+    turn = read_turn(clean_turn("– Что ж, душа моя, – сказал Собакевич, – я тебе прямо в глаза скажу. Я знаю, на что устрица "
+                                "похожа. Возьмите барана, – продолжал он, обращаясь к Чичикову, – это бараний бок!"))
+    assert turn.turns_to == "Чичикову" and turn.before_turning == "Что ж, душа моя, я тебе прямо в глаза скажу. Я знаю, на что устрица похожа."

@@ -677,6 +677,23 @@ def glued_narration(speech: str) -> int | None:
     return None
 
 
+def narrators_aside(speech: str, gender: str) -> int | None:
+    """Where a closing sentence of the narrator's starts (`Я невольно покраснел.`, an edition that lost the paragraph
+    break) in a turn said by someone of the other gender: `я`, maybe adverbs, a past verb of the other gender; None
+    when there is none."""
+    *spoken, last = sentences(speech)
+    tokens = TOKEN.findall(last[:60])
+    if not spoken or spoken[-1][-1:] not in ".!?…" or len(tokens) < 3 or tokens[0] != "Я":
+        return None
+    j = 1
+    while j < len(tokens) - 1 and tokens[j].isalpha() and _top(tokens[j], "ADVB"):
+        j += 1
+    verb = tokens[j]
+    if not (verb.isalpha() and is_narrative_verb(verb, False)) or gender_of(parses(verb)[0]) not in ({"masc", "femn"} - {gender}):
+        return None
+    return len(speech) - len(last)
+
+
 def _may_open_narration(before: str, sentence: str) -> bool:
     """A sentence that may open the author's words after speech: after a full sentence, a capital, no `?`/`!`, a
     word with a verb's ending among the next five (`Старик пошел было`), and first a noun or a word the dictionary
@@ -739,6 +756,12 @@ def split_tail(tail: str) -> tuple[str, str] | None:
         if words and words[0].lower() in ("а", "но") and _OURS_OR_YOURS & {w.lower() for w in words}:
             author, speech = ", ".join(clauses[:k]), ", ".join(clauses[k:])  # `сказал Кирила Петрович, а жаль
             break  # покойного нашего исправника`: the speaker's, the edition lost the dash
+        rest_words = {w.lower() for w in _WORD.findall(", ".join(clauses[k:]))}
+        if words and words[0].lower() == "что" and rest_words & _SECOND_PERSON and rest_words & _FIRST_PERSON_WORDS and not (
+            set('"«»:') & set(tail)  # `с улыбкой, которая значила: "Что, вы видели меня вчера?"`: the author's
+        ):
+            author, speech = ", ".join(clauses[:k]), ", ".join(clauses[k:])  # `сказала она ему, что вам сидеть у
+            break  # такой плебейки, как я`: the speaker's own words, the edition lost the dash
         if not words or words[0].lower() in _RELATIVE or _top(words[0], "CONJ") or any(is_narrative_verb(w, False) for w in words):
             break
         if any(_top(w, "GRND") or _has(w, "PRTF") for w in words) or _has(words[0], "ADJF", "nomn") or (

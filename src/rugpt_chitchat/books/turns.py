@@ -24,7 +24,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from .layouts import book_layout, fix_lookalikes, is_chorus, play_line, quoted_pieces, stage_directions
-from .remarks import GLUED_SENTENCE, THOUGHT_VERBS, VERB_FIRST, Head, addressees, is_narrative_verb, is_name as _name, glued_narration, narration_at_end, opening_call, person_in_dative, remark_head, narration_after_remark, sentence_kind, sentences, split_tail, tells_now, told_by_author, first_name
+from .remarks import GLUED_SENTENCE, THOUGHT_VERBS, VERB_FIRST, Head, addressees, is_narrative_verb, is_name as _name, glued_narration, narration_at_end, narrators_aside, opening_call, person_in_dative, remark_head, narration_after_remark, sentence_kind, sentences, split_tail, tells_now, told_by_author, first_name
 from .speakers import Person, cuts, in_the_scene, is_new_person, other_first_name, spoken_to_elsewhere, surely_same
 
 __all__ = ["BookReport", "Dialogue", "Turn", "book_layout", "group_dialogues", "read_turn", "spoken_words"]
@@ -183,6 +183,8 @@ def read_turn(turn: str) -> Turn:
             head = Head(None, "", len(text), named=False)
         if head is None and punctuation in _SENTENCE_ENDS and 2 * k + 3 < len(parts) and parts[2 * k + 3] == "." and _narrates(text):
             head = Head(None, "", len(text), named=False)
+        if head is None and punctuation in _SENTENCE_ENDS and 2 * k + 3 >= len(parts) and text.startswith("и ") and told_by_author(text):
+            head = Head(None, "", len(text), named=False)  # `...всех вас! – и уже было и руку поднял, как вдруг`
         if head:
             segments[-1][0] += punctuation or ""
             segments.append([text, head])
@@ -293,6 +295,11 @@ def _closing_narration(speech: str, turn: Turn) -> Turn:
     glued = glued_narration(speech) if speech[-1:].isalpha() or GLUED_SENTENCE.search(speech) else None
     if glued is not None:  # `...то же повторяю Полозов продолжал чавкать`, `штучки…Он указал`: no full stop, no space
         turn.speech, turn.closes = turn.speech[:glued].rstrip(), True
+    if turn.gender in ("masc", "femn") and turn.speech.endswith(".") and "Я " in turn.speech:
+        aside = narrators_aside(turn.speech, turn.gender)
+        if aside is not None:  # `А вы что говорили, – спросила она, – не помните? Я невольно покраснел.`
+            turn.remarks.append(turn.speech[aside:])
+            turn.speech, turn.closes = turn.speech[:aside].rstrip(), True
     if not turn.closes:
         turn.narrated = narration_at_end(turn.speech)
     if turn.remarks and turn.addressee is None and "обра" in turn.remarks[0]:
@@ -356,8 +363,8 @@ def _turning_to_another(turn: Turn, head: Head, text: str, pieces: list[str]) ->
     than the one answered; `turn.before_turning` keeps what came before them."""
     match = _TURNING_TO.search(text) if "обра" in text else None
     to_whom = match.group(1) if match and match.group(1)[0].isupper() else head.addressee
-    if to_whom and to_whom != "я":
-        turn.turns_to, turn.before_turning = to_whom, _join_speech(pieces[:-1])
+    if to_whom and to_whom != "я":  # the remark belongs to the sentence it breaks or follows: that one goes too
+        turn.turns_to, turn.before_turning = to_whom, _join_speech([*pieces[:-1], " ".join(sentences(pieces[-1])[:-1])])
 
 
 def _dashless_remark(text: str, turn: Turn):
