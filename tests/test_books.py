@@ -826,3 +826,14 @@ def test_only_the_sentence_a_remark_turning_to_someone_else_breaks_goes_with_it(
     turn = read_turn(clean_turn("– Что ж, душа моя, – сказал Собакевич, – я тебе прямо в глаза скажу. Я знаю, на что устрица "
                                 "похожа. Возьмите барана, – продолжал он, обращаясь к Чичикову, – это бараний бок!"))
     assert turn.turns_to == "Чичикову" and turn.before_turning == "Что ж, душа моя, я тебе прямо в глаза скажу. Я знаю, на что устрица похожа."
+
+
+def test_a_speaker_named_by_surname_who_was_called_by_first_name_on_the_other_side_is_a_third_speakers_sign():
+    # Гоголь, «Мёртвые души»: the police chief calls `Павел Иванович`, the chairman answers, then Чичиков speaks
+    paragraphs = ["Павел Иванович Чичиков приехал в город.",
+                  "– Нет, Павел Иванович! как вы себе хотите! Вот мы вас женим, не правда ли?",
+                  "– Женим, женим! – подхватил председатель. – Мы шутить не любим.",
+                  "– Что ж? зачем упираться, – сказал, усмехнувшись, Чичиков, – была бы невеста.",
+                  "– Будет и невеста, как не быть!"]
+    dialogues = group_dialogues(paragraphs, BookReport("book"))
+    assert [d.speakers for d in dialogues] == [[None, "председатель"], ["Чичиков", None]]

@@ -8,7 +8,11 @@ be either, and the alternation of turns decides.
 
 from __future__ import annotations
 
-from .remarks import ANAPHORIC_NOUNS
+import re
+
+from .remarks import ANAPHORIC_NOUNS, first_name
+
+_FULL_NAME = re.compile(r"([А-ЯЁ][а-яё]+) [А-ЯЁ][а-яё]+(?:ич|вна|чна) ([А-ЯЁ][а-яё]+(?:ов|ев|ин|ын|ой|ий|ский|цкий))(?![а-яё])")
 
 Person = tuple[str, "str | None"]  # a name (`Анюта`, `тучный генерал`, `я`) and a gender (masc, femn, neut, plur)
 
@@ -106,3 +110,15 @@ def other_first_name(name: str | None, known: str | None) -> bool:
         return False
     name, known = name.lower().replace("ё", "е"), known.lower().replace("ё", "е")
     return not (_same_word(name, known) or name.endswith(known[1:4]) or known.endswith(name[1:4]))
+
+
+def first_names_of_surnames(paragraphs: list[str]) -> dict[str, str]:
+    """Surname -> first name, from the full names a book writes out (`Павел Иванович Чичиков`), where one first name
+    goes with the surname: a remark naming `Чичиков` then tells the same person as a turn calling `Павел Иванович`."""
+    seen: dict[str, set] = {}
+    for paragraph in paragraphs:
+        if "ич " in paragraph or "на " in paragraph:  # a patronymic's ending: most paragraphs have none
+            for name, surname in _FULL_NAME.findall(paragraph):
+                if first_name(name):
+                    seen.setdefault(surname, set()).add(name)
+    return {surname: next(iter(names)) for surname, names in seen.items() if len(names) == 1}

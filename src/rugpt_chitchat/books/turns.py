@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 from .layouts import book_layout, fix_lookalikes, is_chorus, play_line, quoted_pieces, stage_directions
 from .remarks import GLUED_SENTENCE, THOUGHT_VERBS, VERB_FIRST, Head, addressees, is_narrative_verb, is_name as _name, glued_narration, narration_at_end, narrators_aside, opening_call, person_in_dative, remark_head, narration_after_remark, sentence_kind, sentences, split_tail, tells_now, told_by_author, first_name
-from .speakers import Person, cuts, in_the_scene, is_new_person, other_first_name, spoken_to_elsewhere, surely_same
+from .speakers import Person, cuts, first_names_of_surnames, in_the_scene, is_new_person, other_first_name, spoken_to_elsewhere, surely_same
 
 __all__ = ["BookReport", "Dialogue", "Turn", "book_layout", "group_dialogues", "read_turn", "spoken_words"]
 
@@ -505,6 +505,7 @@ def group_dialogues(
     callee: str | None = None  # the first name the previous turn called
     first_names: list[str | None] = [None, None]  # the first name each side of the run is called or named by
     callee_is_new = False  # the previous turn called someone by a first name this run's other side does not have
+    surnames = first_names_of_surnames(paragraphs) if split_speakers and layout == "dash" else {}
 
     def close_run():
         nonlocal run, slots, gap, first_names
@@ -555,8 +556,14 @@ def group_dialogues(
             continue
         called = opening_call(speech) if split_speakers and speech[:1].isupper() else None
         named_first = first_name(turn.speaker) if split_speakers and turn.speaker else None
+        by_surname = surnames.get(turn.speaker) if split_speakers and turn.speaker and not named_first else None
+        named_first = named_first or by_surname
         if split_speakers and (cuts(person, slots, len(run)) or (turn.meanwhile and run) or callee_is_new or (
             run and other_first_name(named_first, first_names[len(run) % 2])  # `Здравствуй, Хома!` ... `произнес Спирид`
+        ) or (
+            len(run) > 1 and first_names[1 - len(run) % 2] and by_surname and not other_first_name(by_surname, first_names[1 - len(run) % 2])
+            # `Вот мы вас женим, Павел Иванович` ... `Что ж? ... – сказал Чичиков` in the turn after another's answer: he
+            # is the other side, called before, so the one who spoke between is a third person
         ) or (
             turn.addressee and spoken_to_elsewhere(turn.addressee, slots, len(run))
         ) or (run and ((called and called == called_before) or speech == run[-1][0] or (
