@@ -837,3 +837,10 @@ def test_a_speaker_named_by_surname_who_was_called_by_first_name_on_the_other_si
                   "– Будет и невеста, как не быть!"]
     dialogues = group_dialogues(paragraphs, BookReport("book"))
     assert [d.speakers for d in dialogues] == [[None, "председатель"], ["Чичиков", None]]
+
+
+def test_a_lower_case_word_is_not_read_as_a_name_where_it_reads_otherwise():
+    # Тургенев, «Записки охотника»: `возвыся` (an old gerund) was read as the name `Возвыся`, and the remark's
+    # gerund phrase kept as speech
+    assert spoken_words("– Откелева твой муж? – повторил Ермолай, возвыся голос.") == "Откелева твой муж?"
+    assert spoken_words("– Так ты женат! – закричал он, готовяся его растерзать.") == "Так ты женат!"

@@ -36,6 +36,7 @@ _VERB_END = r"[а-яё](?:л[аои]?|л(?:ся|ась|ось|ись)|[еиёу�
 VERB_FIRST = re.compile(rf"[а-яё]*{_VERB_END}", re.IGNORECASE)
 _VERB_ENDING = re.compile(_VERB_END, re.IGNORECASE)
 _OLD_GERUND = re.compile(r"[а-я]{2,}шед(?:ши)?")  # `подошед`, `пришедши`: the dictionary reads them as nouns
+_PROPER = {"Name", "Surn", "Patr"}  # a lower-case word is not read as a name where it can be read otherwise
 _LIPS = {"губы", "уста"}
 _VOICES = {"голос", "голосок", "голоса", "бас", "шепот", "шёпот", "крик", *_LIPS}  # the voice is not the speaker's name
 _SOUNDS = {"голос", "голосок", "бас", "шепот", "шёпот", "крик", "восклицание", "возглас", "хор", "губа", "уста"}
@@ -82,6 +83,9 @@ def parses(word: str) -> tuple:
     """The likely parses of a word (score at least a tenth of the best): a word read several ways is tried each way."""
     morph, lower = _analyzer(), word.lower()
     found = _dictionary_parses(morph, lower) or morph.parse(lower)
+    if word[:1].islower() and len(found) > 1 and _PROPER & found[0].tag.grammemes:  # `возвыся` is a gerund, not `Возвыся`
+        common = [p for p in found if not _PROPER & p.tag.grammemes]
+        found = common or found
     return tuple(p for p in found if p.score >= found[0].score / 10)
 
 
