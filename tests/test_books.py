@@ -844,3 +844,17 @@ def test_a_lower_case_word_is_not_read_as_a_name_where_it_reads_otherwise():
     # gerund phrase kept as speech
     assert spoken_words("– Откелева твой муж? – повторил Ермолай, возвыся голос.") == "Откелева твой муж?"
     assert spoken_words("– Так ты женат! – закричал он, готовяся его растерзать.") == "Так ты женат!"
+
+
+def test_a_line_with_no_remark_after_narration_about_the_speaker_does_not_answer_him():
+    # Гоголь, «Тарас Бульба»: `К берегу!` is Тарас again, after three sentences of narration about him
+    paragraphs = ["— Что ты делаешь? — сказал казак.",
+                  "— Вот пропадут, пропадут ни за что! — говорил он отчаянно и взглянул вниз, где сверкал Днестр. Радость "
+                  "блеснула в очах его. Он увидел выдвинувшиеся из-за кустарника четыре кормы.",
+                  "— К берегу! к берегу, хлопцы!"]
+    assert [len(d.turns) for d in group_dialogues(paragraphs, BookReport("book"))] == [2]
+    # narration naming the other speaker gives him the next line (Брюсов, «Моцарт»)
+    paragraphs = ["- Но теперь так будет всегда, - сказал Латыгин, - разве это плохо?",
+                  "- Это слишком хорошо, - отвечала девочка. Латыгин опять сжал ее в объятиях. И все раздумия вылетели из "
+                  "его головы. Он встал.", "- Но вот что, Ада, надо одеваться и ехать."]
+    assert [len(d.turns) for d in group_dialogues(paragraphs, BookReport("book"))] == [3]

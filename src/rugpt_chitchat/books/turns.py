@@ -61,6 +61,7 @@ _FIRST_PERSON = re.compile(r"(?<![а-яё])(?:я|мне|меня|мной|мой
 # A name in the middle of a sentence (after a lower-case word or a comma), so not a capitalised first word.
 _PLAY_ADDRESSEE = re.compile(r"\s*\((?:ко?\s+)?([А-ЯЁа-яё]+(?:\s[А-ЯЁ][а-яё]+)?)\)")
 _PLAY_TURNING = re.compile(r"\((?:обращаясь\s+|оборотясь\s+)?(?:ко?\s+)?([А-ЯЁа-яё]+(?:\s[А-ЯЁ][а-яё]+)?)\.?\)", re.IGNORECASE)
+_CAPITALISED = re.compile(r"[А-ЯЁ][а-яё]{2,}")
 _SEVERAL_CALLED = {"господа", "братцы", "ребята", "друзья", "товарищи", "дети", "детушки", "братья", "судари", "сударыни", "мужики"}
 _MONOLOGUE_TURNS = 5
 _MONOLOGUE_LINE = 80  # characters: lines of a dialogue with no remarks between them are rarely all this long
@@ -112,6 +113,7 @@ class Turn:
     narrated: tuple | None = None  # closing sentences that may be the author's, and whom they tell of (`Лиза улыбнулась.`)
     turns_to: str | None = None  # whom a later remark turns the speaker to (`промолвил он, обращаясь к Павлу Петровичу`)
     before_turning: str = ""  # the speech before the words said to `turns_to`
+    runs_on: str = ""  # the narration the last remark runs on with, three sentences or more
 
     def _said_by(self, head) -> None:
         if self.speaker is None and (head.speaker or head.gender):
@@ -354,6 +356,8 @@ def _split_dashless(segments: list[list], turn: Turn) -> list[str] | None:
             return None  # a remark running on into narration before a dash: what follows may not be speech
         turn.remarks[-1] += " " + split[0]
         pieces.append(split[1])
+        if index == len(segments) - 1 and not split[1] and len(sentences(split[0].strip())) > 2:
+            turn.runs_on = split[0]
     return pieces
 
 
@@ -505,6 +509,7 @@ def group_dialogues(
     callee: str | None = None  # the first name the previous turn called
     first_names: list[str | None] = [None, None]  # the first name each side of the run is called or named by
     callee_is_new = False  # the previous turn called someone by a first name this run's other side does not have
+    run_on_before = False
     surnames = first_names_of_surnames(paragraphs) if split_speakers and layout == "dash" else {}
 
     def close_run():
@@ -575,6 +580,12 @@ def group_dialogues(
             close_run()
             if callee_is_new:
                 first_names[0] = callee  # the one called speaks now
+        if split_speakers and run and run_on_before and not turn.remarks and not any(
+            slot and slot[0] and surely_same((name, None), slot) for name in _CAPITALISED.findall(run_on_before) for slot in slots
+        ):  # `– Вот пропадут ... – говорил он отчаянно и взглянул вниз ... Он увидел ... четыре кормы` / `– К берегу!`:
+            report.speaker_splits += 1  # after narration about the speaker, a line with no remark may be his again;
+            close_run()  # narration naming the other (`Латыгин опять сжал ее в объятиях`) gives him the next line
+        run_on_before = turn.runs_on
         called_before = called
         if turn.speaker and turn.speaker[0].isupper():
             known.add(turn.speaker)
