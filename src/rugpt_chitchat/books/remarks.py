@@ -503,8 +503,10 @@ def _thing(word: str) -> bool:
 
 def _spoken_to_name(word: str) -> bool:
     """A name in the dative only (`Базаров Аркадию`): the one spoken to, not a word of the speaker's name."""
+    if not word[0].isupper():
+        return False
     found = parses(word)
-    return word[0].isupper() and any(p.is_known and "datv" in p.tag.grammemes and {"Name", "Surn", "Patr"} & p.tag.grammemes
+    return any(p.is_known and "datv" in p.tag.grammemes and {"Name", "Surn", "Patr"} & p.tag.grammemes
                                      for p in found) and not any("nomn" in p.tag.grammemes for p in found)
 
 
@@ -734,11 +736,19 @@ def told_by_author(sentence: str) -> bool:
 def narration_after_remark(text: str) -> bool:
     """The last piece of a turn, after a remark and its dash, that goes on with the remark's story: `и`, then a
     person or a thing in the nominative, told in the past (`и толпа стала напирать…`); `– и ты увидишь` is speech."""
+    if not text.startswith("и "):
+        return False
     words = _WORD.findall(text[:60])
-    if len(words) < 3 or words[0] != "и" or not (_top(words[1], "NOUN") and _has(words[1], "NOUN", "nomn")):
+    if len(words) < 3 or not (_top(words[1], "NOUN") and _has(words[1], "NOUN", "nomn")):
         return False
     verb = next((word for word in words[2:5] if is_narrative_verb(word, False)), None)  # `и время провел`: an object
     return bool(verb) and gender_of(parses(verb)[0]) == _noun_gender(words[1]) and told_by_author(text)
+
+
+def _speaks_to_and_of_self(text: str) -> bool:
+    """Both a second-person word and a first-person one (`что вам сидеть у такой плебейки, как я`)."""
+    words = {word.lower() for word in _WORD.findall(text)}
+    return bool(words & _SECOND_PERSON and words & _FIRST_PERSON_WORDS)
 
 
 def split_tail(tail: str) -> tuple[str, str] | None:
@@ -760,8 +770,7 @@ def split_tail(tail: str) -> tuple[str, str] | None:
         if words and words[0].lower() in ("а", "но") and _OURS_OR_YOURS & {w.lower() for w in words}:
             author, speech = ", ".join(clauses[:k]), ", ".join(clauses[k:])  # `сказал Кирила Петрович, а жаль
             break  # покойного нашего исправника`: the speaker's, the edition lost the dash
-        rest_words = {w.lower() for w in _WORD.findall(", ".join(clauses[k:]))}
-        if words and words[0].lower() == "что" and rest_words & _SECOND_PERSON and rest_words & _FIRST_PERSON_WORDS and not (
+        if words and words[0].lower() == "что" and _speaks_to_and_of_self(", ".join(clauses[k:])) and not (
             set('"«»:') & set(tail)  # `с улыбкой, которая значила: "Что, вы видели меня вчера?"`: the author's
         ):
             author, speech = ", ".join(clauses[:k]), ", ".join(clauses[k:])  # `сказала она ему, что вам сидеть у

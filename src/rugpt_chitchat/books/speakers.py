@@ -117,7 +117,7 @@ def first_names_of_surnames(paragraphs: list[str]) -> dict[str, str]:
     goes with the surname: a remark naming `Чичиков` then tells the same person as a turn calling `Павел Иванович`."""
     seen: dict[str, set] = {}
     for paragraph in paragraphs:
-        if "ич " in paragraph or "на " in paragraph:  # a patronymic's ending: most paragraphs have none
+        if "ич " in paragraph or "вна " in paragraph or "чна " in paragraph:  # a patronymic's ending: most paragraphs have none
             for name, surname in _FULL_NAME.findall(paragraph):
                 if first_name(name):
                     seen.setdefault(surname, set()).add(name)

@@ -510,7 +510,7 @@ def group_dialogues(
     first_names: list[str | None] = [None, None]  # the first name each side of the run is called or named by
     callee_is_new = False  # the previous turn called someone by a first name this run's other side does not have
     run_on_before = False
-    surnames = first_names_of_surnames(paragraphs) if split_speakers and layout == "dash" else {}
+    surnames: dict[str, str] | None = None  # surname -> first name, from the book's full names
 
     def close_run():
         nonlocal run, slots, gap, first_names
@@ -561,7 +561,11 @@ def group_dialogues(
             continue
         called = opening_call(speech) if split_speakers and speech[:1].isupper() else None
         named_first = first_name(turn.speaker) if split_speakers and turn.speaker else None
-        by_surname = surnames.get(turn.speaker) if split_speakers and turn.speaker and not named_first else None
+        by_surname = None
+        if split_speakers and turn.speaker and not named_first and turn.speaker[0].isupper():
+            if surnames is None:  # read once per book, and only for a book whose remarks name someone by surname
+                surnames = first_names_of_surnames(paragraphs) if layout == "dash" else {}
+            by_surname = surnames.get(turn.speaker)
         named_first = named_first or by_surname
         if split_speakers and (cuts(person, slots, len(run)) or (turn.meanwhile and run) or callee_is_new or (
             run and other_first_name(named_first, first_names[len(run) % 2])  # `Здравствуй, Хома!` ... `произнес Спирид`
@@ -596,7 +600,8 @@ def group_dialogues(
         if person and (person[0] or slots[position] is None):
             slots[position] = person
         first_names[position] = first_names[position] or named_first
-        callee = next((first_name(name) for name, _ in addressees(speech) if f"{name}," in speech or f", {name}?" in speech or f", {name}!" in speech), None) if split_speakers else None
+        called_people = addressees(speech) if split_speakers else []
+        callee = next((first_name(name) for name, _ in called_people if f"{name}," in speech or f", {name}?" in speech or f", {name}!" in speech), None)
         # `Шурочка, ... Ступай.` said to Лиза's side: Шурочка answers, a third person
         callee_is_new = other_first_name(callee, first_names[1 - position])
         if callee and not callee_is_new:
@@ -605,7 +610,7 @@ def group_dialogues(
             slots[1 - position] = (turn.addressee, None)  # `спросил он меня`: the narrator answers
         if split_speakers and slots[1 - position] is None:  # the one called by name likely answers: by gender only,
             # as `Александр Давидыч` may be `Самойленко` in the remarks
-            called = [gender for name, gender in addressees(speech) if not (slots[position] and surely_same((name, gender), slots[position]))]
+            called = [gender for name, gender in called_people if not (slots[position] and surely_same((name, gender), slots[position]))]
             slots[1 - position] = ("", called[0]) if called and called[0] else None
         if split_speakers and turn.turns_to and spoken_to_elsewhere(turn.turns_to, slots, len(run)):
             # `Отойди, братец ... – Довольно? – промолвил он, обращаясь к Павлу Петровичу`: the rest is said to
