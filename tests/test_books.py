@@ -858,3 +858,19 @@ def test_a_line_with_no_remark_after_narration_about_the_speaker_does_not_answer
                   "- Это слишком хорошо, - отвечала девочка. Латыгин опять сжал ее в объятиях. И все раздумия вылетели из "
                   "его головы. Он встал.", "- Но вот что, Ада, надо одеваться и ехать."]
     assert [len(d.turns) for d in group_dialogues(paragraphs, BookReport("book"))] == [3]
+
+
+def test_an_editions_break_inside_a_turn_an_authors_passive_aside_and_a_speaker_after_a_place():
+    # Тургенев, «Вешние воды»: `– Это на наши деньги` / `– около пятнадцати тысяч` is one turn of Санин's
+    paragraphs = ["– Восемь тысяч гульденов, – повторил протяжно Санин. – Это на наши деньги",
+                  "– около пятнадцати тысяч рублей ассигнациями… Мой доход гораздо меньше.",
+                  "– На службу в России? – воскликнула фрау Леноре."]
+    report = BookReport("book")
+    dialogues = group_dialogues(paragraphs, report)
+    assert [d.speakers for d in dialogues] == [["Санин", "фрау Леноре"]] and report.skipped["goes_on"] == 1
+    assert dialogues[0].turns[0].endswith("Это на наши деньги около пятнадцати тысяч рублей ассигнациями… Мой доход гораздо меньше.")
+    # `(она в первый раз названа его по одной фамилии)` is the author's; `(он знает, что делает)` the speaker's
+    assert spoken_words("– Ну, Санин (она в первый раз названа его по одной фамилии), – вперед, рысью!") == "Ну, Санин, — вперед, рысью!"
+    assert spoken_words("– Ну (он знает, что делает), иди.") == "Ну (он знает, что делает), иди."
+    # Гоголь, «Рим»: the speaker was `окна`
+    assert read_turn(clean_turn("– Экая крикунья, – сказала из супротивного окна Сусанна.")).speaker == "Сусанна"

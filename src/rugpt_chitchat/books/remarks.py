@@ -329,10 +329,30 @@ def _subject(tokens, i: int) -> tuple[str | None, int]:
         if _top(word, "ADVB") or _top(word, "PRCL") or _top(word, "NPRO") or _top(word, "INFN") or lower == "было":
             i += 1
         elif _top(word, "PREP"):
-            i += 2
+            i = _past_prepositional_phrase(tokens, i)
         else:
             return None, i
     return None, i
+
+
+def _past_prepositional_phrase(tokens, i: int) -> int:
+    """Past a preposition, its adjectives and the noun they agree with (`из супротивного окна сьора Сусанна`,
+    `в ту же ночь Базаров`), or the one word after it (`в передней голос Дубкова`: `голос` does not agree)."""
+    k, adjective = i + 1, None
+    while k < min(len(tokens) - 1, i + 4) and tokens[k].isalpha() and tokens[k].islower() and (
+        _top(tokens[k], "ADJF") or _top(tokens[k], "PRCL")
+    ):
+        adjective = tokens[k] if _top(tokens[k], "ADJF") else adjective
+        k += 1
+    if adjective is None or k - i < 2:
+        return i + 2
+    noun = tokens[k]
+    if noun.isalpha() and noun.islower() and _top(noun, "NOUN") and any(
+        a.tag.case == n.tag.case and (a.tag.gender == n.tag.gender or a.tag.number == n.tag.number == "plur")
+        for a in parses(adjective) if "ADJF" in a.tag.grammemes for n in parses(noun) if "NOUN" in n.tag.grammemes
+    ):
+        return k + 1
+    return k
 
 
 def remark_head(
@@ -731,6 +751,13 @@ def told_by_author(sentence: str) -> bool:
         if word in _FIRST_PERSON_WORDS or (_top(word, "VERB") and (_top(word, "pres") or _top(word, "futr"))):
             return False
     return True
+
+
+def told_in_passive(text: str) -> bool:
+    """`она в первый раз названа его по одной фамилии`: `он`/`она`/`они`, then a short passive participle among
+    the next words (the present `он знает` is not)."""
+    words = _WORD.findall(text[:80])
+    return len(words) > 1 and words[0] in _THIRD_PERSON and any(_top(word, "PRTS") for word in words[1:5])
 
 
 def narration_after_remark(text: str) -> bool:

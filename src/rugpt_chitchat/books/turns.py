@@ -24,13 +24,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from .layouts import book_layout, fix_lookalikes, is_chorus, play_line, quoted_pieces, stage_directions
-from .remarks import GLUED_SENTENCE, THOUGHT_VERBS, VERB_FIRST, Head, addressees, is_narrative_verb, is_name as _name, glued_narration, narration_at_end, narrators_aside, opening_call, person_in_dative, remark_head, narration_after_remark, sentence_kind, sentences, split_tail, tells_now, told_by_author, first_name
+from .remarks import GLUED_SENTENCE, THOUGHT_VERBS, VERB_FIRST, Head, addressees, is_narrative_verb, is_name as _name, glued_narration, narration_at_end, narrators_aside, opening_call, person_in_dative, remark_head, narration_after_remark, sentence_kind, told_in_passive, sentences, split_tail, tells_now, told_by_author, first_name
 from .speakers import Person, cuts, first_names_of_surnames, in_the_scene, is_new_person, other_first_name, spoken_to_elsewhere, surely_same
 
 __all__ = ["BookReport", "Dialogue", "Turn", "book_layout", "group_dialogues", "read_turn", "spoken_words"]
 
 SKIP_REASONS = ("narrative", "notes", "lone_turn", "empty_turn", "long_turn", "unsure_remark", "not_speech", "two_speakers", "crowd", "monologue",
-                "said_to_another")  # said_to_another: a turn whose every word is said to someone other than the one answered
+                "said_to_another", "goes_on")  # goes_on: a paragraph going on with the turn before; said_to_another: a turn whose every word is said to someone other than the one answered
 _DASHES = "—–-"
 # footnote marks (`[33]`) and an editor's translations (`[Нет еще]`): nobody says them
 _BRACKETS = re.compile(r"\s?\[[^\]]{0,300}\]")
@@ -318,7 +318,9 @@ def _authors_aside(match: re.Match, turn: Turn) -> str:
     the speaker's."""
     aside = match.group(1)
     kind = sentence_kind(_QUOTED.sub("", aside))  # a word the aside quotes (`это «ты»`) is not its own
-    if kind != "narration" and not (kind == "" and _GENERAL_REMARK.fullmatch(aside) and not _FIRST_PERSON.search(aside)):
+    if kind != "narration" and not (kind == "" and _GENERAL_REMARK.fullmatch(aside) and not _FIRST_PERSON.search(aside)) and not (
+        kind == "" and told_in_passive(aside) and not _FIRST_PERSON.search(aside)  # `(она в первый раз названа его
+    ):  # по одной фамилии)`: a short passive participle about him or her, the author's
         return match.group()  # `(Русские люди всегда первые смеются собственным остротам.)`: a sentence of the
         # author's in the present, with no person speaking in it
     if _SPEAKERS_ASIDE.fullmatch(aside) and not remark_head(aside, strict=True):
@@ -553,6 +555,10 @@ def group_dialogues(
             continue
         speech, fixed = fix_lookalikes(turn.speech)
         report.lookalikes += fixed
+        if run and not turn.remarks and speech[:1].islower() and run[-1][0][-1:].isalpha() and paragraphs[index - 1][-1:].isalpha():
+            run[-1] = (f"{run[-1][0]} {speech}", run[-1][1], run[-1][2])  # `– Это на наши деньги` / `– около пятнадцати
+            report.skipped["goes_on"] += 1  # тысяч рублей`: an edition broke one turn in two paragraphs
+            continue
         person = (turn.speaker or "", turn.gender) if turn.speaker or turn.gender else None
         if split_speakers and person and person[1] == "plur":  # `закричали с другого конца улицы`: several
             # people at once are none of the two
