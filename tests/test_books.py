@@ -874,3 +874,12 @@ def test_an_editions_break_inside_a_turn_an_authors_passive_aside_and_a_speaker_
     assert spoken_words("– Ну (он знает, что делает), иди.") == "Ну (он знает, что делает), иди."
     # Гоголь, «Рим»: the speaker was `окна`
     assert read_turn(clean_turn("– Экая крикунья, – сказала из супротивного окна Сусанна.")).speaker == "Сусанна"
+
+
+def test_was_the_answer_is_a_remark_and_the_remarks_subject_going_on_is_the_authors():
+    # Лермонтов, Пушкин: `— был ответ` was kept in the speech; Тургенев, «Яков Пасынков»: `– и направился вслед за мной`
+    assert spoken_words("– Мне пора, Максим Максимыч, – был ответ.") == "Мне пора, Максим Максимыч."
+    assert spoken_words("- Очень хорошо-с,- отвечал доктор,- и направился вслед за мной.") == "Очень хорошо-с."
+    # the speech's own subject going on is speech
+    assert spoken_words("– Француз застращал его, – отвечал исправник, – и взял с него клятву молчать…") == (
+        "Француз застращал его, и взял с него клятву молчать…")

@@ -35,6 +35,7 @@ _PRONOUN_SUBJECTS = {"я", "он", "она", "оно", "мы", "они", "тот
 _VERB_END = r"[а-яё](?:л[аои]?|л(?:ся|ась|ось|ись)|[еиёуюая]т(?:ся)?|[её][сзкр](?:ся)?|ог|[юу](?=\s+я\b))\b"  # also `произнес`, `оперся`, `мог`, `говорю я`
 VERB_FIRST = re.compile(rf"[а-яё]*{_VERB_END}", re.IGNORECASE)
 _VERB_ENDING = re.compile(_VERB_END, re.IGNORECASE)
+_ANSWERS = {"ответ", "вопрос", "возглас", "крик"}  # `был опять ответ`: a remark with no one named
 _OLD_GERUND = re.compile(r"[а-я]{2,}шед(?:ши)?")  # `подошед`, `пришедши`: the dictionary reads them as nouns
 _PROPER = {"Name", "Surn", "Patr"}  # a lower-case word is not read as a name where it can be read otherwise
 _LIPS = {"губы", "уста"}
@@ -438,8 +439,10 @@ def _remark_head(text: str, strict: bool, inverted: bool, present: bool = False)
     if strict and speaker and not _may_speak(speaker):  # `на мне – до некоторой степени – лежала обязанность`:
         return None  # a dash with no punctuation before it and a thing for subject: the speaker's dash
     lemma, gender = _verb_reading(word)
-    if lemma == "быть":  # `я господская… была господская`: a predicate, not a remark's verb
-        return None
+    if lemma == "быть" and not (speaker and speaker.lower() in _ANSWERS):  # `я господская… была господская`: a
+        return None  # predicate, not a remark's verb; `– Не найдут-с, – был опять ответ.` is one
+    if lemma == "быть":
+        speaker, gender = None, None
     thing = _thing(tokens[end - 1]) and not any(_top(t, "PREP") for t in tokens[max(verb_at + 1, end - 4) : end - 1])
     if not named and _top(word, "plur") and not thing:  # `кричали из залы`: several people, none
         # of the two speakers (`прошептали ее губы`: one)
@@ -760,12 +763,19 @@ def told_in_passive(text: str) -> bool:
     return len(words) > 1 and words[0] in _THIRD_PERSON and any(_top(word, "PRTS") for word in words[1:5])
 
 
-def narration_after_remark(text: str) -> bool:
+def narration_after_remark(text: str, gender: str | None = None, said_before: str = "") -> bool:
     """The last piece of a turn, after a remark and its dash, that goes on with the remark's story: `и`, then a
-    person or a thing in the nominative, told in the past (`и толпа стала напирать…`); `– и ты увидишь` is speech."""
+    person or a thing in the nominative, told in the past (`и толпа стала напирать…`), or a past verb of the remark's
+    gender (`gender`: `и направился вслед за мной`) where the speech before it (`said_before`) tells nothing in the
+    past; `– и ты увидишь` is speech."""
     if not text.startswith("и "):
         return False
     words = _WORD.findall(text[:60])
+    if len(words) > 1 and is_narrative_verb(words[1], False) and gender_of(parses(words[1])[0]) == gender and not (
+        {w.lower() for w in words} & (_SECOND_PERSON | {"я", "мы"})
+    ) and not any(is_narrative_verb(word, False) for word in _WORD.findall(said_before)):
+        return True  # `Очень хорошо-с, – отвечал доктор, – и направился вслед за мной.`: the remark's subject goes on (the
+        # narrator may be `мной`); `Француз застращал его, – отвечал исправник, – и взял с него клятву` is speech
     if len(words) < 3 or not (_top(words[1], "NOUN") and _has(words[1], "NOUN", "nomn")):
         return False
     verb = next((word for word in words[2:5] if is_narrative_verb(word, False)), None)  # `и время провел`: an object

@@ -166,7 +166,7 @@ def read_turn(turn: str) -> Turn:
         if segments[-1][1] is not None:  # a dash after the author's words: speech again, unless the author's own
             if punctuation is None:  # `В душе было одно желание - оставаться с Адой`
                 segments[-1][0] += f" — {text}"
-            elif punctuation == "," and 2 * k + 3 >= len(parts) and narration_after_remark(text):
+            elif punctuation == "," and 2 * k + 3 >= len(parts) and narration_after_remark(text, segments[-1][1].gender, segments[-2][0] if len(segments) > 1 else ""):
                 segments[-1][0] += f", — {text}"  # `закричал тот же голос, – и толпа стала напирать…`
             else:
                 segments.append([_without_thought(segments[-1][0], punctuation, text, turn), None])
