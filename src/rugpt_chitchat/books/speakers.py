@@ -12,7 +12,8 @@ import re
 
 from .remarks import ANAPHORIC_NOUNS, first_name
 
-_FULL_NAME = re.compile(r"([А-ЯЁ][а-яё]+) [А-ЯЁ][а-яё]+(?:ич|вна|чна) ([А-ЯЁ][а-яё]+(?:ов|ев|ин|ын|ой|ий|ский|цкий))(?![а-яё])")
+_SURNAME = re.compile(r"[А-ЯЁ][а-яё]+(?:ов|ев|ин|ын|ой|ий|ский|цкий)")
+_FULL_NAME_BEFORE = re.compile(r"([А-ЯЁ][а-яё]+) [А-ЯЁ][а-яё]+(?:ич|вна|чна)$")
 
 Person = tuple[str, "str | None"]  # a name (`Анюта`, `тучный генерал`, `я`) and a gender (masc, femn, neut, plur)
 
@@ -112,13 +113,30 @@ def other_first_name(name: str | None, known: str | None) -> bool:
     return not (_same_word(name, known) or name.endswith(known[1:4]) or known.endswith(name[1:4]))
 
 
-def first_names_of_surnames(paragraphs: list[str]) -> dict[str, str]:
+class FirstNamesOfSurnames:
     """Surname -> first name, from the full names a book writes out (`Павел Иванович Чичиков`), where one first name
-    goes with the surname: a remark naming `Чичиков` then tells the same person as a turn calling `Павел Иванович`."""
-    seen: dict[str, set] = {}
-    for paragraph in paragraphs:
-        if "ич " in paragraph or "вна " in paragraph or "чна " in paragraph:  # a patronymic's ending: most paragraphs have none
-            for name, surname in _FULL_NAME.findall(paragraph):
-                if first_name(name):
-                    seen.setdefault(surname, set()).add(name)
-    return {surname: next(iter(names)) for surname, names in seen.items() if len(names) == 1}
+    goes with the surname: a remark naming `Чичиков` then tells the same person as a turn calling `Павел Иванович`.
+    Looked up per surname a remark gives (a few a book), each by a scan of the book's text for the surname."""
+
+    def __init__(self, paragraphs: list[str]):
+        self.paragraphs, self.text, self.found = paragraphs, None, {}
+
+    def get(self, surname: str) -> str | None:
+        if surname not in self.found:
+            self.found[surname] = self._first_name(surname)
+        return self.found[surname]
+
+    def _first_name(self, surname: str) -> str | None:
+        if not _SURNAME.fullmatch(surname):
+            return None
+        if self.text is None:
+            self.text = "\n".join(self.paragraphs)
+        names, start = set(), self.text.find(" " + surname)
+        while start != -1:
+            end = start + 1 + len(surname)
+            if end >= len(self.text) or not self.text[end].isalpha():
+                full = _FULL_NAME_BEFORE.search(self.text, max(0, start - 60), start)
+                if full and first_name(full.group(1)):
+                    names.add(full.group(1))
+            start = self.text.find(" " + surname, end)
+        return next(iter(names)) if len(names) == 1 else None

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 from .layouts import book_layout, fix_lookalikes, is_chorus, play_line, quoted_pieces, stage_directions
 from .remarks import GLUED_SENTENCE, THOUGHT_VERBS, VERB_FIRST, Head, addressees, is_narrative_verb, is_name as _name, glued_narration, narration_at_end, narrators_aside, opening_call, person_in_dative, remark_head, narration_after_remark, sentence_kind, told_in_passive, sentences, split_tail, tells_now, told_by_author, first_name
-from .speakers import Person, cuts, first_names_of_surnames, in_the_scene, is_new_person, other_first_name, spoken_to_elsewhere, surely_same
+from .speakers import FirstNamesOfSurnames, Person, cuts, in_the_scene, is_new_person, other_first_name, spoken_to_elsewhere, surely_same
 
 __all__ = ["BookReport", "Dialogue", "Turn", "book_layout", "group_dialogues", "read_turn", "spoken_words"]
 
@@ -512,7 +512,7 @@ def group_dialogues(
     first_names: list[str | None] = [None, None]  # the first name each side of the run is called or named by
     callee_is_new = False  # the previous turn called someone by a first name this run's other side does not have
     run_on_before = False
-    surnames: dict[str, str] | None = None  # surname -> first name, from the book's full names
+    surnames: FirstNamesOfSurnames | dict | None = None  # surname -> first name, from the book's full names
 
     def close_run():
         nonlocal run, slots, gap, first_names
@@ -569,8 +569,8 @@ def group_dialogues(
         named_first = first_name(turn.speaker) if split_speakers and turn.speaker else None
         by_surname = None
         if split_speakers and turn.speaker and not named_first and turn.speaker[0].isupper():
-            if surnames is None:  # read once per book, and only for a book whose remarks name someone by surname
-                surnames = first_names_of_surnames(paragraphs) if layout == "dash" else {}
+            if surnames is None:
+                surnames = FirstNamesOfSurnames(paragraphs) if layout == "dash" else {}
             by_surname = surnames.get(turn.speaker)
         named_first = named_first or by_surname
         if split_speakers and (cuts(person, slots, len(run)) or (turn.meanwhile and run) or callee_is_new or (
