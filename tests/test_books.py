@@ -883,3 +883,13 @@ def test_was_the_answer_is_a_remark_and_the_remarks_subject_going_on_is_the_auth
     # the speech's own subject going on is speech
     assert spoken_words("– Француз застращал его, – отвечал исправник, – и взял с него клятву молчать…") == (
         "Француз застращал его, и взял с него клятву молчать…")
+
+
+def test_someone_else_speaking_after_an_exchange_is_a_third_person():
+    # Пушкин, «Пиковая дама»: `сказал один из гостей` after the host and Сурин; Тургенев: `так начала ... вдова`
+    paragraphs = ["— Что ты сделал, Сурин? — спросил хозяин.", "— Проиграл, по обыкновению.", "— И ты ни разу не соблазнился?",
+                  "— А каков Германн! — сказал один из гостей, указывая на молодого инженера, — отроду не брал он карты!",
+                  "— Игра занимает меня сильно, — сказал Германн."]
+    assert [d.speakers for d in group_dialogues(paragraphs, BookReport("book"))] == [["хозяин", None, None], ["один", "Германн"]]
+    assert spoken_words("– За что ты меня убила? – так начала свои жалобы огорченная вдова. – Кого тебе еще нужно?") == (
+        "За что ты меня убила? Кого тебе еще нужно?")

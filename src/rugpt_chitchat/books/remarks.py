@@ -233,7 +233,7 @@ def _skip_lead(tokens, i: int) -> int:
             continue  # замечанием, Чуб засмеялся`
         if not word[0].isalpha():
             break
-        if _top(word, "ADVB") or word.lower() in {"и", "тоже", "было", "опять", "вдруг", "еще", "ещё"}:
+        if _top(word, "ADVB") or word.lower() in {"и", "тоже", "было", "опять", "вдруг", "еще", "ещё", "так"}:  # `так начала`
             i += 1
         elif word.lower() == "не" and i + 1 < len(tokens) and tokens[i + 1][0].isalpha() and (
             _top(tokens[i + 1], "GRND") or _top(tokens[i + 1], "ADVB")
@@ -286,6 +286,8 @@ def _subject(tokens, i: int) -> tuple[str | None, int]:
         if lower in _PRONOUN_SUBJECTS:
             return (lower if lower == "я" else None), i + 1
         if lower in _SOMEONE:  # `кричит кто-то из толпы`: someone else
+            return lower, i + 1
+        if lower in ("один", "одна") and i + 1 < len(tokens) and tokens[i + 1] == "из":  # `сказал один из гостей`
             return lower, i + 1
         if lower in _OBJECT_PRONOUNS:  # `поцеловал ее Лаврецкий`: the object, not the speaker
             i += 1

@@ -61,6 +61,7 @@ _FIRST_PERSON = re.compile(r"(?<![а-яё])(?:я|мне|меня|мной|мой
 # A name in the middle of a sentence (after a lower-case word or a comma), so not a capitalised first word.
 _PLAY_ADDRESSEE = re.compile(r"\s*\((?:ко?\s+)?([А-ЯЁа-яё]+(?:\s[А-ЯЁ][а-яё]+)?)\)")
 _PLAY_TURNING = re.compile(r"\((?:обращаясь\s+|оборотясь\s+)?(?:ко?\s+)?([А-ЯЁа-яё]+(?:\s[А-ЯЁ][а-яё]+)?)\.?\)", re.IGNORECASE)
+_SOMEONE_ELSE = {"кто-то", "другой", "другая", "некто", "один", "одна"}
 _CAPITALISED = re.compile(r"[А-ЯЁ][а-яё]{2,}")
 _SEVERAL_CALLED = {"господа", "братцы", "ребята", "друзья", "товарищи", "дети", "детушки", "братья", "судари", "сударыни", "мужики"}
 _MONOLOGUE_TURNS = 5
@@ -582,7 +583,8 @@ def group_dialogues(
         ) or (
             turn.addressee and spoken_to_elsewhere(turn.addressee, slots, len(run))
         ) or (run and ((called and called == called_before) or speech == run[-1][0] or (
-            len(run) > 1 and _calls_several(speech)  # `Господа, господа, пожалуйста, без
+            len(run) > 1 and (_calls_several(speech) or (person and person[0] in _SOMEONE_ELSE))  # `сказал один из
+            # гостей` after two turns: someone new; `Господа, господа, пожалуйста, без
         )))):  # личностей!`: to both of those speaking, from a third; `Добчинский. Марья Антоновна!`
             # `Бобчинский. Марья Антоновна, ...`, `Артемий Филиппович. Читайте!` `Лука Лукич. Читайте!`: both speak to
             # someone else, not to each other
