@@ -531,8 +531,8 @@ def _spoken_to_name(word: str) -> bool:
     if not word[0].isupper():
         return False
     found = parses(word)
-    return any(p.is_known and "datv" in p.tag.grammemes and {"Name", "Surn", "Patr"} & p.tag.grammemes
-                                     for p in found) and not any("nomn" in p.tag.grammemes for p in found)
+    dative_name = any(p.is_known and "datv" in p.tag.grammemes and _PROPER & p.tag.grammemes for p in found)
+    return dative_name and not any("nomn" in p.tag.grammemes for p in found)
 
 
 def _may_speak(subject: str) -> bool:

@@ -58,7 +58,6 @@ _THINKING = re.compile(r"(?<![а-яё])(?:по)?дума(?:л|ла|ли|ет|е�
 _NAME_AFTER_QUESTION = re.compile(r"[?!] ([А-ЯЁ][а-яё]+)")
 _WE = re.compile(r"(?<![а-яё])(?:я|мне|меня|мной|мой|моя|мое|моё|мы|нас|нам|нами|наш|наша)(?![а-яё])", re.IGNORECASE)
 _FIRST_PERSON = re.compile(r"(?<![а-яё])(?:я|мне|меня|мной|мой|моя|мое|моё|мою|моего|моей|моих)(?![а-яё])", re.IGNORECASE)
-# A name in the middle of a sentence (after a lower-case word or a comma), so not a capitalised first word.
 _PLAY_ADDRESSEE = re.compile(r"\s*\((?:ко?\s+)?([А-ЯЁа-яё]+(?:\s[А-ЯЁ][а-яё]+)?)\)")
 _PLAY_TURNING = re.compile(r"\((?:обращаясь\s+|оборотясь\s+)?(?:ко?\s+)?([А-ЯЁа-яё]+(?:\s[А-ЯЁ][а-яё]+)?)\.?\)", re.IGNORECASE)
 _SOMEONE_ELSE = {"кто-то", "другой", "другая", "некто", "один", "одна"}
@@ -66,6 +65,7 @@ _CAPITALISED = re.compile(r"[А-ЯЁ][а-яё]{2,}")
 _SEVERAL_CALLED = {"господа", "братцы", "ребята", "друзья", "товарищи", "дети", "детушки", "братья", "судари", "сударыни", "мужики"}
 _MONOLOGUE_TURNS = 5
 _MONOLOGUE_LINE = 80  # characters: lines of a dialogue with no remarks between them are rarely all this long
+# A name in the middle of a sentence (after a lower-case word or a comma), so not a capitalised first word.
 _NAME_IN_NARRATIVE = re.compile(r"(?<=[а-яё,;:]\s)[А-ЯЁ][а-яё]{2,}")
 
 
@@ -512,7 +512,7 @@ def group_dialogues(
     callee: str | None = None  # the first name the previous turn called
     first_names: list[str | None] = [None, None]  # the first name each side of the run is called or named by
     callee_is_new = False  # the previous turn called someone by a first name this run's other side does not have
-    run_on_before = False
+    run_on_before = ""  # the narration the previous turn's remark ran on with
     surnames: FirstNamesOfSurnames | dict | None = None  # surname -> first name, from the book's full names
 
     def close_run():
