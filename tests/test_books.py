@@ -559,12 +559,17 @@ def test_an_unclosed_remark_goes_on_through_a_clause_in_an_oblique_case():
     assert spoken_words("– Ну да, – возразил тучный генерал и сморщил нос, дело известное.") == "Ну да, дело известное."
 
 
-def test_two_lines_in_a_row_calling_the_same_third_person_are_no_exchange():
-    # Гоголь, «Ревизор»: both congratulate Марья Антоновна, neither answers the other
-    paragraphs = ["Городничий. Ну, что?", "Добчинский. Марья Антоновна! Честь имею поздравить.",
-                  "Бобчинский (перебивая). Марья Антоновна, имею честь поздравить!"]
-    dialogues = group_dialogues(paragraphs, BookReport("book"), layout="play")
-    assert [d.speakers for d in dialogues] == [["Городничий", "Добчинский"]]
+@pytest.mark.parametrize(("lines", "speakers"), [
+    # both congratulate Марья Антоновна, neither answers the other
+    (["Городничий. Ну, что?", "Добчинский. Марья Антоновна! Честь имею поздравить.",
+      "Бобчинский (перебивая). Марья Антоновна, имею честь поздравить!"], [["Городничий", "Добчинский"]]),
+    # `Анна Андреевна (дочери).` after Хлестаков's line speaks to her daughter
+    (["Хлестаков (вставая) А, черт возьми!", "Анна Андреевна (дочери). Это что значит, сударыня!",
+      "Марья Антоновна. Я, маменька…"], [["Анна Андреевна", "Марья Антоновна"]]),
+])  # fmt: skip
+def test_a_play_line_said_to_someone_other_than_the_last_speaker_does_not_answer_him(lines, speakers):
+    # Гоголь, «Ревизор»: two lines calling the same third person, or a direction naming another addressee
+    assert [d.speakers for d in group_dialogues(lines, BookReport("book"), layout="play")] == speakers
 
 
 def test_two_people_sharing_a_first_name_are_two_and_a_figure_has_no_sex():
@@ -786,14 +791,6 @@ def test_words_a_later_remark_says_are_said_to_someone_else_are_dropped_and_coun
     # said to the one who answers: kept whole
     same = ["– Тебя? – произнес запорожец.", "– Возьмите! – настаивал кузнец. – Возьмите! – повторил он запорожцу."]
     assert group_dialogues(same, BookReport("book"))[0].turns[1] == "Возьмите! Возьмите!"
-
-
-def test_a_play_line_said_to_someone_other_than_the_last_speaker_does_not_answer_him():
-    # Гоголь, «Ревизор»: `Анна Андреевна (дочери).` after Хлестаков's line speaks to her daughter
-    lines = ["Хлестаков (вставая) А, черт возьми!", "Анна Андреевна (дочери). Это что значит, сударыня!",
-             "Марья Антоновна. Я, маменька…"]
-    dialogues = group_dialogues(lines, BookReport("book"), layout="play")
-    assert [d.speakers for d in dialogues] == [["Анна Андреевна", "Марья Антоновна"]]
 
 
 def test_a_play_line_turning_to_someone_midway_keeps_only_what_it_said_before():

@@ -37,7 +37,7 @@ VERB_FIRST = re.compile(rf"[а-яё]*{_VERB_END}", re.IGNORECASE)
 _VERB_ENDING = re.compile(_VERB_END, re.IGNORECASE)
 _ANSWERS = {"ответ", "вопрос", "возглас", "крик"}  # `был опять ответ`: a remark with no one named
 _OLD_GERUND = re.compile(r"[а-я]{2,}шед(?:ши)?")  # `подошед`, `пришедши`: the dictionary reads them as nouns
-_PROPER = {"Name", "Surn", "Patr"}  # a lower-case word is not read as a name where it can be read otherwise
+_PROPER = {"Name", "Surn", "Patr"}  # first names, surnames, patronymics
 _LIPS = {"губы", "уста"}
 _VOICES = {"голос", "голосок", "голоса", "бас", "шепот", "шёпот", "крик", *_LIPS}  # the voice is not the speaker's name
 _SOUNDS = {"голос", "голосок", "бас", "шепот", "шёпот", "крик", "восклицание", "возглас", "хор", "губа", "уста"}
@@ -187,7 +187,7 @@ def first_name(name: str) -> str | None:
 
 @lru_cache(maxsize=100_000)
 def _name_gender(word: str) -> tuple[bool, str | None]:
-    parse = next((p for p in parses(word) if p.is_known and {"Name", "Surn", "Patr"} & p.tag.grammemes), None)
+    parse = next((p for p in parses(word) if p.is_known and _PROPER & p.tag.grammemes), None)
     return (True, gender_of(parse)) if parse is not None else (False, None)
 
 
@@ -441,9 +441,9 @@ def _remark_head(text: str, strict: bool, inverted: bool, present: bool = False)
     if strict and speaker and not _may_speak(speaker):  # `на мне – до некоторой степени – лежала обязанность`:
         return None  # a dash with no punctuation before it and a thing for subject: the speaker's dash
     lemma, gender = _verb_reading(word)
-    if lemma == "быть" and not (speaker and speaker.lower() in _ANSWERS):  # `я господская… была господская`: a
-        return None  # predicate, not a remark's verb; `– Не найдут-с, – был опять ответ.` is one
-    if lemma == "быть":
+    if lemma == "быть":  # `я господская… была господская`: a predicate, not a remark's verb; `– Не найдут-с, – был
+        if not (speaker and speaker.lower() in _ANSWERS):  # опять ответ.` is one, with no one named
+            return None
         speaker, gender = None, None
     thing = _thing(tokens[end - 1]) and not any(_top(t, "PREP") for t in tokens[max(verb_at + 1, end - 4) : end - 1])
     if not named and _top(word, "plur") and not thing:  # `кричали из залы`: several people, none
